@@ -1,0 +1,5 @@
+"""Allow ``python -m mnsmeta``."""
+
+from mnsmeta.cli import main
+
+main()

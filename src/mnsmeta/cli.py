@@ -1,0 +1,260 @@
+"""The ``mnsmeta`` command line: thin wrappers around the package's stages."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from mnsmeta import __version__
+from mnsmeta.errors import MnsmetaInputError
+
+LGR = logging.getLogger("mnsmeta")
+DEFAULT_COORDINATES = Path("coordinates")
+
+
+class _Group(click.Group):
+    """Catch user errors once: one clear message on stderr, non-zero exit, no traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MnsmetaInputError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.secho(f"error: {error}", fg="red", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing was left half-written", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mnsmeta")
+@click.option("-v", "--verbose", count=True, help="More messages (-vv for debugging detail).")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of short error messages.")
+@click.option(
+    "--coordinates",
+    "coordinates_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("MNSMETA_COORDINATES", str(DEFAULT_COORDINATES)),
+    show_default="coordinates/ (or $MNSMETA_COORDINATES)",
+    help="The curation folder (records/ and manual/).",
+)
+@click.pass_context
+def main(ctx, verbose, debug, coordinates_dir):
+    """Meta-analysis of SAD and BPD fMRI studies against the mirror neuron system.
+
+    \b
+    The usual path:
+      mnsmeta fetch              get Neurosynth 0.7 and NeuroQuery 1 (verified, cached)
+      mnsmeta validate           check every file in coordinates/
+      mnsmeta studies -g SAD     the experiments an analysis of SAD would use
+      mnsmeta import paper.txt -g BPD   add foci typed from a paper (Sleuth text)
+      mnsmeta export -g SAD -o sad.txt  the exact foci, for GingerALE or NiMARE
+
+    Databases are cached in $MNSMETA_DATA_DIR (default ~/.cache/mnsmeta); set
+    $MNSMETA_DATA_MIRROR to copy them from a local folder instead of downloading.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    ctx.obj = {"debug": debug, "coordinates": coordinates_dir}
+
+
+@main.command()
+@click.option(
+    "--mirror",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Copy from this local folder instead of downloading (overrides $MNSMETA_DATA_MIRROR).",
+)
+def fetch(mirror):
+    """Download (or copy) the database release files and verify their SHA-256.
+
+    Example: MNSMETA_DATA_MIRROR=../shared/data mnsmeta fetch
+    """
+    from mnsmeta.sources import RELEASE_FILES, data_dir, fetch_file
+
+    for release in RELEASE_FILES:
+        path = fetch_file(release, mirror=mirror)
+        click.echo(f"ok  {path.stat().st_size:>10,d}  {release.relpath}")
+    click.echo(f"{len(RELEASE_FILES)} files verified in {data_dir()}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--no-database", is_flag=True, help="Skip the checks against the databases.")
+@click.pass_obj
+def validate(obj, paths, no_database):
+    """Check records, manual coordinates and Sleuth files; list every problem.
+
+    PATHS are folders laid out like coordinates/, .tsv files, or Sleuth .txt files
+    (default: the coordinates folder). Each problem is printed as
+    FILE:LINE: what is wrong: how to fix it.
+
+    Example: mnsmeta validate coordinates/ my_new_study.txt
+    """
+    from mnsmeta.validate import validate_paths
+
+    report = validate_paths(list(paths) or [obj["coordinates"]], use_database=not no_database)
+    if report.problems:
+        for problem in report.problems:
+            click.echo(str(problem), err=True)
+        raise MnsmetaInputError(f"{len(report.problems)} problem(s) found")
+    curation = report.curation
+    included = sum(r.included for r in curation.records)
+    click.echo(
+        f"ok: {report.files} file(s), {len(curation.records)} records "
+        f"({included} included), {len(curation.manual_foci)} manual foci"
+        + (
+            f", {report.sleuth_experiments} Sleuth experiments"
+            if report.sleuth_experiments
+            else ""
+        )
+    )
+
+
+def _load_valid_curation(coordinates_dir: Path):
+    from mnsmeta.records import load_curation
+
+    if not coordinates_dir.is_dir():
+        raise MnsmetaInputError(
+            f"{coordinates_dir}: no such folder: run from the project folder or pass --coordinates"
+        )
+    curation = load_curation(coordinates_dir)
+    if curation.problems:
+        raise MnsmetaInputError(
+            f"{len(curation.problems)} problem(s) in {coordinates_dir} "
+            "(run `mnsmeta validate` for the list)",
+            curation.problems[:10],
+        )
+    return curation
+
+
+_GROUP = click.option(
+    "-g",
+    "--group",
+    type=click.Choice(["SAD", "BPD", "MNS"], case_sensitive=False),
+    callback=lambda ctx, param, value: value.upper() if value else value,
+    help="SAD, BPD or MNS (the mirror neuron system reference set).",
+)
+
+
+@main.command()
+@_GROUP
+@click.pass_obj
+def studies(obj, group):
+    """List the experiments each group's default analysis would use, with counts.
+
+    Example: mnsmeta studies --group SAD
+    """
+    import pandas as pd
+
+    from mnsmeta.experiments import build_experiments
+
+    curation = _load_valid_curation(obj["coordinates"])
+    groups = [group] if group else ["SAD", "BPD", "MNS"]
+    for name in groups:
+        records = curation.for_group(name, included_only=False)
+        if not curation.for_group(name):
+            click.echo(f"{name}: {len(records)} records, none included yet\n")
+            continue
+        experiment_set = build_experiments(curation, name)
+        table = experiment_set.experiments
+        with pd.option_context("display.width", 140, "display.max_rows", 500):
+            click.echo(
+                table[
+                    ["source", "n_foci", "sample_size", "sample_size_rule", "space_rule"]
+                ].to_string()
+            )
+        n_fallback = table["sample_size_rule"].str.startswith("fallback").sum()
+        n_unknown_space = (table["reported_space"] == "UNKNOWN").sum()
+        click.echo(
+            f"{name}: {len(records)} records, {len(table)} experiments included, "
+            f"{int(table['n_foci'].sum())} foci; N curated for {len(table) - n_fallback}, "
+            f"fallback N={experiment_set.fallback_sample_size} for {n_fallback}; "
+            f"space unknown (MNI assumed) for {n_unknown_space}\n"
+        )
+
+
+@main.command("import")
+@click.argument("sleuth_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_GROUP
+@click.option(
+    "--modality",
+    default="task_fmri",
+    show_default=True,
+    help="Modality of every imported experiment.",
+)
+@click.option(
+    "--design",
+    default="patients_vs_controls",
+    show_default=True,
+    help="Design of every imported experiment.",
+)
+@click.option("--source", "source_text", default="", help="Where the foci were read (citation).")
+@click.pass_obj
+def import_(obj, sleuth_file, group, modality, design, source_text):
+    """Add the experiments of a Sleuth (GingerALE) text file to coordinates/.
+
+    Each experiment becomes a study typed in by hand: its foci go to
+    coordinates/manual/<file>.tsv (in the space the file states) and a record with
+    source_db 'manual' is appended to coordinates/records/<group>.tsv.
+
+    Example: mnsmeta import smith2020_table2.txt --group SAD --source "Smith 2020, Table 2"
+    """
+    from mnsmeta.importing import import_sleuth
+
+    if not group:
+        raise MnsmetaInputError("import needs --group: SAD, BPD or MNS")
+    written = import_sleuth(sleuth_file, obj["coordinates"], group, modality, design, source_text)
+    for line in written:
+        click.echo(line)
+
+
+@main.command()
+@_GROUP
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["sleuth", "nimare"]),
+    default="sleuth",
+    show_default=True,
+    help="Sleuth text (GingerALE) or NiMARE dataset JSON.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.pass_obj
+def export(obj, group, format_, output):
+    """Write the exact foci and sample sizes of a group's analysis (MNI).
+
+    Example: mnsmeta export --group SAD -o sad_foci.txt
+    """
+    import json
+
+    from mnsmeta.experiments import build_experiments
+    from mnsmeta.sleuth import write_sleuth
+
+    if not group:
+        raise MnsmetaInputError("export needs --group: SAD, BPD or MNS")
+    experiment_set = build_experiments(_load_valid_curation(obj["coordinates"]), group)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.partial")
+    if format_ == "sleuth":
+        fallback = experiment_set.experiments["sample_size_rule"].str.startswith("fallback")
+        write_sleuth(
+            temporary,
+            experiment_set.to_sleuth(),
+            comments=[
+                f"mnsmeta {__version__}: group {group}, {len(experiment_set.experiments)} "
+                f"experiments, MNI; fallback N={experiment_set.fallback_sample_size} used for: "
+                + (", ".join(experiment_set.experiments.index[fallback]) or "none")
+            ],
+        )
+    else:
+        temporary.write_text(json.dumps(experiment_set.to_nimare_dict(), indent=1))
+    temporary.replace(output)
+    click.echo(
+        f"wrote {output}: {len(experiment_set.experiments)} experiments, "
+        f"{len(experiment_set.foci)} foci"
+    )

@@ -1,0 +1,115 @@
+"""Reading the project's tab-separated files with line numbers, for errors a user can act on."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnsmeta.errors import Problem
+
+
+@dataclass
+class Row:
+    """One data row of a TSV file: its 1-based line number and its fields by column."""
+
+    line: int
+    fields: dict[str, str]
+
+    def __getitem__(self, column: str) -> str:
+        return self.fields.get(column, "")
+
+
+def read_text(path: Path, problems: list[Problem]) -> str | None:
+    """Read a UTF-8 text file; record a problem and return None if it is empty or not UTF-8."""
+    data = Path(path).read_bytes()
+    if not data.strip():
+        problems.append(Problem(str(path), None, "the file is empty", "add content or delete it"))
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        problems.append(
+            Problem(
+                str(path),
+                line,
+                f"not UTF-8 (byte 0x{data[error.start]:02x})",
+                "save the file as UTF-8 (in a spreadsheet: 'UTF-8 CSV/TSV')",
+            )
+        )
+        return None
+
+
+def read_tsv(
+    path: Path,
+    required: list[str],
+    optional: list[str],
+    problems: list[Problem],
+) -> list[Row]:
+    """Read a TSV file with a header line; lines starting with ``#`` are comments.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    required, optional : list of str
+        Columns that must be present, and columns that may be.
+    problems : list of Problem
+        Problems found are appended here; reading goes on past them where it can.
+
+    Returns
+    -------
+    list of Row
+        Data rows with their line numbers, fields stripped of surrounding spaces.
+    """
+    text = read_text(path, problems)
+    if text is None:
+        return []
+    lines = [
+        (number, line)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines:
+        problems.append(Problem(str(path), None, "no header line", "add a header line"))
+        return []
+    header_line, header = lines[0]
+    columns = [name.strip() for name in next(csv.reader([header], delimiter="\t"))]
+    missing = [name for name in required if name not in columns]
+    if missing:
+        problems.append(
+            Problem(
+                str(path),
+                header_line,
+                f"missing column(s) {', '.join(missing)}",
+                f"the header must hold these tab-separated columns: {', '.join(required)}",
+            )
+        )
+        return []
+    unknown = [name for name in columns if name not in required + optional]
+    if unknown:
+        problems.append(
+            Problem(
+                str(path),
+                header_line,
+                f"unknown column(s) {', '.join(unknown)}",
+                f"use only {', '.join(required + optional)} (check spelling and tabs)",
+            )
+        )
+    rows = []
+    for number, line in lines[1:]:
+        values = next(csv.reader([line], delimiter="\t"))
+        if len(values) > len(columns):
+            problems.append(
+                Problem(
+                    str(path),
+                    number,
+                    f"{len(values)} fields but the header has {len(columns)}",
+                    "separate fields with single tabs; remove extra tabs",
+                )
+            )
+            continue
+        values += [""] * (len(columns) - len(values))
+        rows.append(Row(number, {c: v.strip() for c, v in zip(columns, values, strict=True)}))
+    return rows

@@ -1,0 +1,60 @@
+"""Shared fixtures: the database mirror, and small synthetic curation folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MIRROR = REPO.parent / "shared" / "data"
+
+# Tests read the real databases through the local mirror when it is beside the clone
+# (as in CI); otherwise they download them once into the user cache.
+if not os.environ.get("MNSMETA_DATA_MIRROR") and (SHARED_MIRROR / "SHA256SUMS").is_file():
+    os.environ["MNSMETA_DATA_MIRROR"] = str(SHARED_MIRROR)
+
+RECORD_HEADER = (
+    "study_id\tgroup\tmodality\tdesign\tstatus\treason\tn_patients\tn_controls\tn_total"
+    "\tn_source\tdirection\tspace\tsource_db\tflags\tnote\n"
+)
+MANUAL_HEADER = "study_id\texperiment\tspace\ttable\tx\ty\tz\n"
+
+
+def record_line(study_id, group="SAD", status="included", reason="", n=("", "", ""), **extra):
+    """One records line with sensible defaults, for building test files."""
+    fields = {
+        "study_id": study_id,
+        "group": group,
+        "modality": extra.get("modality", "task_fmri"),
+        "design": extra.get("design", "patients_vs_controls"),
+        "status": status,
+        "reason": reason,
+        "n_patients": str(n[0]),
+        "n_controls": str(n[1]),
+        "n_total": str(n[2]),
+        "n_source": extra.get("n_source", "https://pubmed.ncbi.nlm.nih.gov/1/" if any(n) else ""),
+        "direction": extra.get("direction", ""),
+        "space": extra.get("space", ""),
+        "source_db": extra.get("source_db", ""),
+        "flags": "",
+        "note": extra.get("note", ""),
+    }
+    return "\t".join(fields.values()) + "\n"
+
+
+@pytest.fixture
+def make_coordinates(tmp_path):
+    """Build a coordinates/ folder from records lines and manual-foci lines."""
+
+    def build(records: list[str], manual: list[str] | None = None) -> Path:
+        root = tmp_path / "coordinates"
+        (root / "records").mkdir(parents=True, exist_ok=True)
+        (root / "manual").mkdir(exist_ok=True)
+        (root / "records" / "test.tsv").write_text(RECORD_HEADER + "".join(records))
+        if manual is not None:
+            (root / "manual" / "typed.tsv").write_text(MANUAL_HEADER + "".join(manual))
+        return root
+
+    return build
