@@ -21,6 +21,7 @@ run: install
 	$(BIN)/mnsmeta fetch
 	$(BIN)/mnsmeta validate
 	$(BIN)/mnsmeta studies
+	$(BIN)/mnsmeta studies --flow
 
 lint: install
 	$(BIN)/ruff check src tests

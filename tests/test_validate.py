@@ -166,3 +166,23 @@ def test_included_study_must_have_foci_in_the_database(make_coordinates):
     found = problems_of(root, use_database=True)
     assert any("PMID 99999999 is in neither Neurosynth 0.7 nor NeuroQuery 1" in p for p in found)
     assert any("experiment 10202567 has zero foci in neurosynth" in p for p in found)
+
+
+def test_flagged_study_must_have_its_flag_acknowledged(make_coordinates):
+    root = make_coordinates([record_line("16997576", group="MNS", design="healthy_only")])
+    found = problems_of(root, use_database=True)
+    assert any(
+        "study 16997576 is flagged many_foci=116 but its flags column says (nothing)" in p
+        for p in found
+    )
+
+
+def test_claims_file_problems(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text(
+        '[regions]\nIFG = ["Not_A_Label"]\n\n[[claim]]\nid = "a"\nparaphrase = "x"\nanalysis = "OCD"\ntest = "convergence"\nregions = ["IPL"]\ndirection = "any"\n'
+    )
+    found = problems_of(path)
+    assert any("region IFG: unknown Harvard-Oxford label(s) Not_A_Label" in p for p in found)
+    assert any("claim 1 (a): unknown analysis 'OCD'" in p for p in found)
+    assert any("claim 1 (a): undefined region(s) IPL" in p for p in found)

@@ -143,18 +143,80 @@ _GROUP = click.option(
 
 @main.command()
 @_GROUP
+@click.option(
+    "--candidates",
+    is_flag=True,
+    help="List the candidates the selection rule finds, and which are not yet curated.",
+)
+@click.option("--flow", is_flag=True, help="PRISMA-style counts per group (also written as CSV).")
+@click.option("--cited", is_flag=True, help="The review's cited-references ledger, with totals.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV file for --flow, --cited or --candidates (default: results/flow.csv for --flow).",
+)
 @click.pass_obj
-def studies(obj, group):
+def studies(obj, group, candidates, flow, cited, output):
     """List the experiments each group's default analysis would use, with counts.
+
+    \b
+    --candidates  studies the selection rule finds in the databases, curated or not
+    --flow        identified / merged / screened / excluded by reason / included
+    --cited       every reference of the review: modality, in a database, included
 
     Example: mnsmeta studies --group SAD
     """
     import pandas as pd
 
-    from mnsmeta.experiments import build_experiments
-
     curation = _load_valid_curation(obj["coordinates"])
     groups = [group] if group else ["SAD", "BPD", "MNS"]
+    if flow:
+        from mnsmeta.flow import study_flow
+
+        table = study_flow(curation, groups)
+        click.echo(table.to_string())
+        _write_csv(table, output or Path("results") / "flow.csv")
+        return
+    if cited:
+        from mnsmeta.ledger import ledger_table
+
+        table = ledger_table(obj["coordinates"] / "cited_references.tsv", curation)
+        shown = ["ref", "short_citation", "modality", "reports_coordinates", "in_database"]
+        with pd.option_context("display.width", 200, "display.max_rows", 500):
+            click.echo(table[[*shown, "included_in", "why_not"]].to_string(index=False))
+        click.echo(
+            f"\n{len(table)} references: "
+            + ", ".join(f"{k} {v}" for k, v in table["modality"].value_counts().items())
+            + f"\nreport peak coordinates: {(table['reports_coordinates'] == 'yes').sum()}; "
+            f"in a database: {(table['in_database'] == 'yes').sum()}; "
+            f"included in an analysis: {(table['included_in'] != '').sum()}"
+        )
+        if output:
+            _write_csv(table, output)
+        return
+    if candidates:
+        from mnsmeta.candidates import find_candidates
+
+        parts = []
+        for name in groups:
+            found = find_candidates(name)
+            curated = {r.study_id for r in curation.for_group(name, included_only=False)}
+            found["curated"] = [str(pmid) in curated for pmid in found.index]
+            found.insert(0, "group", name)
+            parts.append(found)
+            click.echo(
+                f"{name}: {len(found)} candidates, {int((~found['curated']).sum())} not yet "
+                f"curated, {int((found['flags'] != '').sum())} flagged"
+            )
+            for pmid, row in found[~found["curated"]].iterrows():
+                click.echo(f"  not curated: {pmid} ({row['source']}) {row['flags']}")
+        if output:
+            _write_csv(pd.concat(parts), output)
+        return
+
+    from mnsmeta.experiments import build_experiments
+
     for name in groups:
         records = curation.for_group(name, included_only=False)
         if not curation.for_group(name):
@@ -174,8 +236,23 @@ def studies(obj, group):
             f"{name}: {len(records)} records, {len(table)} experiments included, "
             f"{int(table['n_foci'].sum())} foci; N curated for {len(table) - n_fallback}, "
             f"fallback N={experiment_set.fallback_sample_size} for {n_fallback}; "
-            f"space unknown (MNI assumed) for {n_unknown_space}\n"
+            f"space unknown (MNI assumed) for {n_unknown_space}"
         )
+        if len(table) < 17:
+            click.echo(
+                f"  warning: {len(table)} experiments < 17: ALE has little power to find "
+                "convergence (Eickhoff et al., 2016)"
+            )
+        click.echo()
+
+
+def _write_csv(table, path: Path) -> None:
+    """Write a table as CSV atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    table.to_csv(temporary)
+    temporary.replace(path)
+    click.echo(f"wrote {path}")
 
 
 @main.command("import")

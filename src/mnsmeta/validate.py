@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnsmeta import database
+from mnsmeta.candidates import flags_for
+from mnsmeta.claims import read_claims
 from mnsmeta.errors import Problem
+from mnsmeta.ledger import read_ledger
 from mnsmeta.records import (
     Curation,
     check_consistency,
@@ -16,6 +19,9 @@ from mnsmeta.records import (
 )
 from mnsmeta.sleuth import read_sleuth
 from mnsmeta.tables import read_text
+
+LEDGER_FILE = "cited_references.tsv"
+CLAIMS_FILE = "claims.toml"
 
 
 @dataclass
@@ -39,6 +45,8 @@ def _kind_of_tsv(path: Path, problems: list[Problem]) -> str | None:
         (line for line in text.splitlines() if line.strip() and not line.startswith("#")), ""
     )
     columns = {c.strip() for c in header.split("\t")}
+    if "short_citation" in columns:
+        return "ledger"
     if "status" in columns:
         return "records"
     if {"x", "y", "z"} <= columns:
@@ -47,20 +55,42 @@ def _kind_of_tsv(path: Path, problems: list[Problem]) -> str | None:
         Problem(
             str(path),
             None,
-            "neither a records file (with a 'status' column) nor a coordinates file "
-            "(with x, y, z columns)",
-            "see coordinates/README.md for the two formats",
+            "not a records file (with a 'status' column), a coordinates file "
+            "(with x, y, z columns) or the ledger (with short_citation)",
+            "see coordinates/README.md for the file formats",
         )
     )
     return None
 
 
 def check_against_database(curation: Curation) -> None:
-    """Check that every included database study has foci in the source it will use."""
+    """Check included database studies: they have foci, and their flags were decided on.
+
+    A flag (more than 100 foci, foci outside the brain) must be copied into the record's
+    ``flags`` column, so that keeping a flagged study is a visible decision, never silent.
+    """
     records = [r for r in curation.records if r.included and not r.is_manual and r.pmid]
     if not records:
         return
     studies = database.study_metadata()
+    known = [r for r in records if r.pmid in studies.index]
+    flags = flags_for(
+        [r.pmid for r in known],
+        source_overrides={r.pmid: r.source_db for r in known if r.source_db},
+    )
+    for record in known:
+        expected = flags.get(record.pmid, "")
+        if record.flags != expected:
+            curation.problems.append(
+                Problem(
+                    record.file,
+                    record.line,
+                    f"study {record.pmid} is flagged {expected or '(nothing)'} but its flags "
+                    f"column says {record.flags or '(nothing)'}",
+                    "decide on the flag (keep it with a note, or exclude the study with reason "
+                    "implausible_foci) and write the flag exactly in the flags column",
+                )
+            )
     for record in records:
         if record.pmid not in studies.index:
             curation.problems.append(
@@ -115,6 +145,12 @@ def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationRe
             report.files += len(list(path.glob("records/*.tsv"))) + len(
                 list(path.glob("manual/*.tsv"))
             )
+            if (path / LEDGER_FILE).is_file():
+                read_ledger(path / LEDGER_FILE, curation.problems)
+                report.files += 1
+            if (path / CLAIMS_FILE).is_file():
+                read_claims(path / CLAIMS_FILE, curation.problems)
+                report.files += 1
             continue
         if not path.is_file():
             curation.problems.append(
@@ -130,13 +166,18 @@ def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationRe
                 curation.records += read_records(path, curation.problems)
             elif kind == "manual":
                 curation.manual_foci += read_manual_foci(path, curation.problems)
+            elif kind == "ledger":
+                read_ledger(path, curation.problems)
+        elif path.suffix == ".toml":
+            read_claims(path, curation.problems)
         else:
             curation.problems.append(
                 Problem(
                     str(path),
                     None,
                     f"unknown file type {path.suffix!r}",
-                    "validate .tsv records/coordinates or .txt Sleuth files",
+                    "validate .tsv records, coordinates or ledger files, .txt Sleuth files, "
+                    "or the .toml claims file",
                 )
             )
     if any(not p.is_dir() for p in map(Path, paths)):
