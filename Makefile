@@ -3,6 +3,10 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Monte Carlo settings of `make run` (override: make run N_ITERS=1000)
+N_ITERS ?= 10000
+SEED    ?= 0
+JOBS    ?= 2
 # Databases: copied from the shared mirror when it is beside the clone, else downloaded.
 MIRROR_DEFAULT := $(abspath ../shared/data)
 export MNSMETA_DATA_MIRROR ?= $(if $(wildcard $(MIRROR_DEFAULT)/SHA256SUMS),$(MIRROR_DEFAULT),)
@@ -20,8 +24,8 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/mnsmeta fetch
 	$(BIN)/mnsmeta validate
-	$(BIN)/mnsmeta studies
 	$(BIN)/mnsmeta studies --flow
+	$(BIN)/mnsmeta run --jobs $(JOBS) --n-iters $(N_ITERS) --seed $(SEED)
 
 lint: install
 	$(BIN)/ruff check src tests

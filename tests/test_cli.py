@@ -13,7 +13,7 @@ from mnsmeta import __version__
 from mnsmeta.cli import main
 from mnsmeta.sleuth import read_sleuth
 
-SUBCOMMANDS = ["fetch", "validate", "studies", "import", "export"]
+SUBCOMMANDS = ["fetch", "validate", "studies", "import", "export", "run", "overlap"]
 SLEUTH = """// Reference=MNI
 // Lee et al., 2015: patients > controls
 // Subjects=22
@@ -123,3 +123,44 @@ def test_export_nimare_json(make_coordinates, tmp_path):
     )
     data = json.loads(out.read_text())
     assert data["19717138"]["contrasts"]["1"]["metadata"]["sample_sizes"] == [54]
+
+
+def test_overlap_before_run_says_what_to_do(tmp_path):
+    from conftest import REPO
+
+    result = CliRunner().invoke(
+        main, ["--coordinates", str(REPO / "coordinates"), "overlap", "--output", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "missing: run the MNS analysis first (mnsmeta run --analyses MNS)" in result.output
+
+
+def test_bad_user_mask_is_one_clear_error(tmp_path):
+    from conftest import REPO
+
+    mask = tmp_path / "mask.nii.gz"
+    mask.write_text("not an image")
+    (tmp_path / "MNS").mkdir()
+    import nibabel as nib
+    import numpy as np
+
+    from mnsmeta.brain import brain_mask_img
+
+    nib.Nifti1Image(np.zeros((91, 109, 91), np.uint8), brain_mask_img().affine).to_filename(
+        tmp_path / "MNS" / "mask_level-cluster_corr-FWE_thresh.nii.gz"
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "--coordinates",
+            str(REPO / "coordinates"),
+            "overlap",
+            "--output",
+            str(tmp_path),
+            "--mask",
+            str(mask),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "cannot be read as a NIfTI image" in result.output
+    assert "Traceback" not in result.output

@@ -255,6 +255,137 @@ def _write_csv(table, path: Path) -> None:
     click.echo(f"wrote {path}")
 
 
+def _mask_options(function):
+    function = click.option(
+        "--mask-threshold",
+        type=float,
+        help="Keep voxels of --mask above this value (needed when it is not binary).",
+    )(function)
+    function = click.option(
+        "--mask",
+        "mask_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="A NIfTI mask of your own (MNI space), tested beside the built-in MNS masks.",
+    )(function)
+    return click.option(
+        "--n-perm",
+        default=1000,
+        show_default=True,
+        help="Relocations / moved-cluster permutations of the overlap tests.",
+    )(function)
+
+
+def _run_overlap(analyses, output, mask_path, mask_threshold, n_perm, seed, jobs):
+    from mnsmeta.overlap_report import OverlapSettings, describe, masks_for, run_overlap
+
+    if n_perm < 1:
+        raise MnsmetaInputError(f"--n-perm {n_perm}: give a positive number of permutations")
+    masks = masks_for(output, mask_path, mask_threshold)
+    overlap = run_overlap(
+        analyses, masks, output, OverlapSettings(n_perm=n_perm, seed=seed, jobs=jobs)
+    )
+    click.echo(describe(overlap))
+    click.echo(
+        f"overlap tables in {output}/overlap.csv and {output}/overlap/; masks in {output}/masks/"
+    )
+
+
+@main.command()
+@click.option(
+    "--analyses",
+    "names",
+    help="Comma-separated analyses to run (their inputs are added); default: all.",
+)
+@click.option("--n-iters", default=10_000, show_default=True, help="Monte Carlo iterations.")
+@click.option("--seed", default=0, show_default=True, help="Seed: same seed, same maps.")
+@click.option("--jobs", default=1, show_default=True, help="Processes for the Monte Carlo null.")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Results folder.",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Analyses file (default: analyses.toml in the coordinates folder).",
+)
+@_mask_options
+@click.pass_obj
+def run(obj, names, n_iters, seed, jobs, output, config, mask_path, mask_threshold, n_perm):
+    """Run every analysis: ALE maps, cluster-FWE inference, tables, figures.
+
+    \b
+    For each analysis in coordinates/analyses.toml, results/<analysis>/ gets NIfTI maps
+    (ALE, z, p, the cluster-FWE thresholded z map and cluster mask), clusters.csv with
+    Harvard-Oxford and Juelich labels and contributing experiments, PNG figures,
+    experiments.csv, foci.txt (Sleuth, to rerun in GingerALE or NiMARE) and
+    provenance.json; results/summary.csv sums them up. An analysis's folder is replaced
+    only when it is complete, so Ctrl-C leaves earlier results intact. When the MNS
+    analysis is part of the run, the MNS overlap tests follow (see `mnsmeta overlap`).
+
+    Example: mnsmeta run --analyses SAD,BPD --n-iters 1000 --seed 1 --jobs 2
+    """
+    from mnsmeta.analyses import read_analyses, select
+    from mnsmeta.pipeline import RunSettings, run_analyses
+
+    if n_iters < 1:
+        raise MnsmetaInputError(f"--n-iters {n_iters}: give a positive number of iterations")
+    coordinates_dir = obj["coordinates"]
+    curation = _load_valid_curation(coordinates_dir)
+    analyses = read_analyses(config or coordinates_dir / "analyses.toml")
+    chosen = select(analyses, [n.strip() for n in names.split(",")] if names else None)
+    settings = RunSettings(n_iters=n_iters, seed=seed, jobs=jobs)
+    summary = run_analyses(chosen, curation, coordinates_dir, output, settings)
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        click.echo(summary.drop(columns=["note"]).to_string(index=False))
+    click.echo(f"results in {output}/ (summary.csv, provenance.json, one folder per analysis)")
+    if any(a.name == "MNS" for a in chosen):
+        _run_overlap(chosen, output, mask_path, mask_threshold, n_perm, seed, jobs)
+
+
+@main.command()
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Results folder written by `mnsmeta run`.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the permutations.")
+@click.option("--jobs", default=1, show_default=True, help="Processes for the ROI null.")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Analyses file (default: analyses.toml in the coordinates folder).",
+)
+@_mask_options
+@click.pass_obj
+def overlap(obj, output, seed, jobs, config, mask_path, mask_threshold, n_perm):
+    """Test SAD, BPD, pooled and conjunction convergence against the MNS masks.
+
+    \b
+    Masks (results/masks/, each with a JSON sidecar):
+      meta        the cluster-FWE ALE of the MNS-reference studies (results/MNS)
+      anatomical  Juelich BA44/45, ventral BA6, PF/PFt/PFop/PFcm, hIP1-3
+      user        --mask FILE (binary, or thresholded with --mask-threshold)
+    \b
+    Two tests per analysis and mask (results/overlap.csv):
+      roi_ale              mean (and max) ALE in the mask vs foci relocated at random
+      thresholded_overlap  overlap of the cluster-FWE map with the mask vs the same
+                           clusters moved rigidly to random places in the brain
+
+    Example: mnsmeta overlap --n-perm 1000 --mask my_mns.nii.gz --jobs 2
+    """
+    from mnsmeta.analyses import read_analyses
+
+    analyses = read_analyses(config or obj["coordinates"] / "analyses.toml")
+    _run_overlap(analyses, output, mask_path, mask_threshold, n_perm, seed, jobs)
+
+
 @main.command("import")
 @click.argument("sleuth_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_GROUP

@@ -127,7 +127,10 @@ def _manual_foci(curation: Curation, record: StudyRecord) -> pd.DataFrame:
 
 
 def build_experiments(
-    curation: Curation, group: str, fallback: str | int = "median"
+    curation: Curation,
+    group: str,
+    fallback: str | int = "median",
+    modalities: tuple[str, ...] = (),
 ) -> ExperimentSet:
     """Select a group's included studies and turn them into ALE experiments.
 
@@ -140,6 +143,8 @@ def build_experiments(
     fallback : "median" or int
         N given to experiments without a curated sample size: the median N of the group's
         experiments that have one (rounded to a whole number), or a fixed number.
+    modalities : tuple of str
+        Keep only records of these modalities (default: every included record).
 
     Returns
     -------
@@ -150,7 +155,7 @@ def build_experiments(
     MnsmetaInputError
         If the group has no included study, or an included study has no foci.
     """
-    records = curation.for_group(group)
+    records = [r for r in curation.for_group(group) if not modalities or r.modality in modalities]
     if not records:
         raise MnsmetaInputError(
             f"group {group}: no included study in coordinates/records/: "
@@ -227,3 +232,16 @@ def _zero_foci_problem(record: StudyRecord):
         "set source_db to the other database, enter its foci by hand, or exclude it "
         "(reason no_coordinates)",
     )
+
+
+def combine(sets: list[ExperimentSet], name: str) -> ExperimentSet:
+    """Pool experiment sets of several groups; a study curated in more than one counts once.
+
+    Each experiment keeps the sample size (and fallback) of the group it came from first.
+    """
+    experiments = pd.concat([s.experiments for s in sets])
+    experiments = experiments[~experiments.index.duplicated(keep="first")]
+    foci = pd.concat([s.foci.assign(group=s.group) for s in sets], ignore_index=True)
+    first_group = experiments["group"]
+    foci = foci[foci["group"] == foci["experiment_id"].map(first_group)].drop(columns="group")
+    return ExperimentSet(name, experiments, foci.reset_index(drop=True), None)
