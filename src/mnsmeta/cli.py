@@ -255,6 +255,20 @@ def _write_csv(table, path: Path) -> None:
     click.echo(f"wrote {path}")
 
 
+_OUTPUT = click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Results folder.",
+)
+_CONFIG = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Analyses file (default: analyses.toml in the coordinates folder).",
+)
+
+
 def _mask_options(function):
     function = click.option(
         "--mask-threshold",
@@ -299,18 +313,8 @@ def _run_overlap(analyses, output, mask_path, mask_threshold, n_perm, seed, jobs
 @click.option("--n-iters", default=10_000, show_default=True, help="Monte Carlo iterations.")
 @click.option("--seed", default=0, show_default=True, help="Seed: same seed, same maps.")
 @click.option("--jobs", default=1, show_default=True, help="Processes for the Monte Carlo null.")
-@click.option(
-    "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Results folder.",
-)
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Analyses file (default: analyses.toml in the coordinates folder).",
-)
+@_OUTPUT
+@_CONFIG
 @_mask_options
 @click.pass_obj
 def run(obj, names, n_iters, seed, jobs, output, config, mask_path, mask_threshold, n_perm):
@@ -348,20 +352,10 @@ def run(obj, names, n_iters, seed, jobs, output, config, mask_path, mask_thresho
 
 
 @main.command()
-@click.option(
-    "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Results folder written by `mnsmeta run`.",
-)
+@_OUTPUT
 @click.option("--seed", default=0, show_default=True, help="Seed of the permutations.")
 @click.option("--jobs", default=1, show_default=True, help="Processes for the ROI null.")
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Analyses file (default: analyses.toml in the coordinates folder).",
-)
+@_CONFIG
 @_mask_options
 @click.pass_obj
 def overlap(obj, output, seed, jobs, config, mask_path, mask_threshold, n_perm):

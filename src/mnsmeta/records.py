@@ -21,7 +21,7 @@ import numpy as np
 from mnsmeta.brain import FAR_OUTSIDE_MM, distance_to_brain, outside_bounding_box
 from mnsmeta.database import to_mni
 from mnsmeta.errors import Problem
-from mnsmeta.tables import Row, read_tsv
+from mnsmeta.tables import Row, positive_whole_number, read_tsv
 
 GROUPS = {
     "SAD": "social anxiety disorder (social phobia, generalized social anxiety)",
@@ -180,11 +180,8 @@ def _count(row: Row, column: str, path: str, problems: list[Problem]) -> int | N
     value = row[column]
     if value == "":
         return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or number != int(number) or number <= 0:
+    number = positive_whole_number(value)
+    if number is None:
         problems.append(
             Problem(
                 path,
@@ -193,8 +190,7 @@ def _count(row: Row, column: str, path: str, problems: list[Problem]) -> int | N
                 "write the number of participants as read in the source, or leave it empty",
             )
         )
-        return None
-    return int(number)
+    return number
 
 
 def _record_from_row(row: Row, path: str, problems: list[Problem]) -> StudyRecord:

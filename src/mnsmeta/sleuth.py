@@ -17,7 +17,7 @@ import numpy as np
 from mnsmeta.database import to_mni
 from mnsmeta.errors import Problem
 from mnsmeta.records import check_focus_location
-from mnsmeta.tables import read_text
+from mnsmeta.tables import positive_whole_number, read_text
 
 #: Spellings of the reference space that GingerALE and NiMARE accept, and what they mean.
 SLEUTH_SPACES = {"MNI": "MNI", "TAL": "TAL", "Talairach": "TAL"}
@@ -203,11 +203,8 @@ def read_sleuth(path: Path, problems: list[Problem]) -> list[SleuthExperiment]:
 
 
 def _subjects(value: str, path: str, line: int, problems: list[Problem]) -> int | None:
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or number != int(number) or number <= 0:
+    number = positive_whole_number(value)
+    if number is None:
         problems.append(
             Problem(
                 path,
@@ -216,8 +213,7 @@ def _subjects(value: str, path: str, line: int, problems: list[Problem]) -> int 
                 "write the number of participants, e.g. '// Subjects=24'",
             )
         )
-        return None
-    return int(number)
+    return number
 
 
 def _focus(line: str, path: str, number: int, problems: list[Problem]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,3 +114,14 @@ def read_tsv(
         values += [""] * (len(columns) - len(values))
         rows.append(Row(number, {c: v.strip() for c, v in zip(columns, values, strict=True)}))
     return rows
+
+
+def positive_whole_number(value: str) -> int | None:
+    """``"24"`` or ``"24.0"`` -> 24; anything else (0, -3, 12.5, nan, text) -> None."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number != int(number) or number <= 0:
+        return None
+    return int(number)
