@@ -7,11 +7,12 @@ STAMP  := $(VENV)/.installed
 N_ITERS ?= 10000
 SEED    ?= 0
 JOBS    ?= 2
+BENCH_ITERS ?= 500
 # Databases: copied from the shared mirror when it is beside the clone, else downloaded.
 MIRROR_DEFAULT := $(abspath ../shared/data)
 export MNSMETA_DATA_MIRROR ?= $(if $(wildcard $(MIRROR_DEFAULT)/SHA256SUMS),$(MIRROR_DEFAULT),)
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format bench clean
 
 install: $(STAMP)
 
@@ -28,15 +29,18 @@ run: install
 	$(BIN)/mnsmeta run --jobs $(JOBS) --n-iters $(N_ITERS) --seed $(SEED)
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 format: install
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
 
 test: install lint
 	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/bench.py --n-iters $(BENCH_ITERS) --jobs $(JOBS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

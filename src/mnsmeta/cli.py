@@ -269,6 +269,30 @@ _CONFIG = click.option(
 )
 
 
+def _dask_options(function):
+    function = click.option(
+        "--scheduler",
+        help="Address of a Dask scheduler (tcp://host:8786): permutations run on its workers.",
+    )(function)
+    return click.option(
+        "--dask",
+        "use_dask",
+        is_flag=True,
+        help="Run permutations on a local Dask cluster of --jobs workers.",
+    )(function)
+
+
+def _cluster(use_dask: bool, scheduler: str | None, jobs: int):
+    """A Dask cluster context when asked for, else nothing (same results either way)."""
+    from contextlib import nullcontext
+
+    if not (use_dask or scheduler):
+        return nullcontext()
+    from mnsmeta.scaleout import dask_cluster
+
+    return dask_cluster(scheduler, local_workers=max(jobs, 1))
+
+
 def _mask_options(function):
     function = click.option(
         "--mask-threshold",
@@ -315,9 +339,31 @@ def _run_overlap(analyses, output, mask_path, mask_threshold, n_perm, seed, jobs
 @click.option("--jobs", default=1, show_default=True, help="Processes for the Monte Carlo null.")
 @_OUTPUT
 @_CONFIG
+@click.option(
+    "--engine",
+    type=click.Choice(["fast", "nimare"]),
+    default="fast",
+    show_default=True,
+    help="Monte Carlo permutations by our numba code (same results) or by NiMARE.",
+)
 @_mask_options
+@_dask_options
 @click.pass_obj
-def run(obj, names, n_iters, seed, jobs, output, config, mask_path, mask_threshold, n_perm):
+def run(
+    obj,
+    names,
+    n_iters,
+    seed,
+    jobs,
+    output,
+    config,
+    engine,
+    mask_path,
+    mask_threshold,
+    n_perm,
+    use_dask,
+    scheduler,
+):
     """Run every analysis: ALE maps, cluster-FWE inference, tables, figures.
 
     \b
@@ -328,6 +374,10 @@ def run(obj, names, n_iters, seed, jobs, output, config, mask_path, mask_thresho
     provenance.json; results/summary.csv sums them up. An analysis's folder is replaced
     only when it is complete, so Ctrl-C leaves earlier results intact. When the MNS
     analysis is part of the run, the MNS overlap tests follow (see `mnsmeta overlap`).
+
+    --dask runs the Monte Carlo and permutation work on a local Dask cluster;
+    --scheduler tcp://host:8786 on a running one. The same seed gives the same results
+    serially and distributed.
 
     Example: mnsmeta run --analyses SAD,BPD --n-iters 1000 --seed 1 --jobs 2
     """
@@ -340,15 +390,16 @@ def run(obj, names, n_iters, seed, jobs, output, config, mask_path, mask_thresho
     curation = _load_valid_curation(coordinates_dir)
     analyses = read_analyses(config or coordinates_dir / "analyses.toml")
     chosen = select(analyses, [n.strip() for n in names.split(",")] if names else None)
-    settings = RunSettings(n_iters=n_iters, seed=seed, jobs=jobs)
-    summary = run_analyses(chosen, curation, coordinates_dir, output, settings)
+    settings = RunSettings(n_iters=n_iters, seed=seed, jobs=jobs, engine=engine)
     import pandas as pd
 
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        click.echo(summary.drop(columns=["note"]).to_string(index=False))
-    click.echo(f"results in {output}/ (summary.csv, provenance.json, one folder per analysis)")
-    if any(a.name == "MNS" for a in chosen):
-        _run_overlap(chosen, output, mask_path, mask_threshold, n_perm, seed, jobs)
+    with _cluster(use_dask, scheduler, jobs):
+        summary = run_analyses(chosen, curation, coordinates_dir, output, settings)
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            click.echo(summary.drop(columns=["note"]).to_string(index=False))
+        click.echo(f"results in {output}/ (summary.csv, provenance.json, one folder per analysis)")
+        if any(a.name == "MNS" for a in chosen):
+            _run_overlap(chosen, output, mask_path, mask_threshold, n_perm, seed, jobs)
 
 
 @main.command()
@@ -357,8 +408,11 @@ def run(obj, names, n_iters, seed, jobs, output, config, mask_path, mask_thresho
 @click.option("--jobs", default=1, show_default=True, help="Processes for the ROI null.")
 @_CONFIG
 @_mask_options
+@_dask_options
 @click.pass_obj
-def overlap(obj, output, seed, jobs, config, mask_path, mask_threshold, n_perm):
+def overlap(
+    obj, output, seed, jobs, config, mask_path, mask_threshold, n_perm, use_dask, scheduler
+):
     """Test SAD, BPD, pooled and conjunction convergence against the MNS masks.
 
     \b
@@ -377,7 +431,8 @@ def overlap(obj, output, seed, jobs, config, mask_path, mask_threshold, n_perm):
     from mnsmeta.analyses import read_analyses
 
     analyses = read_analyses(config or obj["coordinates"] / "analyses.toml")
-    _run_overlap(analyses, output, mask_path, mask_threshold, n_perm, seed, jobs)
+    with _cluster(use_dask, scheduler, jobs):
+        _run_overlap(analyses, output, mask_path, mask_threshold, n_perm, seed, jobs)
 
 
 @main.command("import")

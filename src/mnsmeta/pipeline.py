@@ -51,6 +51,7 @@ class RunSettings:
     subtraction_p: float = 0.001
     subtraction_min_mm3: float = 200.0
     sample_size_fallback: str | int = "median"
+    engine: str = "fast"
     progress: bool = True
 
 
@@ -185,7 +186,12 @@ def run_ale_analysis(
     dataset = experiment_set.to_dataset()
     seed = ale.analysis_seed(settings.seed, analysis.name)
     _, result = ale.fit_ale(
-        dataset, settings.n_iters, seed, settings.jobs, settings.cluster_forming_p
+        dataset,
+        settings.n_iters,
+        seed,
+        settings.jobs,
+        settings.cluster_forming_p,
+        settings.engine,
     )
     for name in result.maps:
         save_map(result.get_map(name, return_type="image").get_fdata(), folder / f"{name}.nii.gz")

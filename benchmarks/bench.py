@@ -1,0 +1,174 @@
+"""`make bench`: NiMARE and our fast engine side by side, measured in the same run.
+
+Each (dataset, engine) pair runs in a fresh process so that its peak memory is its own:
+fit time, Monte Carlo iterations per second for cluster-level FWE, and peak resident memory
+(the process and its workers). The table is printed and written to results/bench.csv.
+
+    python benchmarks/bench.py [--n-iters 500] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+DATASETS = ("SAD", "MNS", "synthetic200")
+ENGINES = ("nimare", "fast")
+
+
+def dataset(name: str):
+    import numpy as np
+
+    from mnsmeta.experiments import build_experiments
+    from mnsmeta.records import load_curation
+
+    if name != "synthetic200":
+        return build_experiments(load_curation(Path("coordinates")), name).to_dataset()
+    # 200 experiments of 20 foci each, drawn in the brain mask, N = 20: a large meta-analysis.
+    from nimare.dataset import Dataset
+
+    from mnsmeta.brain import brain_mask_img
+
+    mask = brain_mask_img()
+    rng = np.random.default_rng(0)
+    voxels = np.argwhere(mask.get_fdata() > 0)
+    source = {}
+    for e in range(200):
+        ijk = voxels[rng.integers(0, len(voxels), 20)]
+        xyz = (np.c_[ijk, np.ones(len(ijk))] @ mask.affine.T)[:, :3]
+        source[f"s{e}"] = {
+            "contrasts": {
+                "1": {
+                    "coords": {
+                        "space": "MNI",
+                        "x": xyz[:, 0].tolist(),
+                        "y": xyz[:, 1].tolist(),
+                        "z": xyz[:, 2].tolist(),
+                    },
+                    "metadata": {"sample_sizes": [20]},
+                }
+            }
+        }
+    return Dataset(source, target="mni152_2mm")
+
+
+def measure(name: str, engine: str, n_iters: int, jobs: int) -> dict:
+    from mnsmeta import ale
+
+    warnings.simplefilter("ignore")
+    data = dataset(name)
+    started = time.perf_counter()
+    ale.fit_ale(data, 1, 0, jobs, engine=engine)  # warm-up: imports, numba cache, kernels
+    warm = time.perf_counter() - started
+    from nimare.correct import FWECorrector
+
+    started = time.perf_counter()
+    if engine == "fast":
+        from mnsmeta.fast import fast_ale_estimator
+
+        estimator = fast_ale_estimator(random_state=0)
+    else:
+        from nimare.meta.cbma.ale import ALE
+
+        estimator = ALE(random_state=0)
+    result = estimator.fit(data)
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    FWECorrector(
+        method="montecarlo", voxel_thresh=0.001, n_iters=n_iters, n_cores=jobs, vfwe_only=False
+    ).transform(result)
+    fwe_seconds = time.perf_counter() - started
+    peak_kib = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
+    coordinates = data.coordinates
+    return {
+        "dataset": name,
+        "engine": engine,
+        "experiments": int(coordinates["id"].nunique()),
+        "foci": len(coordinates),
+        "n_iters": n_iters,
+        "fit_s": round(fit_seconds, 3),
+        "warmup_s": round(warm, 2),
+        "iters_per_s": round(n_iters / fwe_seconds, 2),
+        "peak_rss_mib": round(peak_kib / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-iters", type=int, default=500)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--one", nargs=2, metavar=("DATASET", "ENGINE"))
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(*args.one, args.n_iters, args.jobs)))
+        return
+    import pandas as pd
+
+    rows = []
+    for name in DATASETS:
+        for engine in ENGINES:
+            output = (
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--one",
+                        name,
+                        engine,
+                        "--n-iters",
+                        str(args.n_iters),
+                        "--jobs",
+                        str(args.jobs),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            rows.append(json.loads(output))
+            print(f"measured {name} {engine}: {rows[-1]['iters_per_s']} it/s", flush=True)
+    table = pd.DataFrame(rows)
+    wide = table.pivot(index="dataset", columns="engine")
+    summary = pd.DataFrame(
+        {
+            "experiments": wide[("experiments", "fast")],
+            "foci": wide[("foci", "fast")],
+            "nimare_it_s": wide[("iters_per_s", "nimare")],
+            "fast_it_s": wide[("iters_per_s", "fast")],
+            "speedup": (wide[("iters_per_s", "fast")] / wide[("iters_per_s", "nimare")]).round(2),
+            "nimare_fit_s": wide[("fit_s", "nimare")],
+            "fast_fit_s": wide[("fit_s", "fast")],
+            "nimare_peak_mib": wide[("peak_rss_mib", "nimare")],
+            "fast_peak_mib": wide[("peak_rss_mib", "fast")],
+            "memory_ratio": (
+                wide[("peak_rss_mib", "fast")] / wide[("peak_rss_mib", "nimare")]
+            ).round(2),
+        }
+    ).reindex(list(DATASETS))
+    print()
+    print(
+        f"machine: {platform.machine()}, {platform.python_version()}, "
+        f"{args.jobs} processes/threads, {args.n_iters} iterations, cluster-level FWE"
+    )
+    print(summary.to_string())
+    print("JALE: not run (not attempted yet; it needs its own virtual environment)")
+    out = Path("results") / "bench.csv"
+    out.parent.mkdir(exist_ok=True)
+    summary.to_csv(out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Running the Monte Carlo and permutation work on a Dask distributed cluster.
+
+Inside :func:`dask_cluster`, every joblib ``Parallel`` (NiMARE's Monte Carlo permutations,
+our overlap relocations) sends its tasks to the cluster's workers. Results do not depend on
+where the tasks run: NiMARE draws all random datasets from one seeded generator before
+dispatching them, and the overlap relocations are split into a fixed number of chunks, each
+seeded from one ``SeedSequence``. So the same seed gives the same output serially and
+distributed.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+_ACTIVE = {"dask": False}
+#: joblib backend name under which our Dask backend is registered.
+BACKEND = "mnsmeta-dask"
+
+
+def _register_backend() -> None:
+    """Register joblib's Dask backend under our name, minus a joblib 1.6 bug.
+
+    joblib 1.6 passes ``nesting_level`` to every backend's constructor; its own Dask backend
+    does not take it and forwards it to ``Client.submit``, which fails every task. This
+    subclass takes it as the other backends do.
+    """
+    import joblib
+    from joblib._dask import DaskDistributedBackend
+
+    class Backend(DaskDistributedBackend):
+        def __init__(self, *args, nesting_level=None, inner_max_num_threads=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.nesting_level = nesting_level
+
+    joblib.register_parallel_backend(BACKEND, Backend)
+
+
+def active() -> bool:
+    """Whether work is currently being sent to a Dask cluster."""
+    return _ACTIVE["dask"]
+
+
+@contextmanager
+def dask_cluster(scheduler: str | None = None, local_workers: int = 2):
+    """Send joblib work to a Dask cluster for the duration of the block.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``). Without it, a local cluster of
+        ``local_workers`` single-threaded worker processes is started and stopped.
+    local_workers : int
+        Workers of the local cluster.
+
+    Yields
+    ------
+    distributed.Client
+    """
+    import joblib
+    from dask.distributed import Client, LocalCluster
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(
+            n_workers=local_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
+        client = Client(cluster)
+    _register_backend()
+    try:
+        with joblib.parallel_config(backend=BACKEND):
+            _ACTIVE["dask"] = True
+            yield client
+    finally:
+        _ACTIVE["dask"] = False
+        client.close()
+        if cluster is not None:
+            cluster.close()
