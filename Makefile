@@ -8,6 +8,7 @@ N_ITERS ?= 10000
 SEED    ?= 0
 JOBS    ?= 2
 BENCH_ITERS ?= 500
+JALE_VENV   ?= .venv-jale
 # Databases: copied from the shared mirror when it is beside the clone, else downloaded.
 MIRROR_DEFAULT := $(abspath ../shared/data)
 export MNSMETA_DATA_MIRROR ?= $(if $(wildcard $(MIRROR_DEFAULT)/SHA256SUMS),$(MIRROR_DEFAULT),)
@@ -39,8 +40,15 @@ format: install
 test: install lint
 	$(BIN)/python -m pytest
 
-bench: install
-	$(BIN)/python benchmarks/bench.py --n-iters $(BENCH_ITERS) --jobs $(JOBS)
+bench: install $(JALE_VENV)/.installed
+	$(BIN)/python benchmarks/bench.py --n-iters $(BENCH_ITERS) --jobs $(JOBS) \
+		--jale-python $(JALE_VENV)/bin/python
+
+# JALE (the reference's competitor) in its own environment, for the benchmark only.
+$(JALE_VENV)/.installed:
+	$(PYTHON) -m venv $(JALE_VENV)
+	$(JALE_VENV)/bin/python -m pip install --quiet jale==0.2.10
+	touch $@
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(JALE_VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -59,6 +59,55 @@ def dataset(name: str):
     return Dataset(source, target="mni152_2mm")
 
 
+def write_foci(name: str, path: str) -> None:
+    """Write a dataset's experiments as a Sleuth file (for JALE, in its own environment)."""
+    from mnsmeta.sleuth import SleuthExperiment, write_sleuth
+
+    warnings.simplefilter("ignore")
+    data = dataset(name)
+    sizes = data.metadata.set_index("id")["sample_sizes"]
+    experiments = [
+        SleuthExperiment(
+            str(study),
+            int(sizes[study][0]),
+            "MNI",
+            [tuple(row) for row in foci[["x", "y", "z"]].to_numpy()],
+        )
+        for study, foci in data.coordinates.groupby("id", sort=False)
+    ]
+    write_sleuth(Path(path), experiments)
+
+
+def measure_jale(jale_python: str, name: str, n_iters: int, jobs: int) -> dict:
+    """JALE's null on the same experiments, or why it could not run."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        foci = Path(folder) / "foci.txt"
+        subprocess.run(
+            [sys.executable, __file__, "--write-foci", name, str(foci)],
+            check=True,
+            capture_output=True,
+        )
+        process = subprocess.run(
+            [
+                jale_python,
+                str(Path(__file__).with_name("jale_null.py")),
+                str(foci),
+                "--n-iters",
+                str(n_iters),
+                "--jobs",
+                str(jobs),
+            ],
+            capture_output=True,
+            text=True,
+        )
+    if process.returncode != 0:
+        return {"jale_it_s": float("nan"), "jale_note": process.stderr.strip().splitlines()[-1]}
+    result = json.loads(process.stdout.strip().splitlines()[-1])
+    return {"jale_it_s": result["iters_per_s"], "jale_peak_mib": result["peak_rss_mib"]}
+
+
 def measure(name: str, engine: str, n_iters: int, jobs: int) -> dict:
     from mnsmeta import ale
 
@@ -108,7 +157,15 @@ def main() -> None:
     parser.add_argument("--n-iters", type=int, default=500)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--one", nargs=2, metavar=("DATASET", "ENGINE"))
+    parser.add_argument(
+        "--jale-python", help="Python of a virtual environment with jale installed."
+    )
+    parser.add_argument("--jale-iters", type=int, default=50)
+    parser.add_argument("--write-foci", nargs=2, metavar=("DATASET", "PATH"))
     args = parser.parse_args()
+    if args.write_foci:
+        write_foci(*args.write_foci)
+        return
     if args.one:
         print(json.dumps(measure(*args.one, args.n_iters, args.jobs)))
         return
@@ -157,13 +214,27 @@ def main() -> None:
             ).round(2),
         }
     ).reindex(list(DATASETS))
+    jale_note = "JALE: not run (give --jale-python; `make bench` installs it in .venv-jale)"
+    if args.jale_python and Path(args.jale_python).exists():
+        jale = pd.DataFrame(
+            {
+                name: measure_jale(args.jale_python, name, args.jale_iters, args.jobs)
+                for name in DATASETS
+            }
+        ).T
+        summary = summary.join(jale)
+        summary["fast_vs_jale"] = (summary["fast_it_s"] / summary["jale_it_s"]).round(1)
+        jale_note = (
+            f"JALE 0.2.10 in its own virtual environment: compute_monte_carlo_null as its "
+            f"main effect calls it, TFCE off, {args.jale_iters} iterations"
+        )
     print()
     print(
         f"machine: {platform.machine()}, {platform.python_version()}, "
         f"{args.jobs} processes/threads, {args.n_iters} iterations, cluster-level FWE"
     )
     print(summary.to_string())
-    print("JALE: not run (not attempted yet; it needs its own virtual environment)")
+    print(jale_note)
     out = Path("results") / "bench.csv"
     out.parent.mkdir(exist_ok=True)
     summary.to_csv(out)
