@@ -1,9 +1,9 @@
 """ALE values computed directly from voxel indices, for the many reruns of the null models.
 
-The kernels and the modelled-activation (MA) maps come from NiMARE's own functions
-(``get_ale_kernel`` through ``compute_ale_ma``), so the values equal NiMARE's ALE; the union
-over experiments is a sum of logarithms, ``ALE = 1 - exp(sum_e log(1 - MA_e))``, done in one
-vectorised pass.
+The kernels are NiMARE's (``get_ale_kernel``) and are stamped by the numba code of
+:mod:`mnsmeta.fast`; :meth:`AleComputer.ale_reference` computes the same values through
+NiMARE's ``compute_ale_ma`` and a sum of logarithms, and tests hold the two (and NiMARE's
+ALE) equal.
 """
 
 from __future__ import annotations
@@ -47,6 +47,19 @@ class AleComputer:
         sample_sizes : (n_foci,) int array
             Sample size of each focus's experiment (sets its kernel width).
         """
+        from mnsmeta.fast import KernelStamper
+
+        # The stamper (kernels, work volumes) is built once per set of experiments.
+        key = (np.asarray(experiment).tobytes(), np.asarray(sample_sizes).tobytes())
+        if getattr(self, "_stamper_key", None) != key:
+            self._stamper = KernelStamper(self.mask_img, experiment, sample_sizes)
+            self._stamper_key = key
+        return self._stamper.ale(ijk)
+
+    def ale_reference(
+        self, ijk: np.ndarray, experiment: np.ndarray, sample_sizes: np.ndarray
+    ) -> np.ndarray:
+        """The same values through NiMARE's ``compute_ale_ma`` (slower; for checks)."""
         from nimare.meta.utils import compute_ale_ma
 
         ma, _, _ = compute_ale_ma(
