@@ -162,30 +162,44 @@ def _batch(random_foci, bounds, kernel_of, kernels, halves, mask, cut, out):
         out[i, 2] = mass
 
 
+def _bounds(experiments: np.ndarray) -> np.ndarray:
+    """Start of each run of equal experiment labels, and the end: ``[0, ..., n_foci]``."""
+    changes = np.flatnonzero(experiments[1:] != experiments[:-1]) + 1
+    return np.r_[0, changes, len(experiments)].astype(np.int64)
+
+
+def _kernel_table(mask_img, sizes):
+    """NiMARE's ALE kernel for each distinct sample size, padded into one float32 array.
+
+    Returns the kernels, their half widths, and each experiment's kernel number.
+    """
+    from nimare.meta.utils import get_ale_kernel
+
+    unique = sorted(set(np.asarray(sizes).tolist()))
+    raw = [get_ale_kernel(mask_img, sample_size=n)[1] for n in unique]
+    width = max(k.shape[0] for k in raw)
+    kernels = np.zeros((len(raw), width, width, width), dtype=np.float32)
+    halves = np.zeros(len(raw), dtype=np.int64)
+    for index, kernel in enumerate(raw):
+        kernels[index, : kernel.shape[0], : kernel.shape[1], : kernel.shape[2]] = kernel
+        halves[index] = kernel.shape[0] // 2
+    kernel_of = np.array([unique.index(n) for n in np.asarray(sizes).tolist()], dtype=np.int64)
+    return kernels, halves, kernel_of
+
+
 class _Plan:
     """Experiment boundaries and kernels of one dataset, and per-thread work volumes."""
 
     def __init__(self, iter_df, mask_img):
         import threading
 
-        from nimare.meta.utils import get_ale_kernel
-
         experiments = iter_df["id"].to_numpy()
         # Foci of one experiment are contiguous in NiMARE's coordinates table.
-        changes = np.flatnonzero(experiments[1:] != experiments[:-1]) + 1
-        self.bounds = np.r_[0, changes, len(experiments)].astype(np.int64)
+        self.bounds = _bounds(experiments)
         if len(np.unique(experiments)) != len(self.bounds) - 1:
             raise ValueError("foci of an experiment are not contiguous")
         sizes = iter_df["sample_size"].to_numpy()[self.bounds[:-1]]
-        unique = sorted(set(sizes.tolist()))
-        raw = [get_ale_kernel(mask_img, sample_size=n)[1] for n in unique]
-        width = max(k.shape[0] for k in raw)
-        self.kernels = np.zeros((len(raw), width, width, width), dtype=np.float32)
-        self.halves = np.zeros(len(raw), dtype=np.int64)
-        for index, kernel in enumerate(raw):
-            self.kernels[index, : kernel.shape[0], : kernel.shape[1], : kernel.shape[2]] = kernel
-            self.halves[index] = kernel.shape[0] // 2
-        self.kernel_of = np.array([unique.index(n) for n in sizes], dtype=np.int64)
+        self.kernels, self.halves, self.kernel_of = _kernel_table(mask_img, sizes)
         self.mask = np.asarray(mask_img.get_fdata()) > 0
         self.n_foci = len(experiments)
         self._local = threading.local()
@@ -297,23 +311,11 @@ class KernelStamper:
     """
 
     def __init__(self, mask_img, experiment, sample_sizes):
-        from nimare.meta.utils import get_ale_kernel
-
         experiment = np.asarray(experiment)
         self.order = np.argsort(experiment, kind="stable")
-        ordered = experiment[self.order]
-        changes = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-        self.bounds = np.r_[0, changes, len(ordered)].astype(np.int64)
+        self.bounds = _bounds(experiment[self.order])
         sizes = np.asarray(sample_sizes)[self.order][self.bounds[:-1]]
-        unique = sorted(set(sizes.tolist()))
-        raw = [get_ale_kernel(mask_img, sample_size=n)[1] for n in unique]
-        width = max(k.shape[0] for k in raw)
-        self.kernels = np.zeros((len(raw), width, width, width), dtype=np.float32)
-        self.halves = np.zeros(len(raw), dtype=np.int64)
-        for index, kernel in enumerate(raw):
-            self.kernels[index, : kernel.shape[0], : kernel.shape[1], : kernel.shape[2]] = kernel
-            self.halves[index] = kernel.shape[0] // 2
-        self.kernel_of = np.array([unique.index(n) for n in sizes], dtype=np.int64)
+        self.kernels, self.halves, self.kernel_of = _kernel_table(mask_img, sizes)
         self.mask = np.asarray(mask_img.get_fdata()) > 0
         self.prod = np.ones(self.mask.shape)
         self.scratch = np.zeros(self.mask.shape, dtype=np.float32)
