@@ -40,7 +40,7 @@ class _Group(click.Group):
     "coordinates_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=lambda: os.environ.get("MNSMETA_COORDINATES", str(DEFAULT_COORDINATES)),
-    show_default="coordinates/ (or $MNSMETA_COORDINATES)",
+    show_default="coordinates/, or $MNSMETA_COORDINATES",
     help="The curation folder (records/ and manual/).",
 )
 @click.pass_context
@@ -52,6 +52,8 @@ def main(ctx, verbose, debug, coordinates_dir):
       mnsmeta fetch              get Neurosynth 0.7 and NeuroQuery 1 (verified, cached)
       mnsmeta validate           check every file in coordinates/
       mnsmeta studies -g SAD     the experiments an analysis of SAD would use
+      mnsmeta run                every ALE analysis, its maps and tables, the MNS tests
+      mnsmeta overlap            the MNS overlap tests again (other mask, more permutations)
       mnsmeta import paper.txt -g BPD   add foci typed from a paper (Sleuth text)
       mnsmeta export -g SAD -o sad.txt  the exact foci, for GingerALE or NiMARE
 
