@@ -80,6 +80,9 @@ def test_cited_references_ledger(curation):
     baczkowski = ledger.set_index("ref").loc["19"]
     assert baczkowski["in_database"] == "yes"
     assert baczkowski["why_not"].startswith("resting-state fMRI")
+    goldin = ledger.set_index("ref").loc["37"]  # cited CBT study, a SAD candidate
+    assert goldin["in_database"] == "yes"
+    assert goldin["why_not"] == "excluded: SAD no_control_group"
     # Every reference gets a reason when it does not enter an analysis.
     assert ((ledger["included_in"] != "") | (ledger["why_not"] != "")).all()
 
@@ -111,4 +114,4 @@ def test_cited_cli_prints_totals():
     result = CliRunner().invoke(main, ["--coordinates", str(COORDINATES), "studies", "--cited"])
     assert result.exit_code == 0, result.output
     assert "52 references" in result.output
-    assert "in a database: 1" in result.output
+    assert "in a database: 4" in result.output
