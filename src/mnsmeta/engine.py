@@ -78,12 +78,6 @@ class AleComputer:
         """Draw foci uniformly in the null space (as NiMARE's Monte Carlo null does)."""
         return self.null_ijk[rng.integers(0, len(self.null_ijk), n_foci)]
 
-    def to_volume(self, values: np.ndarray) -> np.ndarray:
-        """Put masked values back into a 3D array (zeros outside the mask)."""
-        volume = np.zeros(self.mask.shape, dtype=np.float32)
-        volume[self.mask] = values
-        return volume
-
 
 #: NiMARE's grey-matter threshold for ``mask_coverage="gm"``.
 GM_THRESHOLD = 0.1

@@ -133,35 +133,6 @@ def _iteration(
     return max_value, max_size, max_mass
 
 
-@numba.njit(cache=True, nogil=True)
-def _batch(random_foci, bounds, kernel_of, kernels, halves, mask, cut, out):
-    shape = mask.shape
-    prod = np.ones(shape, dtype=np.float64)
-    scratch = np.zeros(shape, dtype=np.float64)
-    labels = np.zeros(shape, dtype=np.int32)
-    n_voxels = shape[0] * shape[1] * shape[2]
-    supra = np.empty((min(n_voxels, random_foci.shape[1] * 5000), 3), dtype=np.int32)
-    queue = np.empty_like(supra)
-    for i in range(random_foci.shape[0]):
-        value, size, mass = _iteration(
-            random_foci[i],
-            bounds,
-            kernel_of,
-            kernels,
-            halves,
-            mask,
-            cut,
-            prod,
-            scratch,
-            labels,
-            supra,
-            queue,
-        )
-        out[i, 0] = value
-        out[i, 1] = size
-        out[i, 2] = mass
-
-
 def _bounds(experiments: np.ndarray) -> np.ndarray:
     """Start of each run of equal experiment labels, and the end: ``[0, ..., n_foci]``."""
     changes = np.flatnonzero(experiments[1:] != experiments[:-1]) + 1
