@@ -7,13 +7,15 @@ STAMP  := $(VENV)/.installed
 N_ITERS ?= 10000
 SEED    ?= 0
 JOBS    ?= 2
+# Iterations of every robustness rerun (jackknife subsets, noise levels, sensitivity variants)
+ROBUST_ITERS ?= 1000
 BENCH_ITERS ?= 500
 JALE_VENV   ?= .venv-jale
 # Databases: copied from the shared mirror when it is beside the clone, else downloaded.
 MIRROR_DEFAULT := $(abspath ../shared/data)
 export MNSMETA_DATA_MIRROR ?= $(if $(wildcard $(MIRROR_DEFAULT)/SHA256SUMS),$(MIRROR_DEFAULT),)
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench clean browser
 
 install: $(STAMP)
 
@@ -28,6 +30,9 @@ run: install
 	$(BIN)/mnsmeta validate
 	$(BIN)/mnsmeta studies --flow
 	$(BIN)/mnsmeta run --jobs $(JOBS) --n-iters $(N_ITERS) --seed $(SEED)
+	$(BIN)/mnsmeta robustness --jobs $(JOBS) --n-iters $(ROBUST_ITERS) --seed $(SEED)
+	$(BIN)/mnsmeta claims
+	$(BIN)/mnsmeta report
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -37,8 +42,17 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-test: install lint
+test: install browser lint
 	$(BIN)/python -m pytest
+
+# Debian's Chromium, for the report's headless-browser test (skipped when it is missing).
+# Never fails the build: without root, sudo is tried without a password prompt.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+		( $$SUDO apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null ) \
+		|| echo "chromium could not be installed: the browser test will be skipped"; }
 
 bench: install $(JALE_VENV)/.installed
 	$(BIN)/python benchmarks/bench.py --n-iters $(BENCH_ITERS) --jobs $(JOBS) \

@@ -13,7 +13,18 @@ from mnsmeta import __version__
 from mnsmeta.cli import main
 from mnsmeta.sleuth import read_sleuth
 
-SUBCOMMANDS = ["fetch", "validate", "studies", "import", "export", "run", "overlap"]
+SUBCOMMANDS = [
+    "fetch",
+    "validate",
+    "studies",
+    "import",
+    "export",
+    "run",
+    "overlap",
+    "robustness",
+    "claims",
+    "report",
+]
 SLEUTH = """// Reference=MNI
 // Lee et al., 2015: patients > controls
 // Subjects=22

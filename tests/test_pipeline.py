@@ -198,6 +198,14 @@ def test_real_sad_analysis_converges_in_the_amygdala(tmp_path):
     clusters = pd.read_csv(tmp_path / "SAD" / "clusters.csv")
     assert clusters.loc[0, "Harvard-Oxford peak"] == "Left_Amygdala"
     assert clusters["Harvard-Oxford peak"].str.contains("Amygdala").sum() >= 2
+    # The reruns (overlap, robustness) read foci.txt back with every row the Monte Carlo
+    # null used, repeated peaks of pooled contrasts included.
+    from mnsmeta.robustness import Experiments
+    from mnsmeta.sleuth import read_sleuth
+
+    back = Experiments.from_sleuth(read_sleuth(tmp_path / "SAD" / "foci.txt", [], True))
+    assert back.counts.sum() == summary.loc[0, "foci"] == 806
+    assert len(back.ids) == 31
 
 
 def test_overlap_tables_and_figures_for_a_run(synthetic_run):
@@ -221,3 +229,25 @@ def test_overlap_tables_and_figures_for_a_run(synthetic_run):
     assert 0.1 <= roi["p"] <= 1.0  # p is at least 1 / (1 + n)
     stats = set(overlap.query("test == 'thresholded_overlap'")["statistic"])
     assert {"voxels_in_both", "fraction_inside", "enrichment", "dice", "peaks_inside"} <= stats
+
+
+def test_robustness_tables_for_a_run(synthetic_run):
+    from mnsmeta.review import ReviewSettings, run_review
+
+    curation, root, results, summary = synthetic_run
+    settings = ReviewSettings(n_iters=40, seed=0, sensitivity=False, progress=False)
+    tables = run_review(
+        [Analysis("SAD", "ale", ("SAD",))], curation, root / "coordinates", results, settings
+    )
+    folder = results / "robustness"
+    for name in ("contributions", "jackknife", "failsafe", "failsafe_levels", "clusters"):
+        assert (folder / f"{name}.csv").is_file(), name
+    assert (folder / "provenance.json").is_file()
+    assert not list(results.glob(".robustness*")), "staging folder left behind"
+    clusters = pd.read_csv(folder / "clusters.csv")
+    assert len(clusters) == summary.loc[0, "clusters"] >= 1
+    assert (clusters["jackknife_n"] == 12).all()
+    assert clusters["jackknife_survived"].between(0, 12).all()
+    assert set(tables["failsafe"]["benchmark"]) == {12}
+    shares = tables["contributions"].groupby("cluster")["share"].sum()
+    np.testing.assert_allclose(shares, 1.0, rtol=1e-9)

@@ -131,3 +131,12 @@ def test_any_text_parses_or_reports_problems_never_crashes(tmp_path, text):
     experiments = read_sleuth(path, problems)
     assert isinstance(experiments, list)
     assert all(isinstance(p, Problem) for p in problems)
+
+
+def test_our_own_exports_are_read_back_with_repeated_foci(tmp_path):
+    path = tmp_path / "foci.txt"
+    path.write_text("// Reference=MNI\n// S: a\n// Subjects=10\n1 2 3\n1 2 3\n4 5 6\n")
+    problems = []
+    (experiment,) = read_sleuth(path, problems, keep_repeats=True)
+    assert problems == []
+    assert experiment.foci == [(1.0, 2.0, 3.0), (1.0, 2.0, 3.0), (4.0, 5.0, 6.0)]

@@ -54,6 +54,9 @@ def main(ctx, verbose, debug, coordinates_dir):
       mnsmeta studies -g SAD     the experiments an analysis of SAD would use
       mnsmeta run                every ALE analysis, its maps and tables, the MNS tests
       mnsmeta overlap            the MNS overlap tests again (other mask, more permutations)
+      mnsmeta robustness         contributions, jackknife, fail-safe N, sensitivity
+      mnsmeta claims             a verdict for each of the review's claims
+      mnsmeta report             everything on one self-contained HTML page
       mnsmeta import paper.txt -g BPD   add foci typed from a paper (Sleuth text)
       mnsmeta export -g SAD -o sad.txt  the exact foci, for GingerALE or NiMARE
 
@@ -437,6 +440,107 @@ def overlap(
         _run_overlap(analyses, output, mask_path, mask_threshold, n_perm, seed, jobs)
 
 
+@main.command()
+@_OUTPUT
+@_CONFIG
+@click.option(
+    "--n-iters",
+    default=1000,
+    show_default=True,
+    help="Monte Carlo iterations (and overlap permutations) of every rerun.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed: same seed, same tables.")
+@click.option("--jobs", default=1, show_default=True, help="Threads and processes.")
+@click.option("--no-sensitivity", is_flag=True, help="Skip the sensitivity reruns.")
+@click.pass_obj
+def robustness(obj, output, config, n_iters, seed, jobs, no_sensitivity):
+    """How much weight each SAD, BPD and pooled cluster bears: results/robustness/.
+
+    \b
+    contributions.csv  each experiment's share of each cluster's ALE; a cluster is
+                       dominated when one experiment gives > 50 % or two give > 80 %
+    jackknife.csv      in how many leave-one-experiment-out reruns (same threshold
+                       procedure) the cluster survives; fragile if any removal kills it
+    failsafe.csv       fail-safe N (Acar et al., 2018): noise experiments added before the
+                       cluster stops being significant, against the benchmark n
+    sensitivity.csv    each disorder analysis and its overlap tests under other fallback
+                       N, p < 0.005, one database only, voxel-level FWE; which conclusions
+                       change
+    clusters.csv       one row per cluster with all of the above
+
+    Needs `mnsmeta run` (with MNS, so that the overlap tests exist) first.
+
+    Example: mnsmeta robustness --n-iters 1000 --jobs 2
+    """
+    from mnsmeta.analyses import read_analyses
+    from mnsmeta.review import ReviewSettings, run_review
+
+    if n_iters < 1:
+        raise MnsmetaInputError(f"--n-iters {n_iters}: give a positive number of iterations")
+    coordinates_dir = obj["coordinates"]
+    curation = _load_valid_curation(coordinates_dir)
+    analyses = read_analyses(config or coordinates_dir / "analyses.toml")
+    settings = ReviewSettings(
+        n_iters=n_iters, seed=seed, jobs=jobs, sensitivity=not no_sensitivity
+    )
+    tables = run_review(analyses, curation, coordinates_dir, output, settings)
+    import pandas as pd
+
+    columns = ["analysis", "cluster", "label", "top_share", "dominated"]
+    columns += ["jackknife_survived", "jackknife_n", "fragile", "fsn", "fsn_robust"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        click.echo(tables["clusters"][columns].to_string(index=False))
+        if "sensitivity" in tables:
+            sensitivity = tables["sensitivity"]
+            click.echo(
+                sensitivity[["analysis", "variant", "conclusion_changes"]].to_string(index=False)
+            )
+    click.echo(f"robustness tables in {output}/robustness/")
+
+
+@main.command()
+@_OUTPUT
+@_CONFIG
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@click.pass_obj
+def claims(obj, output, config, as_json):
+    """A verdict for each claim of coordinates/claims.toml, with its evidence in one line.
+
+    \b
+    supported       the results back the claim (see the evidence line)
+    not supported   the test ran and the claim does not hold
+    not testable    this data cannot answer it (e.g. reduced activity when foci are not
+                    split by contrast direction)
+
+    Reads results/ (run, overlap and, for jackknife and fail-safe N, robustness) and
+    writes results/claims.json. The exit code is 0 whatever the verdicts.
+
+    Example: mnsmeta claims --json
+    """
+    import json
+
+    from mnsmeta.analyses import read_analyses
+    from mnsmeta.claims import read_claims
+    from mnsmeta.errors import Problem
+    from mnsmeta.verdicts import check_claims, write_verdicts
+
+    coordinates_dir = obj["coordinates"]
+    problems: list[Problem] = []
+    claims_list, regions = read_claims(coordinates_dir / "claims.toml", problems)
+    if problems:
+        raise MnsmetaInputError(f"{coordinates_dir / 'claims.toml'}: problems", problems)
+    analyses = read_analyses(config or coordinates_dir / "analyses.toml")
+    verdicts = check_claims(claims_list, regions, analyses, output)
+    write_verdicts(verdicts, output / "claims.json")
+    if as_json:
+        click.echo(json.dumps([v.as_dict() for v in verdicts], indent=2))
+        return
+    for v in verdicts:
+        click.echo(f"{v.claim.id}: {v.verdict.upper()}")
+        click.echo(f"  claim: {v.claim.paraphrase}")
+        click.echo(f"  evidence: {v.evidence}")
+
+
 @main.command("import")
 @click.argument("sleuth_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_GROUP
@@ -517,3 +621,24 @@ def export(obj, group, format_, output):
         f"wrote {output}: {len(experiment_set.experiments)} experiments, "
         f"{len(experiment_set.foci)} foci"
     )
+
+
+@main.command()
+@_OUTPUT
+@click.pass_obj
+def report(obj, output):
+    """Write one self-contained HTML page with every result: results/report.html.
+
+    \b
+    Study flow, cited-references ledger, summary, each analysis's figures and cluster
+    table (with per-experiment contributions and robustness flags when computed), MNS masks
+    and overlap tests, robustness and sensitivity tables, claim verdicts and provenance.
+    Figures are embedded, so the file can be mailed or opened offline; a section whose
+    files are missing names the command that makes them.
+
+    Example: mnsmeta report --output results
+    """
+    from mnsmeta.report import build_report
+
+    path = build_report(output, obj["coordinates"])
+    click.echo(f"wrote {path}")

@@ -55,7 +55,7 @@ def read_foci(folder: Path):
     from nimare.utils import mm2vox
 
     problems = []
-    experiments = read_sleuth(folder / "foci.txt", problems)
+    experiments = read_sleuth(folder / "foci.txt", problems, keep_repeats=True)
     if not experiments:
         raise MnsmetaInputError(f"{folder / 'foci.txt'}: no experiments: rerun mnsmeta run")
     xyz = np.array([f for e in experiments for f in e.foci], dtype=float)

@@ -36,6 +36,8 @@ MIN_EXPERIMENTS = 17
 #: The thresholded map's file stem; its mask_ and labels_ twins share the rest of the name.
 THRESHOLDED = "z_level-cluster_corr-FWE_thresh"
 VOXEL_THRESHOLDED = "z_level-voxel_corr-FWE_thresh"
+#: The cluster numbers of the thresholded map (1 = largest), as in clusters.csv.
+LABELS_FILE = "labels_level-cluster_corr-FWE_thresh.nii.gz"
 
 
 @dataclass

@@ -59,7 +59,9 @@ class SleuthExperiment:
         return contrast.strip() or "1"
 
 
-def read_sleuth(path: Path, problems: list[Problem]) -> list[SleuthExperiment]:
+def read_sleuth(
+    path: Path, problems: list[Problem], keep_repeats: bool = False
+) -> list[SleuthExperiment]:
     """Read a Sleuth text file, appending every problem found to ``problems``.
 
     Parameters
@@ -68,6 +70,10 @@ def read_sleuth(path: Path, problems: list[Problem]) -> list[SleuthExperiment]:
         The Sleuth file.
     problems : list of Problem
         Where problems are recorded; reading continues past them.
+    keep_repeats : bool
+        Keep a focus repeated within an experiment instead of reporting it. Our own
+        ``foci.txt`` keeps every database row (a study's contrasts pooled may repeat a peak),
+        and each row is one random focus in the Monte Carlo null, as in NiMARE.
 
     Returns
     -------
@@ -171,7 +177,7 @@ def read_sleuth(path: Path, problems: list[Problem]) -> list[SleuthExperiment]:
         focus = _focus(line, path_s, number, problems)
         if focus is None:
             continue
-        if focus in seen:
+        if focus in seen and not keep_repeats:
             problems.append(
                 Problem(
                     path_s,

@@ -1,0 +1,319 @@
+"""Cluster-size nulls of many related datasets from one set of random draws.
+
+The robustness checks rerun the same Monte Carlo procedure on datasets that differ from the
+real one by a few experiments: every leave-one-out subset (jackknife) and the real experiments
+plus 1, 2, ... noise experiments (fail-safe N). Fitting each from scratch multiplies the cost
+by the number of datasets. Here every random dataset is drawn once and serves them all:
+
+* leave one out: the random ALE without experiment ``i`` is ``1 - P / (1 - MA_i)``, where ``P``
+  is the product of ``1 - MA`` over all experiments. Every voxel above experiment ``i``'s
+  cluster-forming cut is above the smallest cut in the full ALE, so only those voxels (a few
+  hundred per random map) need ``MA_i`` and a cluster labelling;
+* added experiments: experiments are stamped in order and the largest cluster is read at each
+  checkpoint (real experiments, then the first ``k`` noise experiments).
+
+Each subset's random foci are drawn exactly as NiMARE draws them for that subset (uniformly
+among the mask's voxels, the subset's own foci counts), so each null has NiMARE's distribution;
+the nulls of different subsets are correlated, which does not matter for a per-subset test.
+Random streams come from one :class:`numpy.random.SeedSequence`, one child per block of
+iterations, so the result does not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+from mnsmeta.fast import _kernel_table, _stamp_boxes
+
+#: Iterations per random stream; fixed so that the draws do not depend on the thread count.
+BLOCK = 100
+
+
+@numba.njit(cache=True, nogil=True)
+def _largest_cluster(n_cand, cand, index, keep, state, queue):
+    """Largest face-connected cluster among candidates with ``keep``; uses ``state`` scratch."""
+    for c in range(n_cand):
+        state[c] = 1 if keep[c] else 0
+    largest = 0
+    for c0 in range(n_cand):
+        if state[c0] != 1:
+            continue
+        state[c0] = 2
+        queue[0] = c0
+        head, tail = 0, 1
+        while head < tail:
+            c = queue[head]
+            head += 1
+            x, y, z = cand[c, 0], cand[c, 1], cand[c, 2]
+            for d in range(6):
+                u, v, w = x, y, z
+                if d == 0:
+                    u = x - 1
+                elif d == 1:
+                    u = x + 1
+                elif d == 2:
+                    v = y - 1
+                elif d == 3:
+                    v = y + 1
+                elif d == 4:
+                    w = z - 1
+                else:
+                    w = z + 1
+                if 0 <= u < index.shape[0] and 0 <= v < index.shape[1] and 0 <= w < index.shape[2]:
+                    n = index[u, v, w] - 1
+                    if n >= 0 and state[n] == 1:
+                        state[n] = 2
+                        queue[tail] = n
+                        tail += 1
+        if tail > largest:
+            largest = tail
+    return largest
+
+
+@numba.njit(cache=True, nogil=True)
+def _leave_one_out_iteration(
+    foci, bounds, kernel_of, kernels, halves, mask, cuts, prod, scratch, index, cand, ma, state,
+    queue, keep, out,
+):  # fmt: skip
+    nx, ny, nz = prod.shape
+    n_exp = bounds.shape[0] - 1
+    for e in range(n_exp):
+        k = kernel_of[e]
+        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 0, prod)
+        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 1, prod)
+    floor = cuts.min()
+    # Candidates: mask voxels whose full ALE exceeds the smallest cut; reset the rest.
+    n_cand = 0
+    for e in range(n_exp):
+        h = halves[kernel_of[e]]
+        for f in range(bounds[e], bounds[e + 1]):
+            for x in range(max(foci[f, 0] - h, 0), min(foci[f, 0] + h + 1, nx)):
+                for y in range(max(foci[f, 1] - h, 0), min(foci[f, 1] + h + 1, ny)):
+                    for z in range(max(foci[f, 2] - h, 0), min(foci[f, 2] + h + 1, nz)):
+                        p = prod[x, y, z]
+                        if p < 1.0 and index[x, y, z] == 0:
+                            if mask[x, y, z] and 1.0 - p > floor:
+                                cand[n_cand, 0] = x
+                                cand[n_cand, 1] = y
+                                cand[n_cand, 2] = z
+                                n_cand += 1
+                                index[x, y, z] = n_cand
+                            else:
+                                prod[x, y, z] = 1.0
+    # Each experiment's MA at the candidates (the maximum over its foci).
+    for e in range(n_exp):
+        for c in range(n_cand):
+            ma[e, c] = 0.0
+        kernel = kernels[kernel_of[e]]
+        h = halves[kernel_of[e]]
+        for f in range(bounds[e], bounds[e + 1]):
+            for a in range(2 * h + 1):
+                x = foci[f, 0] - h + a
+                if x < 0 or x >= nx:
+                    continue
+                for b in range(2 * h + 1):
+                    y = foci[f, 1] - h + b
+                    if y < 0 or y >= ny:
+                        continue
+                    for d in range(2 * h + 1):
+                        z = foci[f, 2] - h + d
+                        if z < 0 or z >= nz:
+                            continue
+                        c = index[x, y, z] - 1
+                        if c >= 0 and kernel[a, b, d] > ma[e, c]:
+                            ma[e, c] = kernel[a, b, d]
+    # Leave out each experiment in turn; the last column is the full dataset.
+    for i in range(n_exp + 1):
+        for c in range(n_cand):
+            p = prod[cand[c, 0], cand[c, 1], cand[c, 2]]
+            if i < n_exp:
+                p = p / (1.0 - ma[i, c])
+            keep[c] = 1.0 - p > cuts[i]
+        out[i] = _largest_cluster(n_cand, cand, index, keep, state, queue)
+    for c in range(n_cand):
+        prod[cand[c, 0], cand[c, 1], cand[c, 2]] = 1.0
+        index[cand[c, 0], cand[c, 1], cand[c, 2]] = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _added_experiments_iteration(
+    foci, bounds, kernel_of, kernels, halves, mask_ijk, checkpoints, cuts, prod, scratch, index,
+    cand, state, queue, keep, out,
+):  # fmt: skip
+    n_exp = bounds.shape[0] - 1
+    j = 0
+    for e in range(n_exp):
+        k = kernel_of[e]
+        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 0, prod)
+        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 1, prod)
+        while j < checkpoints.shape[0] and checkpoints[j] == e + 1:
+            n_cand = 0
+            for m in range(mask_ijk.shape[0]):
+                x, y, z = mask_ijk[m, 0], mask_ijk[m, 1], mask_ijk[m, 2]
+                if 1.0 - prod[x, y, z] > cuts[j]:
+                    cand[n_cand, 0] = x
+                    cand[n_cand, 1] = y
+                    cand[n_cand, 2] = z
+                    keep[n_cand] = True
+                    n_cand += 1
+                    index[x, y, z] = n_cand
+            out[j] = _largest_cluster(n_cand, cand, index, keep, state, queue)
+            for c in range(n_cand):
+                index[cand[c, 0], cand[c, 1], cand[c, 2]] = 0
+            j += 1
+    prod[:] = 1.0
+
+
+class _Draws:
+    """Kernels, foci counts and random streams shared by both kinds of null."""
+
+    def __init__(self, mask_img, sample_sizes, foci_counts, n_iters, seed):
+        self.kernels, self.halves, self.kernel_of = _kernel_table(mask_img, sample_sizes)
+        counts = np.asarray(foci_counts, dtype=np.int64)
+        self.bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        self.mask = np.asarray(mask_img.get_fdata()) > 0
+        self.mask_ijk = np.argwhere(self.mask).astype(np.int64)
+        self.n_iters = n_iters
+        n_blocks = -(-n_iters // BLOCK)
+        self.streams = np.random.SeedSequence(seed).spawn(n_blocks)
+
+    def blocks(self):
+        for b, stream in enumerate(self.streams):
+            yield b, stream, min(BLOCK, self.n_iters - b * BLOCK)
+
+    def foci(self, rng):
+        # NiMARE draws each focus uniformly among the mask's voxels.
+        return self.mask_ijk[rng.integers(0, len(self.mask_ijk), size=self.bounds[-1])]
+
+    def volumes(self):
+        shape = self.mask.shape
+        capacity = len(self.mask_ijk)
+        return {
+            "prod": np.ones(shape),
+            "scratch": np.zeros(shape, dtype=np.float32),
+            "index": np.zeros(shape, dtype=np.int32),
+            "cand": np.empty((capacity, 3), dtype=np.int64),
+            "state": np.empty(capacity, dtype=np.int8),
+            "queue": np.empty(capacity, dtype=np.int64),
+            "keep": np.empty(capacity, dtype=np.bool_),
+        }
+
+
+def _run_blocks(draws, work, n_columns, n_jobs, progress):
+    out = np.zeros((draws.n_iters, n_columns), dtype=np.int64)
+
+    def block(args):
+        b, stream, size = args
+        buffers = work.buffers()
+        rng = np.random.default_rng(stream)
+        for t in range(size):
+            work(draws.foci(rng), buffers, out[b * BLOCK + t])
+        return size
+
+    blocks = list(draws.blocks())
+    with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
+        for done in pool.map(block, blocks):
+            if progress is not None:
+                progress.update(done)
+    return out
+
+
+class _Local:
+    def __init__(self, make):
+        import threading
+
+        self._local = threading.local()
+        self._make = make
+
+    def buffers(self):
+        if not hasattr(self._local, "buffers"):
+            self._local.buffers = self._make()
+        return self._local.buffers
+
+
+def leave_one_out_null(
+    mask_img, sample_sizes, foci_counts, cuts, n_iters, seed, n_jobs=1, progress=None
+):
+    """Largest random cluster of every leave-one-experiment-out dataset, and of the full one.
+
+    Parameters
+    ----------
+    mask_img : nibabel image
+        The brain mask (NiMARE's), on which random foci are drawn.
+    sample_sizes, foci_counts : (n_experiments,) int arrays
+        Each experiment's N (its kernel) and number of foci.
+    cuts : (n_experiments + 1,) float array
+        Cluster-forming ALE of each leave-one-out dataset (NiMARE's cut for p < 0.001), then
+        that of the full dataset.
+    n_iters, seed : int
+        Monte Carlo iterations and their seed.
+    n_jobs : int
+        Threads.
+    progress : tqdm or None
+        Updated by the number of iterations done.
+
+    Returns
+    -------
+    (n_iters, n_experiments + 1) int array
+        Column ``i``: the largest cluster (voxels) of each random map without experiment
+        ``i``; last column: with all experiments.
+    """
+    draws = _Draws(mask_img, sample_sizes, foci_counts, n_iters, seed)
+    n_exp = len(foci_counts)
+    cuts = np.asarray(cuts, dtype=np.float64)
+    if cuts.shape != (n_exp + 1,):
+        raise ValueError(f"need {n_exp + 1} cuts (one per subset and the full set)")
+
+    def make():
+        buffers = draws.volumes()
+        buffers["ma"] = np.zeros((n_exp, len(draws.mask_ijk)), dtype=np.float32)
+        return buffers
+
+    def work(foci, b, row):
+        _leave_one_out_iteration(
+            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.mask, cuts,
+            b["prod"], b["scratch"], b["index"], b["cand"], b["ma"], b["state"], b["queue"],
+            b["keep"], row,
+        )  # fmt: skip
+
+    work.buffers = _Local(make).buffers
+    return _run_blocks(draws, work, n_exp + 1, n_jobs, progress)
+
+
+def added_experiments_null(
+    mask_img, sample_sizes, foci_counts, checkpoints, cuts, n_iters, seed, n_jobs=1, progress=None
+):
+    """Largest random cluster after the first ``checkpoints[j]`` experiments, for every ``j``.
+
+    Parameters
+    ----------
+    sample_sizes, foci_counts : (n_experiments,) int arrays
+        All experiments in the order they are added (the real ones, then the noise ones).
+    checkpoints : increasing int array
+        Numbers of experiments at which the largest cluster is read.
+    cuts : float array, one per checkpoint
+        The cluster-forming ALE of the dataset made of the first ``checkpoints[j]``
+        experiments.
+
+    Returns
+    -------
+    (n_iters, n_checkpoints) int array
+    """
+    draws = _Draws(mask_img, sample_sizes, foci_counts, n_iters, seed)
+    checkpoints = np.asarray(checkpoints, dtype=np.int64)
+    cuts = np.asarray(cuts, dtype=np.float64)
+    if len(cuts) != len(checkpoints) or np.any(np.diff(checkpoints) <= 0):
+        raise ValueError("checkpoints must increase, with one cut each")
+
+    def work(foci, b, row):
+        _added_experiments_iteration(
+            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.mask_ijk,
+            checkpoints, cuts, b["prod"], b["scratch"], b["index"], b["cand"], b["state"],
+            b["queue"], b["keep"], row,
+        )  # fmt: skip
+
+    work.buffers = _Local(draws.volumes).buffers
+    return _run_blocks(draws, work, len(checkpoints), n_jobs, progress)
