@@ -2,11 +2,10 @@
 
 Per random dataset: each experiment's kernels are stamped into a scratch volume with a max
 (Turkeltaub et al. 2012: foci of one experiment do not add up), the scratch is folded into
-the running product of ``1 - MA`` and zeroed in the same pass, and a last pass over the
-touched voxels reads the ALE, its maximum inside the mask (voxel-level FWE null) and the
+the running product of ``1 - MA`` and zeroed in the same pass, and a last sequential pass
+over the volume reads the ALE, its maximum inside the mask (voxel-level FWE null) and the
 voxels above the cluster-forming cut, which are labelled by a flood fill over those voxels
-only (face connectivity, as NiMARE). Nothing is allocated or cleared per iteration beyond
-the voxels that kernels touch.
+only (face connectivity, as NiMARE). Nothing is allocated per iteration.
 
 Kernels are NiMARE's (``get_ale_kernel``) uncut and, like NiMARE's MA maps, float32; the
 running product is float64 (float32 there moved the largest ALE by 3e-6 of its value). Random
@@ -62,29 +61,31 @@ def _iteration(
         k = kernel_of[e]
         _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 0, prod)
         _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 1, prod)
-    # Read the ALE where kernels fell; reset the product, except above the cut (read below).
+    # Read the ALE in one sequential pass over the volume (kernels overlap, so visiting their
+    # boxes again costs several times more); reset the product, except above the cut.
     max_value = 0.0
     n_supra = 0
-    for f in range(foci.shape[0]):
-        k = kernel_of[np.searchsorted(bounds, f, side="right") - 1]
-        h = halves[k]
-        for x in range(max(foci[f, 0] - h, 0), min(foci[f, 0] + h + 1, nx)):
-            for y in range(max(foci[f, 1] - h, 0), min(foci[f, 1] + h + 1, ny)):
-                for z in range(max(foci[f, 2] - h, 0), min(foci[f, 2] + h + 1, nz)):
-                    p = prod[x, y, z]
-                    if p < 1.0 and labels[x, y, z] == 0:
-                        ale = 1.0 - p
-                        if mask[x, y, z]:
-                            if ale > max_value:
-                                max_value = ale
-                            if ale > cut:
-                                labels[x, y, z] = -1
-                                supra[n_supra, 0] = x
-                                supra[n_supra, 1] = y
-                                supra[n_supra, 2] = z
-                                n_supra += 1
-                                continue
-                        prod[x, y, z] = 1.0
+    flat_prod = prod.reshape(prod.size)
+    flat_mask = mask.reshape(mask.size)
+    plane = ny * nz
+    for v in range(flat_prod.shape[0]):
+        p = flat_prod[v]
+        if p < 1.0:
+            if flat_mask[v]:
+                ale = 1.0 - p
+                if ale > max_value:
+                    max_value = ale
+                if ale > cut:
+                    x = v // plane
+                    y = (v - x * plane) // nz
+                    z = v - x * plane - y * nz
+                    labels[x, y, z] = -1
+                    supra[n_supra, 0] = x
+                    supra[n_supra, 1] = y
+                    supra[n_supra, 2] = z
+                    n_supra += 1
+                    continue
+            flat_prod[v] = 1.0
     # Flood fill among supra-threshold voxels (face connectivity).
     max_size = 0
     max_mass = 0.0
@@ -171,7 +172,7 @@ class _Plan:
             raise ValueError("foci of an experiment are not contiguous")
         sizes = iter_df["sample_size"].to_numpy()[self.bounds[:-1]]
         self.kernels, self.halves, self.kernel_of = _kernel_table(mask_img, sizes)
-        self.mask = np.asarray(mask_img.get_fdata()) > 0
+        self.mask = np.ascontiguousarray(np.asarray(mask_img.get_fdata()) > 0)
         self.n_foci = len(experiments)
         self._local = threading.local()
 
@@ -287,7 +288,7 @@ class KernelStamper:
         self.bounds = _bounds(experiment[self.order])
         sizes = np.asarray(sample_sizes)[self.order][self.bounds[:-1]]
         self.kernels, self.halves, self.kernel_of = _kernel_table(mask_img, sizes)
-        self.mask = np.asarray(mask_img.get_fdata()) > 0
+        self.mask = np.ascontiguousarray(np.asarray(mask_img.get_fdata()) > 0)
         self.prod = np.ones(self.mask.shape)
         self.scratch = np.zeros(self.mask.shape, dtype=np.float32)
 

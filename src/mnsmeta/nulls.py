@@ -85,24 +85,26 @@ def _leave_one_out_iteration(
         _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 0, prod)
         _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 1, prod)
     floor = cuts.min()
-    # Candidates: mask voxels whose full ALE exceeds the smallest cut; reset the rest.
+    # Candidates: mask voxels whose full ALE exceeds the smallest cut; reset the rest
+    # (one sequential pass, as in the fast engine).
     n_cand = 0
-    for e in range(n_exp):
-        h = halves[kernel_of[e]]
-        for f in range(bounds[e], bounds[e + 1]):
-            for x in range(max(foci[f, 0] - h, 0), min(foci[f, 0] + h + 1, nx)):
-                for y in range(max(foci[f, 1] - h, 0), min(foci[f, 1] + h + 1, ny)):
-                    for z in range(max(foci[f, 2] - h, 0), min(foci[f, 2] + h + 1, nz)):
-                        p = prod[x, y, z]
-                        if p < 1.0 and index[x, y, z] == 0:
-                            if mask[x, y, z] and 1.0 - p > floor:
-                                cand[n_cand, 0] = x
-                                cand[n_cand, 1] = y
-                                cand[n_cand, 2] = z
-                                n_cand += 1
-                                index[x, y, z] = n_cand
-                            else:
-                                prod[x, y, z] = 1.0
+    flat_prod = prod.reshape(prod.size)
+    flat_mask = mask.reshape(mask.size)
+    plane = ny * nz
+    for v in range(flat_prod.shape[0]):
+        p = flat_prod[v]
+        if p < 1.0:
+            if flat_mask[v] and 1.0 - p > floor:
+                x = v // plane
+                y = (v - x * plane) // nz
+                z = v - x * plane - y * nz
+                cand[n_cand, 0] = x
+                cand[n_cand, 1] = y
+                cand[n_cand, 2] = z
+                n_cand += 1
+                index[x, y, z] = n_cand
+            else:
+                flat_prod[v] = 1.0
     # Each experiment's MA at the candidates (the maximum over its foci).
     for e in range(n_exp):
         for c in range(n_cand):
@@ -174,7 +176,7 @@ class _Draws:
         self.kernels, self.halves, self.kernel_of = _kernel_table(mask_img, sample_sizes)
         counts = np.asarray(foci_counts, dtype=np.int64)
         self.bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
-        self.mask = np.asarray(mask_img.get_fdata()) > 0
+        self.mask = np.ascontiguousarray(np.asarray(mask_img.get_fdata()) > 0)
         self.mask_ijk = np.argwhere(self.mask).astype(np.int64)
         self.n_iters = n_iters
         n_blocks = -(-n_iters // BLOCK)
