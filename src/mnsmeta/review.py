@@ -8,7 +8,6 @@ only when complete.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +26,6 @@ from mnsmeta.pipeline import LABELS_FILE, RunSettings, run_analyses, staged_fold
 from mnsmeta.provenance import input_checksums, now, package_versions, write_json
 from mnsmeta.records import Curation
 from mnsmeta.sleuth import read_sleuth
-
-LGR = logging.getLogger(__name__)
 
 
 @dataclass

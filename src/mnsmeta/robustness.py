@@ -24,7 +24,6 @@ draws each (:mod:`mnsmeta.nulls`); the observed maps and cuts are NiMARE's.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,8 +34,6 @@ from mnsmeta.ale import _quiet
 from mnsmeta.brain import brain_mask_img
 from mnsmeta.clusters import CONNECTIVITY
 from mnsmeta.nulls import added_experiments_null, leave_one_out_null
-
-LGR = logging.getLogger(__name__)
 
 #: Eickhoff et al. (2016): a cluster driven by one or two experiments is not convergence.
 ONE_EXPERIMENT_SHARE = 0.5
@@ -81,17 +78,6 @@ class Experiments:
     @property
     def bounds(self) -> np.ndarray:
         return np.r_[0, np.cumsum(self.counts)]
-
-    def subset(self, keep) -> Experiments:
-        keep = list(keep)
-        bounds = self.bounds
-        rows = np.concatenate([np.arange(bounds[e], bounds[e + 1]) for e in keep])
-        return Experiments(
-            [self.ids[e] for e in keep],
-            self.ijk[rows],
-            self.counts[keep],
-            self.sample_sizes[keep],
-        )
 
     def plus(self, other: Experiments) -> Experiments:
         return Experiments(
