@@ -52,15 +52,42 @@ def _stamp_boxes(foci, start, stop, kernel, h, volume, mode, prod):
 
 
 @numba.njit(cache=True, nogil=True)
+def _stamp_experiment(foci, bounds, e, kernel_of, kernels, halves, scratch, prod):
+    """Fold experiment ``e``'s MA map (the maximum over its foci) into ``prod``."""
+    k = kernel_of[e]
+    _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 0, prod)
+    _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 1, prod)
+
+
+@numba.njit(cache=True, nogil=True)
+def _ale_product(foci, bounds, kernel_of, kernels, halves, prod, scratch):
+    """Stamp every experiment into ``prod`` (the product of 1 - MA); scratch is left zero."""
+    for e in range(bounds.shape[0] - 1):
+        _stamp_experiment(foci, bounds, e, kernel_of, kernels, halves, scratch, prod)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _neighbour(x, y, z, d):
+    """The ``d``-th of the six face neighbours of voxel ``(x, y, z)`` (NiMARE's connectivity)."""
+    if d == 0:
+        return x - 1, y, z
+    if d == 1:
+        return x + 1, y, z
+    if d == 2:
+        return x, y - 1, z
+    if d == 3:
+        return x, y + 1, z
+    if d == 4:
+        return x, y, z - 1
+    return x, y, z + 1
+
+
+@numba.njit(cache=True, nogil=True)
 def _iteration(
     foci, bounds, kernel_of, kernels, halves, mask, cut, prod, scratch, labels, supra, queue
 ):
     nx, ny, nz = prod.shape
-    n_experiments = bounds.shape[0] - 1
-    for e in range(n_experiments):
-        k = kernel_of[e]
-        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 0, prod)
-        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 1, prod)
+    _ale_product(foci, bounds, kernel_of, kernels, halves, prod, scratch)
     # Read the ALE in one sequential pass over the volume (kernels overlap, so visiting their
     # boxes again costs several times more); reset the product, except above the cut.
     max_value = 0.0
@@ -106,19 +133,7 @@ def _iteration(
             size += 1
             mass += (1.0 - prod[x, y, z]) - cut
             for d in range(6):
-                u, v, w = x, y, z
-                if d == 0:
-                    u = x - 1
-                elif d == 1:
-                    u = x + 1
-                elif d == 2:
-                    v = y - 1
-                elif d == 3:
-                    v = y + 1
-                elif d == 4:
-                    w = z - 1
-                else:
-                    w = z + 1
+                u, v, w = _neighbour(x, y, z, d)
                 if 0 <= u < nx and 0 <= v < ny and 0 <= w < nz and labels[u, v, w] == -1:
                     labels[u, v, w] = cluster
                     queue[tail, 0], queue[tail, 1], queue[tail, 2] = u, v, w
@@ -258,15 +273,6 @@ def fast_ale_estimator(**kwargs):
     from mnsmeta import fast
 
     return fast.FastALE(**kwargs)
-
-
-@numba.njit(cache=True, nogil=True)
-def _ale_product(foci, bounds, kernel_of, kernels, halves, prod, scratch):
-    """Stamp every experiment into ``prod`` (the product of 1 - MA); scratch is left zero."""
-    for e in range(bounds.shape[0] - 1):
-        k = kernel_of[e]
-        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 0, prod)
-        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 1, prod)
 
 
 class KernelStamper:

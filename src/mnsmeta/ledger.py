@@ -29,6 +29,8 @@ LEDGER_COLUMNS = [
     "reports_coordinates",
 ]
 LEDGER_OPTIONAL = ["source_url", "note"]
+#: Columns that :func:`ledger_table` computes from the curation and the databases.
+LEDGER_COMPUTED = ["in_database", "included_in", "why_not"]
 LEDGER_MODALITIES = (
     "fMRI",
     "PET",

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from mnsmeta.fast import _kernel_table, _stamp_boxes
+from mnsmeta.fast import _ale_product, _kernel_table, _neighbour, _stamp_experiment
 
 #: Iterations per random stream; fixed so that the draws do not depend on the thread count.
 BLOCK = 100
@@ -49,19 +49,7 @@ def _largest_cluster(n_cand, cand, index, keep, state, queue):
             head += 1
             x, y, z = cand[c, 0], cand[c, 1], cand[c, 2]
             for d in range(6):
-                u, v, w = x, y, z
-                if d == 0:
-                    u = x - 1
-                elif d == 1:
-                    u = x + 1
-                elif d == 2:
-                    v = y - 1
-                elif d == 3:
-                    v = y + 1
-                elif d == 4:
-                    w = z - 1
-                else:
-                    w = z + 1
+                u, v, w = _neighbour(x, y, z, d)
                 if 0 <= u < index.shape[0] and 0 <= v < index.shape[1] and 0 <= w < index.shape[2]:
                     n = index[u, v, w] - 1
                     if n >= 0 and state[n] == 1:
@@ -80,10 +68,7 @@ def _leave_one_out_iteration(
 ):  # fmt: skip
     nx, ny, nz = prod.shape
     n_exp = bounds.shape[0] - 1
-    for e in range(n_exp):
-        k = kernel_of[e]
-        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 0, prod)
-        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 1, prod)
+    _ale_product(foci, bounds, kernel_of, kernels, halves, prod, scratch)
     floor = cuts.min()
     # Candidates: mask voxels whose full ALE exceeds the smallest cut; reset the rest
     # (one sequential pass, as in the fast engine).
@@ -148,9 +133,7 @@ def _added_experiments_iteration(
     n_exp = bounds.shape[0] - 1
     j = 0
     for e in range(n_exp):
-        k = kernel_of[e]
-        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 0, prod)
-        _stamp_boxes(foci, bounds[e], bounds[e + 1], kernels[k], halves[k], scratch, 1, prod)
+        _stamp_experiment(foci, bounds, e, kernel_of, kernels, halves, scratch, prod)
         while j < checkpoints.shape[0] and checkpoints[j] == e + 1:
             n_cand = 0
             for m in range(mask_ijk.shape[0]):

@@ -52,18 +52,14 @@ class OverlapSettings:
 
 def read_foci(folder: Path):
     """The foci an analysis used (``foci.txt``) as voxel indices, experiments and N."""
-    from nimare.utils import mm2vox
+    from mnsmeta.robustness import Experiments
 
-    problems = []
-    experiments = read_sleuth(folder / "foci.txt", problems, keep_repeats=True)
-    if not experiments:
+    sleuth = read_sleuth(folder / "foci.txt", [], keep_repeats=True)
+    if not any(e.foci for e in sleuth):
         raise MnsmetaInputError(f"{folder / 'foci.txt'}: no experiments: rerun mnsmeta run")
-    xyz = np.array([f for e in experiments for f in e.foci], dtype=float)
-    experiment = np.repeat(np.arange(len(experiments)), [len(e.foci) for e in experiments])
-    sample_sizes = np.repeat(
-        [e.sample_size for e in experiments], [len(e.foci) for e in experiments]
-    )
-    return mm2vox(xyz, brain_mask_img().affine), experiment, sample_sizes
+    experiments = Experiments.from_sleuth(sleuth)
+    experiment = np.repeat(np.arange(len(experiments.ids)), experiments.counts)
+    return experiments.ijk, experiment, np.repeat(experiments.sample_sizes, experiments.counts)
 
 
 #: The ROI test's nulls: foci relocated anywhere in the brain (the test as specified), and

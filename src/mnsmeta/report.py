@@ -24,6 +24,7 @@ import pandas as pd
 
 from mnsmeta import __version__
 from mnsmeta.errors import MnsmetaInputError
+from mnsmeta.ledger import LEDGER_COLUMNS, LEDGER_COMPUTED
 
 LGR = logging.getLogger(__name__)
 
@@ -73,18 +74,10 @@ CLUSTER_COLUMNS = {
     "n_experiments": "experiments",
     "experiments": "experiment ids",
 }
+#: Ledger columns on the page: the file's own (population aside), the computed ones, the note.
 LEDGER_SHOWN = [
-    "ref",
-    "short_citation",
-    "year",
-    "pmid",
-    "doi",
-    "modality",
-    "study_type",
-    "reports_coordinates",
-    "in_database",
-    "included_in",
-    "why_not",
+    *(column for column in LEDGER_COLUMNS if column != "population"),
+    *LEDGER_COMPUTED,
     "note",
 ]
 LONG_TEXT = 120  # characters: longer cell texts fold into a <details> (not atlas labels)

@@ -84,17 +84,21 @@ def _cluster_rows(analysis, clusters, dominance, jackknife, failsafe):
     return table
 
 
-def _robustness(analysis, results_dir, settings, folder, checks):
-    experiments, labels, clusters = _load(results_dir, analysis)
-    if not len(clusters):
-        return None
-    bar_jk = tqdm(
+def _iterations_bar(settings: ReviewSettings, description: str):
+    return tqdm(
         total=settings.n_iters,
-        desc=f"{analysis.name} jackknife",
+        desc=description,
         unit="it",
         disable=not settings.progress,
         leave=False,
     )
+
+
+def _robustness(analysis, results_dir, settings, folder, checks):
+    experiments, labels, clusters = _load(results_dir, analysis)
+    if not len(clusters):
+        return None
+    bar_jk = _iterations_bar(settings, f"{analysis.name} jackknife")
     contributions = robustness.contributions(experiments, labels)
     dominance = robustness.dominance(contributions)
     jackknife, check = robustness.jackknife(
@@ -108,13 +112,7 @@ def _robustness(analysis, results_dir, settings, folder, checks):
         bar_jk,
     )
     bar_jk.close()
-    bar_fsn = tqdm(
-        total=settings.n_iters,
-        desc=f"{analysis.name} fail-safe N",
-        unit="it",
-        disable=not settings.progress,
-        leave=False,
-    )
+    bar_fsn = _iterations_bar(settings, f"{analysis.name} fail-safe N")
     failsafe, levels = robustness.fail_safe_n(
         experiments,
         labels,
@@ -140,44 +138,71 @@ def _robustness(analysis, results_dir, settings, folder, checks):
     }
 
 
-def _main_conclusions(results_dir: Path, analysis: Analysis, overlap: pd.DataFrame):
-    clusters = pd.read_csv(results_dir / analysis.name / "clusters.csv")
-    return {
-        "clusters": [int(c) for c in clusters["cluster"]],
-        **sensitivity.overlap_ps(overlap, analysis.name),
-    }, clusters
+@dataclass
+class _Reference:
+    """The main run's result for one analysis, which every variant is compared with."""
+
+    conclusions: dict  # clusters, experiments and the overlap p-values
+    table: pd.DataFrame
+    labels: np.ndarray
+
+    @classmethod
+    def read(cls, results_dir: Path, analysis: Analysis, overlap, summary) -> _Reference:
+        table = pd.read_csv(results_dir / analysis.name / "clusters.csv")
+        labels = np.asarray(nib.load(results_dir / analysis.name / LABELS_FILE).dataobj)
+        conclusions = {
+            "clusters": [int(c) for c in table["cluster"]],
+            "experiments": int(summary.loc[analysis.name, "experiments"]),
+            **sensitivity.overlap_ps(overlap, analysis.name),
+        }
+        return cls(conclusions, table, labels.astype(int))
+
+    def row(self, analysis: Analysis) -> dict:
+        main = self.conclusions
+        return {
+            "analysis": analysis.name,
+            "variant": "main",
+            "description": "as reported (median fallback N, p < 0.001, merged databases, "
+            "cluster-level FWE)",
+            "experiments": main["experiments"],
+            "clusters": len(main["clusters"]),
+            "kept_main_clusters": f"{len(main['clusters'])}/{len(main['clusters'])}",
+            "new_clusters": 0,
+            **{k: v for k, v in main.items() if k not in ("clusters", "experiments")},
+            "conclusion_changes": "(reference)",
+        }
 
 
-def _variant_row(analysis, variant, main, main_table, main_labels, folder, overlap, note):
-    labels = np.asarray(nib.load(folder / analysis.name / LABELS_FILE).dataobj).astype(int)
-    variant_table = pd.read_csv(folder / analysis.name / "clusters.csv")
-    summary = pd.read_csv(folder / "summary.csv").iloc[0]
-    return _row(
-        analysis, variant, main, main_table, main_labels, labels, variant_table, overlap, note
-    ) | {"experiments": int(summary["experiments"])}
-
-
-def _row(analysis, variant, main, main_table, main_labels, labels, table, overlap, note):
-    new = sensitivity.new_clusters(main_labels, labels)
+def _row(analysis, variant, reference, labels, table, overlap, note, experiments):
+    main = reference.conclusions
+    new = sensitivity.new_clusters(reference.labels, labels)
     by_number = table.set_index("cluster")["Harvard-Oxford peak"] if len(table) else {}
     row = {
         "analysis": analysis.name,
         "variant": variant.name,
         "description": variant.description + (f" ({note})" if note else ""),
+        "experiments": experiments,
         "clusters": len(table),
-        "kept": sensitivity.kept_clusters(main_labels, labels),
+        "kept": sensitivity.kept_clusters(reference.labels, labels),
         "new": new,
         "new_labels": ", ".join(str(by_number[c]) for c in new),
         **sensitivity.overlap_ps(overlap, analysis.name),
     }
-    row["conclusion_changes"] = sensitivity.describe_changes(main, row, main_table)
+    row["conclusion_changes"] = sensitivity.describe_changes(main, row, reference.table)
     row["kept_main_clusters"] = f"{len(row['kept'])}/{len(main['clusters'])}"
     row["new_clusters"] = len(new)
     return row
 
 
-def _voxel_fwe_row(analysis, variant, main, main_table, main_labels, results_dir, settings):
-    from mnsmeta.overlap_report import OverlapSettings, _overlap_rows, masks_for
+def _variant_row(analysis, variant, reference, folder, overlap, note):
+    labels = np.asarray(nib.load(folder / analysis.name / LABELS_FILE).dataobj).astype(int)
+    table = pd.read_csv(folder / analysis.name / "clusters.csv")
+    experiments = int(pd.read_csv(folder / "summary.csv").iloc[0]["experiments"])
+    return _row(analysis, variant, reference, labels, table, overlap, note, experiments)
+
+
+def _voxel_fwe_row(analysis, variant, reference, results_dir, masks, main_overlap, settings):
+    from mnsmeta.overlap_report import OverlapSettings, _overlap_rows
 
     folder = results_dir / analysis.name
     voxel_map = np.asarray(
@@ -188,17 +213,16 @@ def _voxel_fwe_row(analysis, variant, main, main_table, main_labels, results_dir
     brain = np.asarray(brain_mask_img().get_fdata()) > 0
     overlap_settings = OverlapSettings(settings.n_iters, settings.seed, settings.jobs, False)
     rows = []
-    for mask_name, mask in masks_for(results_dir, None, None).items():
+    for mask_name, mask in masks.items():
         rows += _overlap_rows(
             analysis.name, labels, table, mask.data, mask_name, brain, overlap_settings
         )
     # The ROI test does not depend on the threshold: the main run's p-values hold.
-    main_overlap = pd.read_csv(results_dir / "overlap.csv")
     roi = main_overlap[(main_overlap["analysis"] == analysis.name)]
     roi = roi[roi["test"] == "roi_ale"]
     overlap = pd.concat([roi, pd.DataFrame(rows)], ignore_index=True)
-    row = _row(analysis, variant, main, main_table, main_labels, labels, table, overlap, "")
-    return row | {"experiments": main["experiments"]}
+    experiments = reference.conclusions["experiments"]
+    return _row(analysis, variant, reference, labels, table, overlap, "", experiments)
 
 
 def _sensitivity(analyses, curation, coordinates_dir, results_dir, settings, folder):
@@ -207,6 +231,7 @@ def _sensitivity(analyses, curation, coordinates_dir, results_dir, settings, fol
     main_overlap = pd.read_csv(results_dir / "overlap.csv")
     masks = masks_for(results_dir, None, None)
     summary = pd.read_csv(results_dir / "summary.csv").set_index("analysis")
+    references = {a.name: _Reference.read(results_dir, a, main_overlap, summary) for a in analyses}
     rows = []
     run_settings = RunSettings(
         n_iters=settings.n_iters,
@@ -220,15 +245,11 @@ def _sensitivity(analyses, curation, coordinates_dir, results_dir, settings, fol
     bar = tqdm(work, desc="sensitivity", unit="variant", disable=not settings.progress)
     for analysis, variant in bar:
         bar.set_description(f"sensitivity {analysis.name} {variant.name}")
-        main, main_table = _main_conclusions(results_dir, analysis, main_overlap)
-        main["experiments"] = int(summary.loc[analysis.name, "experiments"])
-        main_labels = np.asarray(
-            nib.load(results_dir / analysis.name / LABELS_FILE).dataobj
-        ).astype(int)
+        reference = references[analysis.name]
         if variant.name == "voxel_fwe":
             rows.append(
                 _voxel_fwe_row(
-                    analysis, variant, main, main_table, main_labels, results_dir, settings
+                    analysis, variant, reference, results_dir, masks, main_overlap, settings
                 )
             )
             continue
@@ -253,26 +274,8 @@ def _sensitivity(analyses, curation, coordinates_dir, results_dir, settings, fol
             target,
             OverlapSettings(settings.n_iters, settings.seed, settings.jobs, False),
         )
-        rows.append(
-            _variant_row(analysis, variant, main, main_table, main_labels, target, overlap, note)
-        )
-    main_rows = []
-    for analysis in analyses:
-        main, _ = _main_conclusions(results_dir, analysis, main_overlap)
-        main_rows.append(
-            {
-                "analysis": analysis.name,
-                "variant": "main",
-                "description": "as reported (median fallback N, p < 0.001, merged databases, "
-                "cluster-level FWE)",
-                "experiments": int(summary.loc[analysis.name, "experiments"]),
-                "clusters": len(main["clusters"]),
-                "kept_main_clusters": f"{len(main['clusters'])}/{len(main['clusters'])}",
-                "new_clusters": 0,
-                **{k: v for k, v in main.items() if k != "clusters"},
-                "conclusion_changes": "(reference)",
-            }
-        )
+        rows.append(_variant_row(analysis, variant, reference, target, overlap, note))
+    main_rows = [references[a.name].row(a) for a in analyses]
     columns = [
         "analysis",
         "variant",
