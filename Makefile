@@ -9,7 +9,7 @@ SEED    ?= 0
 JOBS    ?= 2
 # Iterations of every robustness rerun (jackknife subsets, noise levels, sensitivity variants)
 ROBUST_ITERS ?= 1000
-BENCH_ITERS ?= 500
+BENCH_ITERS ?= 1000
 JALE_VENV   ?= .venv-jale
 # Databases: copied from the shared mirror when it is beside the clone, else downloaded.
 MIRROR_DEFAULT := $(abspath ../shared/data)

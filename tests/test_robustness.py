@@ -50,30 +50,12 @@ def significant_clusters(experiments, seed=0):
     return label_clusters(ale.cluster_fwe_map(result))[0]
 
 
-def _direct_largest_cluster(draws, foci, keep, cut):
+def _direct_largest_cluster(draws, sizes, foci, keep, cut):
     """The fast engine's per-iteration kernel run on the kept experiments only."""
     rows = np.concatenate([np.arange(draws.bounds[e], draws.bounds[e + 1]) for e in keep])
     counts = np.diff(draws.bounds)[keep]
-    bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
-    shape = draws.mask.shape
-    buffers = (
-        np.ones(shape),
-        np.zeros(shape, np.float32),
-        np.zeros(shape, np.int32),
-        np.empty((len(draws.mask_ijk), 3), np.int32),
-        np.empty((len(draws.mask_ijk), 3), np.int32),
-    )
-    _, size, _ = fast._iteration(
-        np.ascontiguousarray(foci[rows]),
-        bounds,
-        draws.kernel_of[keep],
-        draws.kernels,
-        draws.halves,
-        draws.mask,
-        cut,
-        *buffers,
-    )
-    return size
+    plan = fast._Plan(brain_mask_img(), np.r_[0, np.cumsum(counts)], np.asarray(sizes)[keep])
+    return plan.iteration(foci[rows], cut)[1]
 
 
 @pytest.fixture(scope="module")
@@ -91,19 +73,20 @@ def test_leave_one_out_null_equals_rerunning_each_subset(small_design):
     out = np.zeros(len(sizes) + 1, dtype=np.int64)
     buffers = draws.volumes()
     ma = np.zeros((len(sizes), len(draws.mask_ijk)), np.float32)
+    pcand = np.empty(len(draws.mask_ijk))
     n = len(sizes)
     for _ in range(10):
         foci = draws.foci(rng)
         b = buffers
         nulls._leave_one_out_iteration(
-            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.mask, cuts,
-            b["prod"], b["scratch"], b["index"], b["cand"], ma, b["state"], b["queue"],
+            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
+            draws.mask, cuts, b["prod"], b["scratch"], b["index"], b["cand"], pcand, ma, b["state"], b["queue"],
             b["keep"], out,
         )  # fmt: skip
         direct = [
-            _direct_largest_cluster(draws, foci, [j for j in range(n) if j != i], cuts[i])
+            _direct_largest_cluster(draws, sizes, foci, [j for j in range(n) if j != i], cuts[i])
             for i in range(n)
-        ] + [_direct_largest_cluster(draws, foci, list(range(n)), cuts[n])]
+        ] + [_direct_largest_cluster(draws, sizes, foci, list(range(n)), cuts[n])]
         np.testing.assert_array_equal(out, direct)
         # Work volumes are left clean for the next iteration.
         assert b["prod"].min() == 1.0 and b["index"].max() == 0
@@ -116,15 +99,17 @@ def test_added_experiments_null_equals_rerunning_each_prefix(small_design):
     rng = np.random.default_rng(1)
     out = np.zeros(len(checkpoints), dtype=np.int64)
     b = draws.volumes()
+    cand = np.empty((len(checkpoints), len(draws.mask_ijk), 3), np.int64)
+    counts = np.zeros(len(checkpoints), np.int64)
     for _ in range(10):
         foci = draws.foci(rng)
         nulls._added_experiments_iteration(
-            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.mask_ijk,
-            checkpoints, cuts[:3], b["prod"], b["scratch"], b["index"], b["cand"], b["state"],
-            b["queue"], b["keep"], out,
+            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
+            draws.mask, checkpoints, cuts[:3], b["prod"], b["scratch"], b["index"], cand, counts,
+            b["state"], b["queue"], b["keep"], out,
         )  # fmt: skip
         direct = [
-            _direct_largest_cluster(draws, foci, list(range(c)), cuts[j])
+            _direct_largest_cluster(draws, sizes, foci, list(range(c)), cuts[j])
             for j, c in enumerate(checkpoints)
         ]
         np.testing.assert_array_equal(out, direct)

@@ -10,6 +10,7 @@ the largest cluster of each random map.
 
 from __future__ import annotations
 
+import gc
 import logging
 import warnings
 import zlib
@@ -48,6 +49,19 @@ def _quiet():
 
 
 ENGINES = ("fast", "nimare")
+
+
+def settle_heap():
+    """Exclude the objects alive now from later garbage collections.
+
+    nilearn runs ``gc.collect()`` at every image access (``safe_get_data``). With NiMARE,
+    nilearn and numba loaded, one full collection takes about 0.1 s and a fit makes dozens
+    (4 of the 11 s of a pooled sensitivity rerun). The objects alive before a fit (modules,
+    compiled code, the curation) live as long as the process anyway; frozen, they are no
+    longer traversed.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def fit_ale(
@@ -89,6 +103,7 @@ def fit_ale(
 
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    settle_heap()
     with _quiet():
         if engine == "fast":
             from mnsmeta.fast import fast_ale_estimator

@@ -26,7 +26,15 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from mnsmeta.fast import _ale_product, _kernel_table, _neighbour, _stamp_experiment
+from mnsmeta.fast import (
+    _JIT,
+    _kernel_table,
+    _neighbour,
+    _slab_product,
+    _stamp_experiment,
+    kernel_rows,
+    slab_buffers,
+)
 
 #: Iterations per random stream; fixed so that the draws do not depend on the thread count.
 BLOCK = 100
@@ -61,95 +69,115 @@ def _largest_cluster(n_cand, cand, index, keep, state, queue):
     return largest
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT)
+def _first_at_least(cand, n_cand, x):
+    """First candidate (sorted by x) whose x is at least ``x``."""
+    lo, hi = 0, n_cand
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cand[mid, 0] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(**_JIT)
 def _leave_one_out_iteration(
-    foci, bounds, kernel_of, kernels, halves, mask, cuts, prod, scratch, index, cand, ma, state,
-    queue, keep, out,
+    foci, bounds, kernel_of, kernels, halves, rows, mask, cuts, prod, scratch, index, cand,
+    pcand, ma, state, queue, keep, out,
 ):  # fmt: skip
-    nx, ny, nz = prod.shape
-    n_exp = bounds.shape[0] - 1
-    _ale_product(foci, bounds, kernel_of, kernels, halves, prod, scratch)
-    floor = cuts.min()
-    # Candidates: mask voxels whose full ALE exceeds the smallest cut; reset the rest
-    # (one sequential pass, as in the fast engine).
-    n_cand = 0
+    nx, ny, nz = mask.shape
+    plane = ny * nz
+    width = prod.shape[0]
     flat_prod = prod.reshape(prod.size)
     flat_mask = mask.reshape(mask.size)
-    plane = ny * nz
-    for v in range(flat_prod.shape[0]):
-        p = flat_prod[v]
-        if p < 1.0:
-            if flat_mask[v] and 1.0 - p > floor:
-                x = v // plane
-                y = (v - x * plane) // nz
-                z = v - x * plane - y * nz
-                cand[n_cand, 0] = x
-                cand[n_cand, 1] = y
-                cand[n_cand, 2] = z
+    n_exp = bounds.shape[0] - 1
+    floor = cuts.min()
+    # Candidates: mask voxels whose full ALE exceeds the smallest cut, found slab by slab
+    # (so sorted by x), with their product of 1 - MA.
+    n_cand = 0
+    for x_lo in range(0, nx, width):
+        x_hi = min(x_lo + width, nx)
+        _slab_product(foci, bounds, kernel_of, kernels, halves, rows, x_lo, x_hi, scratch, prod)
+        offset = x_lo * plane
+        for v in range((x_hi - x_lo) * plane):
+            p = flat_prod[v]
+            flat_prod[v] = 1.0
+            if flat_mask[offset + v] and 1.0 - p > floor:
+                x, y, z = x_lo + v // plane, (v % plane) // nz, v % nz
+                cand[n_cand, 0], cand[n_cand, 1], cand[n_cand, 2] = x, y, z
+                pcand[n_cand] = p
                 n_cand += 1
                 index[x, y, z] = n_cand
-            else:
-                flat_prod[v] = 1.0
-    # Each experiment's MA at the candidates (the maximum over its foci).
+    # Each experiment's MA at the candidates (the maximum over its foci); a focus reaches
+    # only the candidates within its kernel's half width in x.
     for e in range(n_exp):
         for c in range(n_cand):
             ma[e, c] = 0.0
         kernel = kernels[kernel_of[e]]
         h = halves[kernel_of[e]]
         for f in range(bounds[e], bounds[e + 1]):
-            for a in range(2 * h + 1):
-                x = foci[f, 0] - h + a
-                if x < 0 or x >= nx:
-                    continue
-                for b in range(2 * h + 1):
-                    y = foci[f, 1] - h + b
-                    if y < 0 or y >= ny:
-                        continue
-                    for d in range(2 * h + 1):
-                        z = foci[f, 2] - h + d
-                        if z < 0 or z >= nz:
-                            continue
-                        c = index[x, y, z] - 1
-                        if c >= 0 and kernel[a, b, d] > ma[e, c]:
-                            ma[e, c] = kernel[a, b, d]
+            fx, fy, fz = foci[f, 0], foci[f, 1], foci[f, 2]
+            for c in range(_first_at_least(cand, n_cand, fx - h), n_cand):
+                a = cand[c, 0] - fx + h
+                if a > 2 * h:
+                    break
+                b = cand[c, 1] - fy + h
+                d = cand[c, 2] - fz + h
+                if 0 <= b <= 2 * h and 0 <= d <= 2 * h and kernel[a, b, d] > ma[e, c]:
+                    ma[e, c] = kernel[a, b, d]
     # Leave out each experiment in turn; the last column is the full dataset.
     for i in range(n_exp + 1):
         for c in range(n_cand):
-            p = prod[cand[c, 0], cand[c, 1], cand[c, 2]]
+            p = pcand[c]
             if i < n_exp:
                 p = p / (1.0 - ma[i, c])
             keep[c] = 1.0 - p > cuts[i]
         out[i] = _largest_cluster(n_cand, cand, index, keep, state, queue)
     for c in range(n_cand):
-        prod[cand[c, 0], cand[c, 1], cand[c, 2]] = 1.0
         index[cand[c, 0], cand[c, 1], cand[c, 2]] = 0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(**_JIT)
 def _added_experiments_iteration(
-    foci, bounds, kernel_of, kernels, halves, mask_ijk, checkpoints, cuts, prod, scratch, index,
-    cand, state, queue, keep, out,
+    foci, bounds, kernel_of, kernels, halves, rows, mask, checkpoints, cuts, prod, scratch,
+    index, cand, counts, state, queue, keep, out,
 ):  # fmt: skip
-    n_exp = bounds.shape[0] - 1
-    j = 0
-    for e in range(n_exp):
-        _stamp_experiment(foci, bounds, e, kernel_of, kernels, halves, scratch, prod)
-        while j < checkpoints.shape[0] and checkpoints[j] == e + 1:
-            n_cand = 0
-            for m in range(mask_ijk.shape[0]):
-                x, y, z = mask_ijk[m, 0], mask_ijk[m, 1], mask_ijk[m, 2]
-                if 1.0 - prod[x, y, z] > cuts[j]:
-                    cand[n_cand, 0] = x
-                    cand[n_cand, 1] = y
-                    cand[n_cand, 2] = z
-                    keep[n_cand] = True
-                    n_cand += 1
-                    index[x, y, z] = n_cand
-            out[j] = _largest_cluster(n_cand, cand, index, keep, state, queue)
-            for c in range(n_cand):
-                index[cand[c, 0], cand[c, 1], cand[c, 2]] = 0
-            j += 1
-    prod[:] = 1.0
+    nx, ny, nz = mask.shape
+    plane = ny * nz
+    width = prod.shape[0]
+    flat_prod = prod.reshape(prod.size)
+    flat_mask = mask.reshape(mask.size)
+    n_checks = checkpoints.shape[0]
+    counts[:] = 0
+    # Slab by slab: stamp the experiments in order and, at each checkpoint, keep the voxels
+    # above that checkpoint's cut.
+    for x_lo in range(0, nx, width):
+        x_hi = min(x_lo + width, nx)
+        offset = x_lo * plane
+        j = 0
+        for e in range(checkpoints[n_checks - 1]):
+            _stamp_experiment(
+                foci, bounds, e, kernel_of, kernels, halves, rows, x_lo, x_hi, scratch, prod
+            )
+            while j < n_checks and checkpoints[j] == e + 1:
+                for v in range((x_hi - x_lo) * plane):
+                    if flat_mask[offset + v] and 1.0 - flat_prod[v] > cuts[j]:
+                        n = counts[j]
+                        cand[j, n, 0] = x_lo + v // plane
+                        cand[j, n, 1] = (v % plane) // nz
+                        cand[j, n, 2] = v % nz
+                        counts[j] = n + 1
+                j += 1
+        prod[:] = 1.0
+    for j in range(n_checks):
+        for c in range(counts[j]):
+            index[cand[j, c, 0], cand[j, c, 1], cand[j, c, 2]] = c + 1
+            keep[c] = True
+        out[j] = _largest_cluster(counts[j], cand[j], index, keep, state, queue)
+        for c in range(counts[j]):
+            index[cand[j, c, 0], cand[j, c, 1], cand[j, c, 2]] = 0
 
 
 class _Draws:
@@ -157,6 +185,7 @@ class _Draws:
 
     def __init__(self, mask_img, sample_sizes, foci_counts, n_iters, seed):
         self.kernels, self.halves, self.kernel_of = _kernel_table(mask_img, sample_sizes)
+        self.rows = kernel_rows(self.kernels, self.halves)
         counts = np.asarray(foci_counts, dtype=np.int64)
         self.bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
         self.mask = np.ascontiguousarray(np.asarray(mask_img.get_fdata()) > 0)
@@ -176,9 +205,10 @@ class _Draws:
     def volumes(self):
         shape = self.mask.shape
         capacity = len(self.mask_ijk)
+        prod, scratch = slab_buffers(shape)
         return {
-            "prod": np.ones(shape),
-            "scratch": np.zeros(shape, dtype=np.float32),
+            "prod": prod,
+            "scratch": scratch,
             "index": np.zeros(shape, dtype=np.int32),
             "cand": np.empty((capacity, 3), dtype=np.int64),
             "state": np.empty(capacity, dtype=np.int8),
@@ -255,13 +285,15 @@ def leave_one_out_null(
     def make():
         buffers = draws.volumes()
         buffers["ma"] = np.zeros((n_exp, len(draws.mask_ijk)), dtype=np.float32)
+        buffers["pcand"] = np.empty(len(draws.mask_ijk))
         return buffers
 
     def work(foci, b, row):
         _leave_one_out_iteration(
-            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.mask, cuts,
-            b["prod"], b["scratch"], b["index"], b["cand"], b["ma"], b["state"], b["queue"],
-            b["keep"], row,
+            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
+            draws.mask, cuts,
+            b["prod"], b["scratch"], b["index"], b["cand"], b["pcand"], b["ma"], b["state"],
+            b["queue"], b["keep"], row,
         )  # fmt: skip
 
     work.buffers = _Local(make).buffers
@@ -293,12 +325,18 @@ def added_experiments_null(
     if len(cuts) != len(checkpoints) or np.any(np.diff(checkpoints) <= 0):
         raise ValueError("checkpoints must increase, with one cut each")
 
+    def make():
+        buffers = draws.volumes()
+        buffers["cand"] = np.empty((len(checkpoints), len(draws.mask_ijk), 3), dtype=np.int64)
+        buffers["counts"] = np.zeros(len(checkpoints), dtype=np.int64)
+        return buffers
+
     def work(foci, b, row):
         _added_experiments_iteration(
-            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.mask_ijk,
-            checkpoints, cuts, b["prod"], b["scratch"], b["index"], b["cand"], b["state"],
-            b["queue"], b["keep"], row,
+            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
+            draws.mask, checkpoints, cuts, b["prod"], b["scratch"], b["index"], b["cand"],
+            b["counts"], b["state"], b["queue"], b["keep"], row,
         )  # fmt: skip
 
-    work.buffers = _Local(draws.volumes).buffers
+    work.buffers = _Local(make).buffers
     return _run_blocks(draws, work, len(checkpoints), n_jobs, progress)

@@ -88,7 +88,8 @@ def roi_test(
     seeds = np.random.SeedSequence(
         analysis_seed(settings.seed, f"roi:{null_space}:{name}")
     ).generate_state(len(sizes))
-    chunks = Parallel(n_jobs=settings.jobs)(
+    # Threads: the ALE maps are computed by numba code that releases the GIL.
+    chunks = Parallel(n_jobs=settings.jobs, prefer="threads")(
         delayed(_roi_chunk)(ijk, experiment, sample_sizes, masks, size, int(seed), null_space)
         for size, seed in zip(sizes, seeds, strict=True)
     )

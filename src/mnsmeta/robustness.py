@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from mnsmeta.ale import _quiet
+from mnsmeta.ale import _quiet, settle_heap
 from mnsmeta.brain import brain_mask_img
 from mnsmeta.clusters import CONNECTIVITY
 from mnsmeta.nulls import added_experiments_null, leave_one_out_null
@@ -133,6 +133,7 @@ def _observed(dataset, keep, cluster_forming_p: float):
     from nimare.meta.cbma.ale import ALE
 
     ids = list(dataset.ids)
+    settle_heap()
     with _quiet():
         estimator = ALE()
         result = estimator.fit(dataset.slice([ids[e] for e in keep]))
