@@ -69,9 +69,7 @@ def _sad_plan(dataset, slab):
     coordinates = dataset.coordinates.sort_values("id", kind="stable")
     sizes = dataset.metadata.set_index("id")["sample_sizes"].map(lambda n: n[0])
     coordinates = coordinates.assign(sample_size=coordinates["id"].map(sizes).to_numpy())
-    plan = fast._Plan.for_coordinates(coordinates, brain_mask_img())
-    plan.slab = slab
-    return plan
+    return fast._Plan.for_coordinates(coordinates, brain_mask_img(), slab)
 
 
 def _random_foci(plan, n_sets, seed=0):

@@ -417,13 +417,13 @@ class _Plan:
         self._local = threading.local()
 
     @classmethod
-    def for_coordinates(cls, iter_df, mask_img):
+    def for_coordinates(cls, iter_df, mask_img, slab=SLAB):
         """The plan of NiMARE's coordinates table (foci of an experiment are contiguous)."""
         experiments = iter_df["id"].to_numpy()
         bounds = _bounds(experiments)
         if len(np.unique(experiments)) != len(bounds) - 1:
             raise ValueError("foci of an experiment are not contiguous")
-        return cls(mask_img, bounds, iter_df["sample_size"].to_numpy()[bounds[:-1]])
+        return cls(mask_img, bounds, iter_df["sample_size"].to_numpy()[bounds[:-1]], slab)
 
     def buffers(self):
         local = self._local
