@@ -29,6 +29,7 @@ run: install
 	$(BIN)/mnsmeta fetch
 	$(BIN)/mnsmeta validate
 	$(BIN)/mnsmeta studies --flow
+	$(BIN)/mnsmeta studies --cited > /dev/null
 	$(BIN)/mnsmeta run --jobs $(JOBS) --n-iters $(N_ITERS) --seed $(SEED)
 	$(BIN)/mnsmeta robustness --jobs $(JOBS) --n-iters $(ROBUST_ITERS) --seed $(SEED)
 	$(BIN)/mnsmeta claims
@@ -37,6 +38,7 @@ run: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format src tests benchmarks

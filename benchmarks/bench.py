@@ -29,15 +29,16 @@ SHORT_RUN = 20  # iterations of the run whose time is subtracted (fixed costs)
 def dataset(name: str):
     import numpy as np
 
-    from mnsmeta.experiments import build_experiments
-    from mnsmeta.records import load_curation
+    from mnsmeta.curation.experiments import build_experiments
+    from mnsmeta.curation.records import load_curation
+    from mnsmeta.meta_analysis.datasets import to_dataset
 
     if name != "synthetic200":
-        return build_experiments(load_curation(Path("coordinates")), name).to_dataset()
+        return to_dataset(build_experiments(load_curation(Path("coordinates")), name))
     # 200 experiments of 20 foci each, drawn in the brain mask, N = 20: a large meta-analysis.
     from nimare.dataset import Dataset
 
-    from mnsmeta.brain import brain_mask_img
+    from mnsmeta.data.space import brain_mask_img
 
     mask = brain_mask_img()
     rng = np.random.default_rng(0)
@@ -64,7 +65,7 @@ def dataset(name: str):
 
 def write_foci(name: str, path: str) -> None:
     """Write a dataset's experiments as a Sleuth file (for JALE, in its own environment)."""
-    from mnsmeta.sleuth import SleuthExperiment, write_sleuth
+    from mnsmeta.curation.sleuth import SleuthExperiment, write_sleuth
 
     warnings.simplefilter("ignore")
     data = dataset(name)
@@ -86,7 +87,7 @@ def measure_jale(jale_python: str, name: str, n_iters: int, jobs: int) -> dict:
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        foci = Path(folder) / "foci.txt"
+        foci = Path(folder) / "jale_input.txt"
         subprocess.run(
             [sys.executable, __file__, "--write-foci", name, str(foci)],
             check=True,
@@ -112,7 +113,7 @@ def measure_jale(jale_python: str, name: str, n_iters: int, jobs: int) -> dict:
 
 
 def measure(name: str, engine: str, n_iters: int, jobs: int) -> dict:
-    from mnsmeta import ale
+    from mnsmeta.meta_analysis import ale
 
     warnings.simplefilter("ignore")
     data = dataset(name)
@@ -123,7 +124,7 @@ def measure(name: str, engine: str, n_iters: int, jobs: int) -> dict:
 
     started = time.perf_counter()
     if engine == "fast":
-        from mnsmeta.fast import fast_ale_estimator
+        from mnsmeta.meta_analysis.engine.montecarlo import fast_ale_estimator
 
         estimator = fast_ale_estimator(random_state=0)
     else:
@@ -166,13 +167,15 @@ def measure_jackknife(name: str, n_iters: int, jobs: int) -> dict:
     """The jackknife's Monte Carlo work: one null per leave-one-out subset and the full set.
 
     NiMARE would fit the n + 1 datasets one by one, so its cost is n + 1 times its
-    iterations; ours draws each random dataset once for all of them (mnsmeta.nulls).
+    iterations; ours draws each random dataset once for all of them
+    (mnsmeta.meta_analysis.engine.shared_nulls).
     """
     import numpy as np
 
-    from mnsmeta import ale
-    from mnsmeta.brain import brain_mask_img
-    from mnsmeta.nulls import leave_one_out_null
+    from mnsmeta.data.space import brain_mask_img
+    from mnsmeta.meta_analysis import ale
+    from mnsmeta.meta_analysis.engine.shared_nulls import leave_one_out_null
+    from mnsmeta.meta_analysis.nimare_adapter import cluster_forming_cut
 
     warnings.simplefilter("ignore")
     data = dataset(name)
@@ -183,7 +186,7 @@ def measure_jackknife(name: str, n_iters: int, jobs: int) -> dict:
         [int(np.ravel(s)[0]) for s in data.metadata.set_index("id")["sample_sizes"][ids]]
     )
     estimator, _ = ale.fit_ale(data, 1, 0, jobs)
-    cuts = [float(estimator._p_to_summarystat(0.001))] * (len(ids) + 1)
+    cuts = [cluster_forming_cut(estimator, 0.001)] * (len(ids) + 1)
     leave_one_out_null(brain_mask_img(), sizes, counts, cuts, 2, 0, jobs)  # warm-up
     started = time.perf_counter()
     leave_one_out_null(brain_mask_img(), sizes, counts, cuts, n_iters, 0, jobs)
@@ -307,10 +310,9 @@ def main() -> None:
     )
     print(summary.to_string())
     print(jale_note)
-    out = Path("results") / "bench.csv"
-    out.parent.mkdir(exist_ok=True)
-    summary.to_csv(out)
-    print(f"wrote {out}")
+    from mnsmeta.workflows.results import ResultsFolder, write_csv
+
+    print(f"wrote {write_csv(summary, ResultsFolder(Path('results')).bench, index=True)}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from conftest import record_line
 from mnsmeta import __version__
 from mnsmeta.cli import main
-from mnsmeta.sleuth import read_sleuth
+from mnsmeta.curation.sleuth import read_sleuth
 
 SUBCOMMANDS = [
     "fetch",
@@ -151,15 +151,7 @@ def test_bad_user_mask_is_one_clear_error(tmp_path):
 
     mask = tmp_path / "mask.nii.gz"
     mask.write_text("not an image")
-    (tmp_path / "MNS").mkdir()
-    import nibabel as nib
-    import numpy as np
-
-    from mnsmeta.brain import brain_mask_img
-
-    nib.Nifti1Image(np.zeros((91, 109, 91), np.uint8), brain_mask_img().affine).to_filename(
-        tmp_path / "MNS" / "mask_level-cluster_corr-FWE_thresh.nii.gz"
-    )
+    # The user's mask is checked before anything else is read or computed.
     result = CliRunner().invoke(
         main,
         [

@@ -1,4 +1,8 @@
-"""The ``mnsmeta`` command line: thin wrappers around the package's stages."""
+"""The ``mnsmeta`` command line: parsing and printing only; the work is in the workflows.
+
+Heavy modules (NiMARE, nilearn, numba, pandas) are imported inside the commands that need
+them, so that ``--help`` and the quick commands answer at once.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 import click
 
 from mnsmeta import __version__
+from mnsmeta.curation.groups import GROUPS
 from mnsmeta.errors import MnsmetaInputError
 
 LGR = logging.getLogger("mnsmeta")
@@ -79,7 +84,7 @@ def fetch(mirror):
 
     Example: MNSMETA_DATA_MIRROR=../shared/data mnsmeta fetch
     """
-    from mnsmeta.sources import RELEASE_FILES, data_dir, fetch_file
+    from mnsmeta.data.releases import RELEASE_FILES, data_dir, fetch_file
 
     for release in RELEASE_FILES:
         path = fetch_file(release, mirror=mirror)
@@ -100,7 +105,7 @@ def validate(obj, paths, no_database):
 
     Example: mnsmeta validate coordinates/ my_new_study.txt
     """
-    from mnsmeta.validate import validate_paths
+    from mnsmeta.curation.validate import validate_paths
 
     report = validate_paths(list(paths) or [obj["coordinates"]], use_database=not no_database)
     if report.problems:
@@ -121,7 +126,7 @@ def validate(obj, paths, no_database):
 
 
 def _load_valid_curation(coordinates_dir: Path):
-    from mnsmeta.records import load_curation
+    from mnsmeta.curation.records import load_curation
 
     if not coordinates_dir.is_dir():
         raise MnsmetaInputError(
@@ -140,7 +145,7 @@ def _load_valid_curation(coordinates_dir: Path):
 _GROUP = click.option(
     "-g",
     "--group",
-    type=click.Choice(["SAD", "BPD", "MNS"], case_sensitive=False),
+    type=click.Choice(list(GROUPS), case_sensitive=False),
     callback=lambda ctx, param, value: value.upper() if value else value,
     help="SAD, BPD or MNS (the mirror neuron system reference set).",
 )
@@ -159,7 +164,8 @@ _GROUP = click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV file for --flow, --cited or --candidates (default: results/flow.csv for --flow).",
+    help="CSV file for --flow, --cited or --candidates (default for --flow and --cited: in "
+    "results/, where the report reads them).",
 )
 @click.pass_obj
 def studies(obj, group, candidates, flow, cited, output):
@@ -174,17 +180,20 @@ def studies(obj, group, candidates, flow, cited, output):
     """
     import pandas as pd
 
+    from mnsmeta.workflows.results import ResultsFolder, write_csv
+
     curation = _load_valid_curation(obj["coordinates"])
-    groups = [group] if group else ["SAD", "BPD", "MNS"]
+    groups = [group] if group else list(GROUPS)
+    results = ResultsFolder(Path("results"))
     if flow:
-        from mnsmeta.flow import study_flow
+        from mnsmeta.curation.flow import study_flow
 
         table = study_flow(curation, groups)
         click.echo(table.to_string())
-        _write_csv(table, output or Path("results") / "flow.csv")
+        click.echo(f"wrote {write_csv(table, output or results.flow, index=True)}")
         return
     if cited:
-        from mnsmeta.ledger import ledger_table
+        from mnsmeta.curation.ledger import ledger_table
 
         table = ledger_table(obj["coordinates"] / "cited_references.tsv", curation)
         shown = ["ref", "short_citation", "modality", "reports_coordinates", "in_database"]
@@ -197,11 +206,10 @@ def studies(obj, group, candidates, flow, cited, output):
             f"in a database: {(table['in_database'] == 'yes').sum()}; "
             f"included in an analysis: {(table['included_in'] != '').sum()}"
         )
-        if output:
-            _write_csv(table, output)
+        click.echo(f"wrote {write_csv(table, output or results.ledger)}")
         return
     if candidates:
-        from mnsmeta.candidates import find_candidates
+        from mnsmeta.curation.candidates import find_candidates
 
         parts = []
         for name in groups:
@@ -217,10 +225,11 @@ def studies(obj, group, candidates, flow, cited, output):
             for pmid, row in found[~found["curated"]].iterrows():
                 click.echo(f"  not curated: {pmid} ({row['source']}) {row['flags']}")
         if output:
-            _write_csv(pd.concat(parts), output)
+            click.echo(f"wrote {write_csv(pd.concat(parts), output, index=True)}")
         return
 
-    from mnsmeta.experiments import build_experiments
+    from mnsmeta.curation.analyses import MIN_EXPERIMENTS, underpowered
+    from mnsmeta.curation.experiments import build_experiments
 
     for name in groups:
         records = curation.for_group(name, included_only=False)
@@ -243,21 +252,12 @@ def studies(obj, group, candidates, flow, cited, output):
             f"fallback N={experiment_set.fallback_sample_size} for {n_fallback}; "
             f"space unknown (MNI assumed) for {n_unknown_space}"
         )
-        if len(table) < 17:
+        if underpowered(len(table)):
             click.echo(
-                f"  warning: {len(table)} experiments < 17: ALE has little power to find "
-                "convergence (Eickhoff et al., 2016)"
+                f"  warning: {len(table)} experiments < {MIN_EXPERIMENTS}: ALE has little power "
+                "to find convergence (Eickhoff et al., 2016)"
             )
         click.echo()
-
-
-def _write_csv(table, path: Path) -> None:
-    """Write a table as CSV atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    table.to_csv(temporary)
-    temporary.replace(path)
-    click.echo(f"wrote {path}")
 
 
 _OUTPUT = click.option(
@@ -293,7 +293,7 @@ def _cluster(use_dask: bool, scheduler: str | None, jobs: int):
 
     if not (use_dask or scheduler):
         return nullcontext()
-    from mnsmeta.scaleout import dask_cluster
+    from mnsmeta.workflows.run import dask_cluster
 
     return dask_cluster(scheduler, local_workers=max(jobs, 1))
 
@@ -318,18 +318,19 @@ def _mask_options(function):
     )(function)
 
 
-def _run_overlap(analyses, output, mask_path, mask_threshold, n_perm, seed, jobs):
-    from mnsmeta.overlap_report import OverlapSettings, describe, masks_for, run_overlap
+def _run_overlap(analyses, results, mask_path, mask_threshold, n_perm, seed, jobs, outputs=None):
+    from mnsmeta.workflows.overlap import OverlapSettings, describe, masks_for, run_overlap
 
     if n_perm < 1:
         raise MnsmetaInputError(f"--n-perm {n_perm}: give a positive number of permutations")
-    masks = masks_for(output, mask_path, mask_threshold)
+    masks = masks_for(results, analyses, mask_path, mask_threshold, outputs)
     overlap = run_overlap(
-        analyses, masks, output, OverlapSettings(n_perm=n_perm, seed=seed, jobs=jobs)
+        analyses, masks, results, OverlapSettings(n_perm=n_perm, seed=seed, jobs=jobs), outputs
     )
     click.echo(describe(overlap))
     click.echo(
-        f"overlap tables in {output}/overlap.csv and {output}/overlap/; masks in {output}/masks/"
+        f"overlap tables in {results.overlap_table} and {results.overlap.path}/; "
+        f"masks in {results.masks.path}/"
     )
 
 
@@ -375,8 +376,9 @@ def run(
     For each analysis in coordinates/analyses.toml, results/<analysis>/ gets NIfTI maps
     (ALE, z, p, the cluster-FWE thresholded z map and cluster mask), clusters.csv with
     Harvard-Oxford and Juelich labels and contributing experiments, PNG figures,
-    experiments.csv, foci.txt (Sleuth, to rerun in GingerALE or NiMARE) and
-    provenance.json; results/summary.csv sums them up. An analysis's folder is replaced
+    experiments.csv and foci.tsv (the experiments and their exact foci), foci.txt (the same
+    as Sleuth text, to rerun in GingerALE or NiMARE) and provenance.json;
+    results/summary.csv sums them up (every name: results/README.md). An analysis's folder is replaced
     only when it is complete, so Ctrl-C leaves earlier results intact. When the MNS
     analysis is part of the run, the MNS overlap tests follow (see `mnsmeta overlap`).
 
@@ -386,8 +388,9 @@ def run(
 
     Example: mnsmeta run --analyses SAD,BPD --n-iters 1000 --seed 1 --jobs 2
     """
-    from mnsmeta.analyses import read_analyses, select
-    from mnsmeta.pipeline import RunSettings, run_analyses
+    from mnsmeta.curation.analyses import read_analyses, select
+    from mnsmeta.workflows.results import ResultsFolder
+    from mnsmeta.workflows.run import RunSettings, run_analyses
 
     if n_iters < 1:
         raise MnsmetaInputError(f"--n-iters {n_iters}: give a positive number of iterations")
@@ -398,13 +401,14 @@ def run(
     settings = RunSettings(n_iters=n_iters, seed=seed, jobs=jobs, engine=engine)
     import pandas as pd
 
+    results = ResultsFolder(output)
     with _cluster(use_dask, scheduler, jobs):
-        summary = run_analyses(chosen, curation, coordinates_dir, output, settings)
+        summary, outputs = run_analyses(chosen, curation, coordinates_dir, results, settings)
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             click.echo(summary.drop(columns=["note"]).to_string(index=False))
-        click.echo(f"results in {output}/ (summary.csv, provenance.json, one folder per analysis)")
-        if any(a.name == "MNS" for a in chosen):
-            _run_overlap(chosen, output, mask_path, mask_threshold, n_perm, seed, jobs)
+        click.echo(f"results in {output}/ (a summary, a provenance file, one folder per analysis)")
+        if any(a.is_mns_reference for a in chosen):
+            _run_overlap(chosen, results, mask_path, mask_threshold, n_perm, seed, jobs, outputs)
 
 
 @main.command()
@@ -433,11 +437,14 @@ def overlap(
 
     Example: mnsmeta overlap --n-perm 1000 --mask my_mns.nii.gz --jobs 2
     """
-    from mnsmeta.analyses import read_analyses
+    from mnsmeta.curation.analyses import read_analyses
+    from mnsmeta.workflows.results import ResultsFolder
 
     analyses = read_analyses(config or obj["coordinates"] / "analyses.toml")
     with _cluster(use_dask, scheduler, jobs):
-        _run_overlap(analyses, output, mask_path, mask_threshold, n_perm, seed, jobs)
+        _run_overlap(
+            analyses, ResultsFolder(output), mask_path, mask_threshold, n_perm, seed, jobs
+        )
 
 
 @main.command()
@@ -472,8 +479,9 @@ def robustness(obj, output, config, n_iters, seed, jobs, no_sensitivity):
 
     Example: mnsmeta robustness --n-iters 1000 --jobs 2
     """
-    from mnsmeta.analyses import read_analyses
-    from mnsmeta.review import ReviewSettings, run_review
+    from mnsmeta.curation.analyses import read_analyses
+    from mnsmeta.workflows.results import ResultsFolder
+    from mnsmeta.workflows.robustness import ReviewSettings, run_review
 
     if n_iters < 1:
         raise MnsmetaInputError(f"--n-iters {n_iters}: give a positive number of iterations")
@@ -483,7 +491,8 @@ def robustness(obj, output, config, n_iters, seed, jobs, no_sensitivity):
     settings = ReviewSettings(
         n_iters=n_iters, seed=seed, jobs=jobs, sensitivity=not no_sensitivity
     )
-    tables = run_review(analyses, curation, coordinates_dir, output, settings)
+    results = ResultsFolder(output)
+    tables = run_review(analyses, curation, coordinates_dir, results, settings)
     import pandas as pd
 
     columns = ["analysis", "cluster", "label", "top_share", "dominated"]
@@ -495,7 +504,7 @@ def robustness(obj, output, config, n_iters, seed, jobs, no_sensitivity):
             click.echo(
                 sensitivity[["analysis", "variant", "conclusion_changes"]].to_string(index=False)
             )
-    click.echo(f"robustness tables in {output}/robustness/")
+    click.echo(f"robustness tables in {results.robustness.path}/")
 
 
 @main.command()
@@ -519,10 +528,11 @@ def claims(obj, output, config, as_json):
     """
     import json
 
-    from mnsmeta.analyses import read_analyses
-    from mnsmeta.claims import read_claims
+    from mnsmeta.curation.analyses import read_analyses
+    from mnsmeta.curation.claims_file import read_claims
     from mnsmeta.errors import Problem
-    from mnsmeta.verdicts import check_claims, write_verdicts
+    from mnsmeta.workflows.claims import run_claims
+    from mnsmeta.workflows.results import ResultsFolder
 
     coordinates_dir = obj["coordinates"]
     problems: list[Problem] = []
@@ -530,8 +540,7 @@ def claims(obj, output, config, as_json):
     if problems:
         raise MnsmetaInputError(f"{coordinates_dir / 'claims.toml'}: problems", problems)
     analyses = read_analyses(config or coordinates_dir / "analyses.toml")
-    verdicts = check_claims(claims_list, regions, analyses, output)
-    write_verdicts(verdicts, output / "claims.json")
+    verdicts = run_claims(claims_list, regions, analyses, ResultsFolder(output))
     if as_json:
         click.echo(json.dumps([v.as_dict() for v in verdicts], indent=2))
         return
@@ -567,7 +576,7 @@ def import_(obj, sleuth_file, group, modality, design, source_text):
 
     Example: mnsmeta import smith2020_table2.txt --group SAD --source "Smith 2020, Table 2"
     """
-    from mnsmeta.importing import import_sleuth
+    from mnsmeta.curation.importing import import_sleuth
 
     if not group:
         raise MnsmetaInputError("import needs --group: SAD, BPD or MNS")
@@ -591,35 +600,27 @@ def import_(obj, sleuth_file, group, modality, design, source_text):
 def export(obj, group, format_, output):
     """Write the exact foci and sample sizes of a group's analysis (MNI).
 
+    The Sleuth text opens in GingerALE and in NiMARE (nimare.io.convert_sleuth_to_dataset);
+    the JSON is NiMARE's dataset dictionary.
+
     Example: mnsmeta export --group SAD -o sad_foci.txt
     """
-    import json
-
-    from mnsmeta.experiments import build_experiments
-    from mnsmeta.sleuth import write_sleuth
+    from mnsmeta.curation.experiments import build_experiments
+    from mnsmeta.workflows.export import export_experiments
 
     if not group:
         raise MnsmetaInputError("export needs --group: SAD, BPD or MNS")
     experiment_set = build_experiments(_load_valid_curation(obj["coordinates"]), group)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.partial")
-    if format_ == "sleuth":
-        fallback = experiment_set.experiments["sample_size_rule"].str.startswith("fallback")
-        write_sleuth(
-            temporary,
-            experiment_set.to_sleuth(),
-            comments=[
-                f"mnsmeta {__version__}: group {group}, {len(experiment_set.experiments)} "
-                f"experiments, MNI; fallback N={experiment_set.fallback_sample_size} used for: "
-                + (", ".join(experiment_set.experiments.index[fallback]) or "none")
-            ],
-        )
-    else:
-        temporary.write_text(json.dumps(experiment_set.to_nimare_dict(), indent=1))
-    temporary.replace(output)
+    export_experiments(experiment_set, output, format_)
     click.echo(
         f"wrote {output}: {len(experiment_set.experiments)} experiments, "
         f"{len(experiment_set.foci)} foci"
+        + (
+            f"; fallback N={experiment_set.fallback_sample_size} for "
+            f"{len(experiment_set.with_fallback())} of them"
+            if len(experiment_set.with_fallback())
+            else ""
+        )
     )
 
 
@@ -638,7 +639,8 @@ def report(obj, output):
 
     Example: mnsmeta report --output results
     """
-    from mnsmeta.report import build_report
+    from mnsmeta.report.render import build_report
+    from mnsmeta.workflows.results import ResultsFolder
 
-    path = build_report(output, obj["coordinates"])
+    path = build_report(ResultsFolder(output))
     click.echo(f"wrote {path}")

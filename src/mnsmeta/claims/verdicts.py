@@ -1,0 +1,295 @@
+"""``mnsmeta claims``: a verdict for each of the review's claims, with its evidence.
+
+Rules (also in the README):
+
+* ``convergence``: *supported* when a cluster-FWE cluster of the analysis lies in one of the
+  claim's regions (its peak, or at least 10 % of its voxels, carries one of the region's
+  Harvard-Oxford labels); *not supported* otherwise. A directional claim (``hypo`` or
+  ``hyper``) is *not testable*: experiments pool all their contrasts, so foci are not split by
+  direction, and the count of single-direction experiments is given.
+* ``mns_overlap``: *supported* when, for at least one MNS mask, the significant clusters
+  overlap the mask more than the same clusters moved at random (p < 0.05) and the ALE inside
+  the mask beats the grey-matter relocation null (p < 0.05); *not supported* otherwise;
+  *not testable* when the overlap test has not been run.
+* ``inconsistent``: *supported* when no cluster lies in the regions, or every such cluster is
+  fragile in the jackknife; *not supported* when a robust cluster lies there.
+
+The evidence line names the analysis, its experiments, the clusters with their labels,
+jackknife survival and fail-safe N, the overlap p-values, and the sensitivity variants in
+which clusters appear in or vanish from the claim's regions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mnsmeta.curation.analyses import MIN_EXPERIMENTS, Analysis, answering
+from mnsmeta.curation.claims_file import Claim
+from mnsmeta.data.atlases import labels_at, without_hemisphere
+from mnsmeta.data.space import brain_mask_img, voxel_to_mm
+from mnsmeta.meta_analysis.analysis_result import AnalysisResult
+
+ALPHA = 0.05
+#: A cluster is in a region when this share of its voxels carries one of the region's labels.
+REGION_SHARE = 0.10
+SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable"
+WORDS = {"hypo": "reduced", "hyper": "increased"}
+
+
+@dataclass
+class Verdict:
+    claim: Claim
+    analysis: str
+    verdict: str
+    evidence: str
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.claim.id,
+            "paraphrase": self.claim.paraphrase,
+            "analysis": self.analysis,
+            "test": self.claim.test,
+            "regions": list(self.claim.regions),
+            "direction": self.claim.direction,
+            "verdict": self.verdict,
+            "evidence": self.evidence,
+        }
+
+
+class Evidence:
+    """What the verdicts read: each analysis's result and the later stages' tables.
+
+    Parameters
+    ----------
+    analyses : list of Analysis
+        The configured analyses (a conjunction's inputs are looked up here).
+    load : callable
+        Analysis -> :class:`AnalysisResult` (called once per analysis).
+    overlap, robustness, sensitivity : pandas.DataFrame or None
+        The overlap table, the robustness clusters table and the sensitivity table, or None
+        when the stage has not run.
+    """
+
+    def __init__(
+        self,
+        analyses: list[Analysis],
+        load: Callable[[Analysis], AnalysisResult],
+        overlap: pd.DataFrame | None = None,
+        robustness: pd.DataFrame | None = None,
+        sensitivity: pd.DataFrame | None = None,
+    ):
+        self.analyses = {a.name: a for a in analyses}
+        self._load = load
+        self._results: dict[str, AnalysisResult] = {}
+        self.overlap = overlap
+        self.robustness = robustness
+        self.sensitivity = sensitivity
+
+    def result(self, analysis: Analysis | str) -> AnalysisResult:
+        name = analysis if isinstance(analysis, str) else analysis.name
+        if name not in self._results:
+            self._results[name] = self._load(self.analyses[name])
+        return self._results[name]
+
+    def clusters(self, analysis: Analysis) -> pd.DataFrame:
+        return self.result(analysis).clusters
+
+    def experiments(self, analysis: Analysis | str) -> pd.DataFrame | None:
+        experiments = self.result(analysis).experiments
+        return None if experiments is None else experiments.experiments
+
+
+def cluster_regions(result: AnalysisResult, table: pd.DataFrame) -> dict[int, set[str]]:
+    """Harvard-Oxford labels (no hemisphere) at each cluster's peak or on >= 10 % of it.
+
+    Keyed by the row's position in ``table`` (a subtraction numbers the clusters of each
+    direction from 1).
+    """
+    out = {}
+    for position, (_, row) in enumerate(table.iterrows()):
+        xyz = voxel_to_mm(result.cluster_voxels(row))
+        names = pd.Series([without_hemisphere(n) for n in labels_at(xyz, "harvard_oxford")])
+        shares = names[names != ""].value_counts() / max(len(names), 1)
+        found = set(shares[shares >= REGION_SHARE].index)
+        peak = labels_at([[row.peak_x, row.peak_y, row.peak_z]], "harvard_oxford")[0]
+        if peak:
+            found.add(without_hemisphere(peak))
+        out[position] = found
+    return out
+
+
+def _short(label: str) -> str:
+    return str(label).replace("_", " ")
+
+
+def _robust_text(evidence: Evidence, analysis: Analysis, cluster: int, peak) -> tuple[str, bool]:
+    """Jackknife and fail-safe N of a cluster, and whether it is fragile."""
+    table = evidence.robustness
+    if table is None:
+        return "robustness not computed", False
+    if analysis.is_conjunction:
+        # A conjunction cluster is as robust as the input clusters under its peak.
+        parts, fragile = [], False
+        for name in analysis.inputs:
+            rows = table[table["analysis"] == name]
+            labels = evidence.result(name).labels
+            ijk = np.rint(np.linalg.inv(brain_mask_img().affine) @ [*peak, 1])[:3].astype(int)
+            number = int(labels[tuple(ijk)])
+            hit = rows[rows["cluster"] == number]
+            if len(hit):
+                r = hit.iloc[0]
+                parts.append(
+                    f"{name} cluster {number}: jackknife {r.jackknife_survived}/{r.jackknife_n}, "
+                    f"FSN {r.fsn}"
+                )
+                fragile |= bool(r.fragile)
+        return "; ".join(parts) or "robustness not computed", fragile
+    rows = table[(table["analysis"] == analysis.name) & (table["cluster"] == cluster)]
+    if not len(rows):
+        return "robustness not computed", False
+    r = rows.iloc[0]
+    flag = ", dominated by one or two experiments" if bool(r.dominated) else ""
+    return (
+        f"jackknife {r.jackknife_survived}/{r.jackknife_n}, FSN {r.fsn} "
+        f"(benchmark {r.fsn_benchmark}){flag}",
+        bool(r.fragile),
+    )
+
+
+def _sensitivity_text(evidence, analysis, region_labels: set[str]) -> str:
+    table = evidence.sensitivity
+    if table is None or not analysis.is_ale:
+        return ""
+    rows = table[(table["analysis"] == analysis.name) & (table["variant"] != "main")]
+    notes = []
+    for row in rows.itertuples():
+        labels = {without_hemisphere(x.strip()) for x in str(row.new_labels).split(",")}
+        if labels & region_labels:
+            notes.append(f"{row.variant} adds a cluster here")
+    return ("; sensitivity: " + ", ".join(notes)) if notes else ""
+
+
+def _regional(claim, analysis, evidence, regions):
+    """Positions (in the cluster table) of the clusters in the claim's regions."""
+    region_labels = {label for r in claim.regions for label in regions[r]}
+    table = evidence.clusters(analysis)
+    if not len(table):
+        return [], region_labels, table
+    found = cluster_regions(evidence.result(analysis), table)
+    inside = [position for position, names in found.items() if names & region_labels]
+    return inside, region_labels, table
+
+
+def _n_text(evidence, analysis) -> str:
+    experiments = evidence.experiments(analysis)
+    if experiments is None:
+        names = analysis.inputs
+        counts = [len(evidence.experiments(n)) for n in names]
+        return ", ".join(f"{n} n={c}" for n, c in zip(names, counts, strict=True))
+    return f"n={len(experiments)} experiments"
+
+
+def _convergence(claim, analysis, evidence, regions, inconsistent=False):
+    inside, region_labels, table = _regional(claim, analysis, evidence, regions)
+    where = "/".join(claim.regions)
+    head = f"{analysis.name} ({_n_text(evidence, analysis)})"
+    if claim.direction in WORDS and not inconsistent:
+        return _directional(claim, analysis, evidence, inside, table, head)
+    if not len(table):
+        text = f"{head}: no significant cluster at all"
+        return (SUPPORTED if inconsistent else NOT_SUPPORTED), text
+    listing = ", ".join(
+        f"{r['cluster']} {_short(r['Harvard-Oxford peak'])} ({r['size_mm3']:g} mm3)"
+        for _, r in table.iterrows()
+    )
+    sensitivity = _sensitivity_text(evidence, analysis, region_labels)
+    if not inside:
+        text = f"{head}: no cluster in {where}; clusters: {listing}{sensitivity}"
+        return (SUPPORTED if inconsistent else NOT_SUPPORTED), text
+    details, fragile = [], []
+    for position in inside:
+        row = table.iloc[position]
+        c = int(row["cluster"])
+        robust, is_fragile = _robust_text(
+            evidence, analysis, c, (row.peak_x, row.peak_y, row.peak_z)
+        )
+        fragile.append(is_fragile)
+        direction = f"{row['direction']} " if "direction" in table else ""
+        details.append(
+            f"cluster {direction}{c} {_short(row['Harvard-Oxford peak'])} "
+            f"({row.peak_x:g},{row.peak_y:g},{row.peak_z:g}; {row.size_mm3:g} mm3; {robust})"
+        )
+    text = f"{head}: {len(inside)} cluster(s) in {where}: " + "; ".join(details) + sensitivity
+    if inconsistent:
+        return (SUPPORTED if all(fragile) else NOT_SUPPORTED), text
+    return SUPPORTED, text
+
+
+def _directional(claim, analysis, evidence, inside, table, head):
+    experiments = evidence.experiments(analysis)
+    counts = (
+        experiments["direction"].fillna("").value_counts()
+        if experiments is not None
+        else pd.Series(dtype=int)
+    )
+    word = WORDS[claim.direction]
+    undirected = (
+        f"undirected: {len(inside)} cluster(s) in {'/'.join(claim.regions)}"
+        if len(table)
+        else "undirected: no significant cluster"
+    )
+    text = (
+        f"{head}: {counts.get(claim.direction, 0)} experiments report only {word} activity, "
+        f"{counts.get('mixed', 0)} both directions (foci not split by direction), "
+        f"{counts.get('', 0)} unknown; an ALE of {word} activity needs direction-split foci "
+        f"from >= {MIN_EXPERIMENTS} experiments; {undirected}"
+    )
+    return NOT_TESTABLE, text
+
+
+def _mns_overlap(claim, analysis, evidence):
+    overlap = evidence.overlap
+    head = f"{analysis.name} ({_n_text(evidence, analysis)})"
+    if overlap is None or not (overlap["analysis"] == analysis.name).any():
+        return NOT_TESTABLE, f"{head}: overlap test not run (mnsmeta overlap)"
+    rows = overlap[overlap["analysis"] == analysis.name]
+
+    def p(mask, test, statistic):
+        hit = rows[(rows["mask"] == mask) & (rows["test"] == test)]
+        hit = hit[hit["statistic"] == statistic]
+        return (float(hit["p"].iloc[0]), float(hit["observed"].iloc[0])) if len(hit) else None
+
+    parts, supported = [], False
+    for mask in rows["mask"].unique():
+        roi = p(mask, "roi_ale", "mean_ale")
+        roi_gm = p(mask, "roi_ale_gm", "mean_ale")
+        both = p(mask, "thresholded_overlap", "voxels_in_both")
+        if None in (roi, roi_gm, both):
+            continue
+        parts.append(
+            f"{mask}: ROI p={roi[0]:.3g} (grey-matter null {roi_gm[0]:.3g}), "
+            f"{both[1]:g} cluster voxels in the mask (p={both[0]:.3g})"
+        )
+        supported |= both[0] < ALPHA and roi_gm[0] < ALPHA
+    return (SUPPORTED if supported else NOT_SUPPORTED), f"{head}: " + "; ".join(parts)
+
+
+def check_claims(
+    claims: list[Claim], regions: dict[str, list[str]], evidence: Evidence
+) -> list[Verdict]:
+    """One verdict per claim, from the evidence of the results."""
+    verdicts = []
+    for claim in claims:
+        analysis = answering(claim.analysis, list(evidence.analyses.values()))
+        if claim.test == "mns_overlap":
+            verdict, text = _mns_overlap(claim, analysis, evidence)
+        else:
+            verdict, text = _convergence(
+                claim, analysis, evidence, regions, inconsistent=claim.test == "inconsistent"
+            )
+        verdicts.append(Verdict(claim, analysis.name, verdict, text))
+    return verdicts

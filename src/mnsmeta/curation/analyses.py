@@ -1,0 +1,188 @@
+"""The analyses to run (``coordinates/analyses.toml``), and what each kind of analysis is.
+
+This module is the one place that knows the analysis kinds, which groups are disorders and
+which is the mirror neuron system reference, which analyses answer which claims, and the
+minimum number of experiments for a well-powered ALE. Every other module asks an
+:class:`Analysis`; none compares kinds or group names itself.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnsmeta.curation.groups import DISORDER_GROUPS, GROUPS, MNS_REFERENCE
+from mnsmeta.curation.records import MODALITIES
+from mnsmeta.errors import MnsmetaInputError, Problem
+
+ALE, SUBTRACTION, CONJUNCTION = "ale", "subtraction", "conjunction"
+KINDS = (ALE, SUBTRACTION, CONJUNCTION)
+
+#: Fewer experiments than this leave ALE underpowered (Eickhoff et al., 2016).
+MIN_EXPERIMENTS = 17
+
+#: What a claim's ``analysis`` field names: an ALE of these groups, or an analysis kind.
+CLAIM_TARGETS = {
+    "SAD": (ALE, ("SAD",)),
+    "BPD": (ALE, ("BPD",)),
+    "pooled": (ALE, DISORDER_GROUPS),
+    "conjunction": (CONJUNCTION, None),
+    "contrast": (SUBTRACTION, None),
+}
+
+
+def underpowered(n_experiments) -> bool:
+    """Whether an analysis of ``n_experiments`` has too few for ALE (Eickhoff et al., 2016)."""
+    return n_experiments < MIN_EXPERIMENTS
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One analysis: what it computes and from which experiments.
+
+    Parameters
+    ----------
+    name : str
+        Folder name under ``results/``.
+    kind : {"ale", "subtraction", "conjunction"}
+    groups : tuple of str
+        For ``ale``: groups whose included records are pooled.
+    modalities : tuple of str
+        For ``ale``: record modalities kept (empty: all included records).
+    inputs : tuple of str
+        For ``subtraction`` and ``conjunction``: the two ``ale`` analyses combined.
+    """
+
+    name: str
+    kind: str
+    groups: tuple[str, ...] = ()
+    modalities: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def is_ale(self) -> bool:
+        return self.kind == ALE
+
+    @property
+    def is_subtraction(self) -> bool:
+        return self.kind == SUBTRACTION
+
+    @property
+    def is_conjunction(self) -> bool:
+        return self.kind == CONJUNCTION
+
+    @property
+    def is_disorder(self) -> bool:
+        """An ALE of disorder groups only (SAD, BPD or both pooled)."""
+        return self.is_ale and set(self.groups) <= set(DISORDER_GROUPS)
+
+    @property
+    def is_mns_reference(self) -> bool:
+        """The ALE of the mirror neuron system reference studies (the meta-analytic mask)."""
+        return self.is_ale and tuple(self.groups) == (MNS_REFERENCE,)
+
+    @property
+    def tested_for_overlap(self) -> bool:
+        """Disorder ALEs and conjunctions are tested against the MNS masks."""
+        return self.is_disorder or self.is_conjunction
+
+    @property
+    def reviewed(self) -> bool:
+        """Disorder ALEs get the robustness checks (contributions, jackknife, fail-safe N)."""
+        return self.is_disorder
+
+    def answers(self, claim_analysis: str) -> bool:
+        """Whether this analysis is the one a claim's ``analysis`` field names."""
+        kind, groups = CLAIM_TARGETS[claim_analysis]
+        if kind != self.kind:
+            return False
+        return groups is None or set(groups) == set(self.groups)
+
+
+def read_analyses(path: Path) -> list[Analysis]:
+    """Read and check the analyses file.
+
+    Raises
+    ------
+    MnsmetaInputError
+        With every problem found (unknown kind, group, input...).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MnsmetaInputError(
+            f"{path}: no analyses file: create it (see coordinates/analyses.toml in the project)"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise MnsmetaInputError(f"{path}: not valid TOML ({error}): fix the syntax") from error
+    problems: list[Problem] = []
+    analyses: list[Analysis] = []
+    for number, entry in enumerate(data.get("analysis", []), start=1):
+        name = entry.get("name", "")
+
+        def problem(message: str, fix: str, number=number, name=name) -> None:
+            problems.append(
+                Problem(str(path), None, f"analysis {number} ({name}): {message}", fix)
+            )
+
+        if not name or not name.replace("_", "").isalnum():
+            problem("name must be letters, digits and underscores", "rename it")
+        if name in {a.name for a in analyses}:
+            problem("duplicate name", "give each analysis its own name")
+        kind = entry.get("kind", "")
+        if kind not in KINDS:
+            problem(f"unknown kind {kind!r}", f"use one of {', '.join(KINDS)}")
+        groups = tuple(entry.get("groups", ()))
+        modalities = tuple(entry.get("modalities", ()))
+        inputs = tuple(entry.get("inputs", ()))
+        if kind == ALE:
+            if not groups or any(g not in GROUPS for g in groups):
+                problem(f"groups {list(groups)}", f"give one or more of {', '.join(GROUPS)}")
+            if any(m not in MODALITIES for m in modalities):
+                problem(f"modalities {list(modalities)}", f"use {', '.join(MODALITIES)}")
+        elif kind in (SUBTRACTION, CONJUNCTION):
+            earlier = {a.name: a for a in analyses}
+            if len(inputs) != 2 or any(i not in earlier or not earlier[i].is_ale for i in inputs):
+                problem(
+                    f"inputs {list(inputs)}",
+                    "name two ale analyses defined above this one",
+                )
+        analyses.append(Analysis(name, kind, groups, modalities, inputs))
+    if not analyses:
+        problems.append(Problem(str(path), None, "no [[analysis]] entries", "add one"))
+    if problems:
+        raise MnsmetaInputError(f"{path}: {len(problems)} problem(s)", problems)
+    return analyses
+
+
+def select(analyses: list[Analysis], names: list[str] | None) -> list[Analysis]:
+    """Return the named analyses plus the ones they need, in file order."""
+    if not names:
+        return analyses
+    by_name = {a.name: a for a in analyses}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise MnsmetaInputError(
+            f"unknown analysis {', '.join(unknown)}: choose from {', '.join(by_name)}"
+        )
+    wanted = set(names)
+    for name in names:
+        wanted.update(by_name[name].inputs)
+    return [a for a in analyses if a.name in wanted]
+
+
+def mns_reference(analyses: list[Analysis]) -> Analysis | None:
+    """The MNS reference analysis among ``analyses``, if any."""
+    return next((a for a in analyses if a.is_mns_reference), None)
+
+
+def answering(claim_analysis: str, analyses: list[Analysis]) -> Analysis:
+    """The analysis of analyses.toml that a claim's ``analysis`` names."""
+    for analysis in analyses:
+        if analysis.answers(claim_analysis):
+            return analysis
+    raise MnsmetaInputError(
+        f"claims: no analysis in analyses.toml answers {claim_analysis!r}: add one"
+    )

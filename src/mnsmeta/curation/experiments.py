@@ -1,0 +1,306 @@
+"""From curation records to ALE experiments: selection, merging, space, sample sizes.
+
+One study is one experiment (Turkeltaub et al., 2012): all contrasts a study reports for a
+group are pooled, so that the same participants never enter an analysis twice.
+:class:`ExperimentSet` is the experiment model every later stage uses.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mnsmeta.curation.records import Curation, StudyRecord
+from mnsmeta.curation.sleuth import SleuthExperiment
+from mnsmeta.data import databases
+from mnsmeta.data.space import SPACE_RULES, mm_to_voxel, to_mni
+from mnsmeta.errors import MnsmetaInputError, Problem
+
+EXPERIMENT_COLUMNS = [
+    "experiment_id",
+    "group",
+    "source",
+    "n_foci",
+    "sample_size",
+    "sample_size_rule",
+    "n_patients",
+    "n_controls",
+    "n_total",
+    "n_source",
+    "reported_space",
+    "space_rule",
+    "modality",
+    "design",
+    "direction",
+]
+
+
+#: Columns of the foci table: experiment, the table (contrast) it was read from, MNI mm.
+FOCI_COLUMNS = ["experiment_id", "table_id", "x", "y", "z"]
+
+
+@dataclass
+class ExperimentSet:
+    """The experiments of one analysis and their foci: the one experiment model.
+
+    Every stage reads experiments through this object: the ALE (as a NiMARE dataset), the
+    overlap relocations and the robustness checks (as arrays), the export (as Sleuth text or
+    a NiMARE dataset dictionary) and the results folder (``experiments.csv`` and
+    ``foci.tsv``).
+
+    Attributes
+    ----------
+    group : str
+        Group or analysis name (SAD, BPD, MNS, or a pooled analysis's name).
+    experiments : pandas.DataFrame
+        One row per experiment (see ``EXPERIMENT_COLUMNS``; at least ``sample_size``),
+        indexed by ``experiment_id`` (str), in analysis order.
+    foci : pandas.DataFrame
+        One row per focus (``FOCI_COLUMNS``), MNI mm, grouped by experiment in the order of
+        ``experiments``. Every row counts: a peak that two pooled contrasts of a study both
+        report is one random focus in the Monte Carlo null, as in NiMARE.
+    fallback_sample_size : int or None
+        The N given to experiments whose sample size was not curated.
+    """
+
+    group: str
+    experiments: pd.DataFrame
+    foci: pd.DataFrame
+    fallback_sample_size: int | None = None
+
+    def __post_init__(self):
+        self.experiments.index = self.experiments.index.astype(str)
+        self.experiments.index.name = "experiment_id"
+        foci = self.foci.assign(experiment_id=self.foci["experiment_id"].astype(str))
+        position = pd.Series(np.arange(len(self.experiments)), index=self.experiments.index)
+        order = np.argsort(foci["experiment_id"].map(position).to_numpy(), kind="stable")
+        self.foci = foci.iloc[order].reset_index(drop=True)
+
+    @property
+    def ids(self) -> list[str]:
+        """Experiment ids, in analysis order."""
+        return self.experiments.index.tolist()
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Foci per experiment (int64), in analysis order."""
+        counts = self.foci.groupby("experiment_id", sort=False).size()
+        return counts.reindex(self.experiments.index, fill_value=0).to_numpy(np.int64)
+
+    @property
+    def sample_sizes(self) -> np.ndarray:
+        """The N of each experiment (int64): its kernel width."""
+        return self.experiments["sample_size"].to_numpy(np.int64)
+
+    @property
+    def xyz(self) -> np.ndarray:
+        """(n_foci, 3) MNI coordinates in mm, grouped by experiment."""
+        return self.foci[["x", "y", "z"]].to_numpy(float)
+
+    def ijk(self) -> np.ndarray:
+        """(n_foci, 3) voxel indices on the MNI152 2 mm grid (NiMARE's rounding)."""
+        return mm_to_voxel(self.xyz).astype(np.int64)
+
+    def experiment_of_foci(self) -> np.ndarray:
+        """(n_foci,) position of each focus's experiment."""
+        return np.repeat(np.arange(len(self.experiments)), self.counts)
+
+    def sample_size_of_foci(self) -> np.ndarray:
+        """(n_foci,) sample size of each focus's experiment."""
+        return np.repeat(self.sample_sizes, self.counts)
+
+    def plus(self, other: ExperimentSet) -> ExperimentSet:
+        """These experiments followed by ``other``'s (ids must differ)."""
+        return ExperimentSet(
+            self.group,
+            pd.concat([self.experiments, other.experiments]),
+            pd.concat([self.foci, other.foci], ignore_index=True),
+            self.fallback_sample_size,
+        )
+
+    def with_fallback(self) -> pd.Index:
+        """Ids of the experiments whose N is the fallback."""
+        rule = self.experiments.get("sample_size_rule", pd.Series(dtype=str)).fillna("")
+        return self.experiments.index[rule.str.startswith("fallback")]
+
+    def to_sleuth(self) -> list[SleuthExperiment]:
+        """Return the experiments as Sleuth experiments in MNI (the exact foci used)."""
+        out = []
+        source = self.experiments.get("source", pd.Series("", index=self.experiments.index))
+        for (experiment_id, n), foci in zip(
+            self.experiments["sample_size"].items(), self._foci_by_experiment(), strict=True
+        ):
+            out.append(
+                SleuthExperiment(
+                    f"{experiment_id}: {self.group} {source[experiment_id]}",
+                    int(n),
+                    "MNI",
+                    [tuple(map(float, focus)) for focus in foci[["x", "y", "z"]].to_numpy()],
+                )
+            )
+        return out
+
+    def to_nimare_dict(self) -> dict:
+        """Return the NiMARE dataset dictionary (one contrast per study, MNI, sample size)."""
+        source = {}
+        for (experiment_id, n), foci in zip(
+            self.experiments["sample_size"].items(), self._foci_by_experiment(), strict=True
+        ):
+            source[str(experiment_id)] = {
+                "contrasts": {
+                    "1": {
+                        "coords": {
+                            "space": "MNI",
+                            "x": foci["x"].tolist(),
+                            "y": foci["y"].tolist(),
+                            "z": foci["z"].tolist(),
+                        },
+                        "metadata": {"sample_sizes": [int(n)]},
+                    }
+                }
+            }
+        return source
+
+    def _foci_by_experiment(self):
+        bounds = np.r_[0, np.cumsum(self.counts)]
+        return [self.foci.iloc[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def _manual_foci(curation: Curation, record: StudyRecord) -> pd.DataFrame:
+    foci = [f for f in curation.manual_foci if f.study_id == record.study_id]
+    xyz = np.array([[f.x, f.y, f.z] for f in foci], dtype=float).reshape(-1, 3)
+    spaces = np.array([f.space for f in foci])
+    mni = to_mni(xyz, spaces)
+    return pd.DataFrame(
+        {
+            "experiment_id": record.study_id,
+            "x": mni[:, 0],
+            "y": mni[:, 1],
+            "z": mni[:, 2],
+            "table_id": [f.table for f in foci],
+            "reported_space": spaces,
+            "space_rule": [SPACE_RULES[s] for s in spaces],
+        }
+    )
+
+
+def build_experiments(
+    curation: Curation,
+    group: str,
+    fallback: str | int = "median",
+    modalities: tuple[str, ...] = (),
+) -> ExperimentSet:
+    """Select a group's included studies and turn them into ALE experiments.
+
+    Parameters
+    ----------
+    curation : Curation
+        Records and manual foci from ``coordinates/``.
+    group : str
+        SAD, BPD or MNS.
+    fallback : "median" or int
+        N given to experiments without a curated sample size: the median N of the group's
+        experiments that have one (rounded to a whole number), or a fixed number.
+    modalities : tuple of str
+        Keep only records of these modalities (default: every included record).
+
+    Returns
+    -------
+    ExperimentSet
+
+    Raises
+    ------
+    MnsmetaInputError
+        If the group has no included study, or an included study has no foci.
+    """
+    records = [r for r in curation.for_group(group) if not modalities or r.modality in modalities]
+    if not records:
+        raise MnsmetaInputError(
+            f"group {group}: no included study in coordinates/records/: "
+            "set status to 'included' for the studies to analyse"
+        )
+    database_records = [r for r in records if not r.is_manual]
+    foci_parts = []
+    if database_records:
+        merged = databases.merged_foci(
+            source_overrides={r.pmid: r.source_db for r in database_records if r.source_db},
+            space_overrides={r.pmid: r.space for r in database_records if r.space},
+            pmids=[r.pmid for r in database_records],
+        )
+        merged["experiment_id"] = merged["pmid"].astype(str)
+        foci_parts.append(merged)
+    foci_parts += [_manual_foci(curation, r) for r in records if r.is_manual]
+    foci = pd.concat(foci_parts, ignore_index=True)
+    counts = foci.groupby("experiment_id").size()
+    empty = [r for r in records if counts.get(r.study_id, 0) == 0]
+    if empty:
+        raise MnsmetaInputError(
+            f"group {group}: {len(empty)} included experiment(s) have zero foci",
+            [_zero_foci_problem(record) for record in empty],
+        )
+
+    known = [r.sample_size()[0] for r in records if r.sample_size()[0] is not None]
+    if fallback == "median":
+        fallback_n = int(np.round(np.median(known))) if known else None
+        fallback_rule = f"fallback: median N of {len(known)} experiments with N"
+    else:
+        fallback_n, fallback_rule = int(fallback), "fallback: fixed N"
+    rows = []
+    for record in records:
+        n, rule = record.sample_size()
+        if n is None:
+            if fallback_n is None:
+                raise MnsmetaInputError(
+                    f"group {group}: no experiment has a sample size, so there is no median "
+                    "to fall back on: curate at least one N, or give a fixed fallback"
+                )
+            n, rule = fallback_n, fallback_rule
+        study_foci = foci[foci["experiment_id"] == record.study_id]
+        rows.append(
+            {
+                "experiment_id": record.study_id,
+                "group": group,
+                "source": "manual" if record.is_manual else study_foci["source"].iloc[0],
+                "n_foci": len(study_foci),
+                "sample_size": n,
+                "sample_size_rule": rule,
+                "n_patients": record.n_patients,
+                "n_controls": record.n_controls,
+                "n_total": record.n_total,
+                "n_source": record.n_source,
+                "reported_space": study_foci["reported_space"].iloc[0],
+                "space_rule": study_foci["space_rule"].iloc[0],
+                "modality": record.modality,
+                "design": record.design,
+                "direction": record.direction,
+            }
+        )
+    experiments = pd.DataFrame(rows, columns=EXPERIMENT_COLUMNS).set_index("experiment_id")
+    foci = foci[FOCI_COLUMNS].reset_index(drop=True)
+    return ExperimentSet(group, experiments, foci, fallback_n)
+
+
+def _zero_foci_problem(record: StudyRecord) -> Problem:
+    return Problem(
+        record.file,
+        record.line,
+        f"experiment {record.study_id} has zero foci in the chosen database",
+        "set source_db to the other database, enter its foci by hand, or exclude it "
+        "(reason no_coordinates)",
+    )
+
+
+def combine(sets: list[ExperimentSet], name: str) -> ExperimentSet:
+    """Pool experiment sets of several groups; a study curated in more than one counts once.
+
+    Each experiment keeps the sample size (and fallback) of the group it came from first.
+    """
+    experiments = pd.concat([s.experiments for s in sets])
+    experiments = experiments[~experiments.index.duplicated(keep="first")]
+    foci = pd.concat([s.foci.assign(group=s.group) for s in sets], ignore_index=True)
+    first_group = experiments["group"]
+    foci = foci[foci["group"] == foci["experiment_id"].map(first_group)].drop(columns="group")
+    return ExperimentSet(name, experiments, foci.reset_index(drop=True), None)

@@ -1,0 +1,57 @@
+"""PRISMA-style study flow per group: identified, merged, screened, excluded, included."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mnsmeta.curation.candidates import find_candidates
+from mnsmeta.curation.groups import GROUPS
+from mnsmeta.curation.records import REASONS, Curation
+
+
+def study_flow(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFrame:
+    """Count studies at each stage of selection.
+
+    Parameters
+    ----------
+    curation : Curation
+        Records from ``coordinates/``.
+    groups : iterable of str
+        Groups to report.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per stage (in PRISMA order), one column per group.
+    """
+    columns = {}
+    for group in groups:
+        candidates = find_candidates(group)
+        records = curation.for_group(group, included_only=False)
+        by_id = {r.study_id: r for r in records}
+        candidate_ids = {str(pmid) for pmid in candidates.index}
+        included = [r for r in records if r.included]
+        excluded = [r for r in records if not r.included]
+        counts = {
+            "identified: Neurosynth titles": int(candidates["title_neurosynth"].sum()),
+            "identified: NeuroQuery titles": int(candidates["title_neuroquery"].sum()),
+            "identified: NeuroQuery abstract/keyword terms": int(
+                candidates["terms_neuroquery"].sum()
+            ),
+            "candidates after merging by PMID": len(candidates),
+            "added by hand (not candidates)": len(set(by_id) - candidate_ids),
+            "screened (curation record)": len(records),
+            "candidates not yet curated": len(candidate_ids - set(by_id)),
+            "flagged for a curation decision": int((candidates["flags"] != "").sum()),
+        }
+        for reason in REASONS:
+            counts[f"excluded: {reason}"] = sum(r.reason == reason for r in excluded)
+        counts["excluded (total)"] = len(excluded)
+        counts["included"] = len(included)
+        counts["included with a sample size read in a source"] = sum(
+            r.sample_size()[0] is not None for r in included
+        )
+        columns[group] = counts
+    table = pd.DataFrame(columns)
+    table.index.name = "stage"
+    return table

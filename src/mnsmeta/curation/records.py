@@ -1,0 +1,423 @@
+"""Curation records and manually entered coordinates: the files in ``coordinates/``.
+
+Two kinds of tab-separated file (see ``coordinates/README.md`` for the full format):
+
+* ``coordinates/records/*.tsv``: one curation record per study and group, saying whether
+  the study enters the group's default analysis and why, with sample sizes and where they
+  were read;
+* ``coordinates/manual/*.tsv``: foci typed in from a paper's table, for studies missing from
+  the databases (or badly extracted there), with their space and table number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mnsmeta.curation.groups import GROUPS
+from mnsmeta.curation.tsv import Row, positive_whole_number, read_tsv
+from mnsmeta.data.databases import to_mni
+from mnsmeta.data.space import FAR_OUTSIDE_MM, distance_to_brain, outside_bounding_box
+from mnsmeta.errors import Problem
+
+MODALITIES = {
+    "task_fmri": "task-based fMRI",
+    "pet": "task-based PET",
+    "rest_fmri": "resting-state fMRI",
+    "structural": "VBM, cortical thickness, volumetry",
+    "dti": "diffusion imaging",
+    "eeg_meg": "EEG or MEG",
+    "other": "MRS, SPECT, behavioural, other",
+    "unknown": "could not be determined",
+}
+DESIGNS = {
+    "patients_vs_controls": "patients compared with healthy controls",
+    "patients_only": "patients without a control group",
+    "healthy_only": "healthy participants only",
+    "correlation": "correlation with symptoms or traits in one sample",
+    "treatment": "pre/post treatment without a control comparison",
+    "other": "another design",
+}
+STATUSES = ("included", "excluded")
+REASONS = {
+    "review": "review or meta-analysis, not a primary study",
+    "not_imaging": "EEG/MEG or behavioural only",
+    "other_modality": "MRS, SPECT or another non-fMRI/PET method",
+    "structural": "structural imaging (VBM, thickness, volume)",
+    "dti": "diffusion imaging",
+    "resting_state": "resting-state functional imaging",
+    "off_topic": "matched by terms but not about this group",
+    "other_population": "another population (other primary disorder, children for MNS...)",
+    "clinical_sample": "MNS reference study in patients rather than healthy adults",
+    "subclinical": "trait or subclinical sample, no clinical diagnosis",
+    "no_control_group": "no comparison with healthy controls",
+    "duplicate_sample": "same participants as another included study",
+    "implausible_foci": "database extraction implausible (too many foci, foci outside brain)",
+    "no_coordinates": "no peak coordinates in either database",
+    "unclear": "not enough information to decide",
+}
+DIRECTIONS = ("", "hyper", "hypo", "mixed", "none")
+SPACES = ("MNI", "TAL")
+SOURCE_DBS = ("", "neurosynth", "neuroquery", "manual")
+
+RECORD_COLUMNS = ["study_id", "group", "modality", "design", "status", "reason"]
+RECORD_OPTIONAL = [
+    "n_patients",
+    "n_controls",
+    "n_total",
+    "n_source",
+    "direction",
+    "space",
+    "source_db",
+    "flags",
+    "note",
+]
+MANUAL_COLUMNS = ["study_id", "experiment", "space", "table", "x", "y", "z"]
+
+
+@dataclass
+class StudyRecord:
+    """One study's curation record for one group."""
+
+    study_id: str
+    group: str
+    modality: str
+    design: str
+    status: str
+    reason: str = ""
+    n_patients: int | None = None
+    n_controls: int | None = None
+    n_total: int | None = None
+    n_source: str = ""
+    direction: str = ""
+    space: str = ""
+    source_db: str = ""
+    flags: str = ""
+    note: str = ""
+    file: str = ""
+    line: int = 0
+
+    @property
+    def pmid(self) -> int | None:
+        """The PMID, for studies identified by one."""
+        return int(self.study_id) if self.study_id.isdigit() else None
+
+    @property
+    def included(self) -> bool:
+        return self.status == "included"
+
+    @property
+    def is_manual(self) -> bool:
+        return self.source_db == "manual"
+
+    def sample_size(self) -> tuple[int | None, str]:
+        """Return the N used for the ALE kernel and the rule that gave it.
+
+        ``n_total`` when stated; otherwise patients plus controls when both are stated;
+        otherwise the patients alone (flagged as partial); otherwise None (the analysis then
+        applies its documented fallback).
+        """
+        if self.n_total:
+            return self.n_total, "n_total"
+        if self.n_patients and self.n_controls:
+            return self.n_patients + self.n_controls, "n_patients+n_controls"
+        if self.n_patients:
+            return self.n_patients, "n_patients only (controls not stated)"
+        return None, "missing"
+
+
+@dataclass
+class ManualFocus:
+    """One focus typed in from a paper's table."""
+
+    study_id: str
+    experiment: str
+    space: str
+    table: str
+    x: float
+    y: float
+    z: float
+    file: str = ""
+    line: int = 0
+
+
+@dataclass
+class Curation:
+    """Everything read from ``coordinates/``: records, manual foci and the problems found."""
+
+    records: list[StudyRecord] = field(default_factory=list)
+    manual_foci: list[ManualFocus] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def for_group(self, group: str, included_only: bool = True) -> list[StudyRecord]:
+        """Return the records of one group (by default only the included ones)."""
+        return [
+            record
+            for record in self.records
+            if record.group == group and (record.included or not included_only)
+        ]
+
+
+def _choice(row: Row, column: str, allowed, path: str, problems: list[Problem]) -> str:
+    value = row[column]
+    if value not in allowed:
+        shown = ", ".join(repr(a) if a == "" else a for a in allowed)
+        problems.append(
+            Problem(path, row.line, f"unknown {column} {value!r}", f"use one of {shown}")
+        )
+    return value
+
+
+def _count(row: Row, column: str, path: str, problems: list[Problem]) -> int | None:
+    value = row[column]
+    if value == "":
+        return None
+    number = positive_whole_number(value)
+    if number is None:
+        problems.append(
+            Problem(
+                path,
+                row.line,
+                f"{column} = {value!r} is not a positive whole number",
+                "write the number of participants as read in the source, or leave it empty",
+            )
+        )
+    return number
+
+
+def _record_from_row(row: Row, path: str, problems: list[Problem]) -> StudyRecord:
+    study_id = row["study_id"]
+    source_db = _choice(row, "source_db", SOURCE_DBS, path, problems)
+    if not study_id:
+        problems.append(Problem(path, row.line, "empty study_id", "write the study's PMID"))
+    elif source_db != "manual" and not study_id.isdigit():
+        problems.append(
+            Problem(
+                path,
+                row.line,
+                f"PMID {study_id!r} is not an integer",
+                "a database study's study_id is its PubMed ID (digits only); a study typed in "
+                "from a paper sets source_db to 'manual'",
+            )
+        )
+    record = StudyRecord(
+        study_id=study_id,
+        group=_choice(row, "group", GROUPS, path, problems),
+        modality=_choice(row, "modality", MODALITIES, path, problems),
+        design=_choice(row, "design", DESIGNS, path, problems),
+        status=_choice(row, "status", STATUSES, path, problems),
+        reason=row["reason"],
+        n_patients=_count(row, "n_patients", path, problems),
+        n_controls=_count(row, "n_controls", path, problems),
+        n_total=_count(row, "n_total", path, problems),
+        n_source=row["n_source"],
+        direction=_choice(row, "direction", DIRECTIONS, path, problems),
+        space=_choice(row, "space", ("", *SPACES), path, problems),
+        source_db=source_db,
+        flags=row["flags"],
+        note=row["note"],
+        file=path,
+        line=row.line,
+    )
+    if record.status == "excluded" and record.reason not in REASONS:
+        problems.append(
+            Problem(
+                path,
+                row.line,
+                f"excluded with reason {record.reason!r}",
+                f"give one of {', '.join(REASONS)}",
+            )
+        )
+    if record.status == "included" and record.reason:
+        problems.append(
+            Problem(
+                path,
+                row.line,
+                f"included but with reason {record.reason!r}",
+                "clear the reason, or set status to excluded",
+            )
+        )
+    stated = [record.n_patients, record.n_controls, record.n_total]
+    if any(stated) and not record.n_source and not record.is_manual:
+        problems.append(
+            Problem(
+                path,
+                row.line,
+                "sample size given without n_source",
+                "write the URL (or table) where the number was read, or clear the number",
+            )
+        )
+    if record.is_manual and record.included and record.sample_size()[0] is None:
+        problems.append(
+            Problem(
+                path,
+                row.line,
+                f"study {study_id!r} has manual coordinates but no sample size",
+                "a study typed in from a paper needs n_total (or n_patients and n_controls)",
+            )
+        )
+    return record
+
+
+def read_records(path: Path, problems: list[Problem]) -> list[StudyRecord]:
+    """Read and check one records file; append every problem found to ``problems``."""
+    rows = read_tsv(path, RECORD_COLUMNS, RECORD_OPTIONAL, problems)
+    return [_record_from_row(row, str(path), problems) for row in rows]
+
+
+def _coordinate(row: Row, column: str, path: str, problems: list[Problem]) -> float | None:
+    value = row[column]
+    try:
+        number = float(value)
+    except ValueError:
+        hint = " (use a decimal point)" if "," in value else ""
+        what = "missing" if value == "" else f"{value!r} is not a number{hint}"
+        problems.append(
+            Problem(path, row.line, f"{column} {what}", "write the coordinate in mm, e.g. -42")
+        )
+        return None
+    if not math.isfinite(number):
+        problems.append(
+            Problem(path, row.line, f"{column} = {value!r} is not finite", "write a number in mm")
+        )
+        return None
+    return number
+
+
+def check_focus_location(
+    xyz_mni: tuple[float, float, float], path: str, line: int, problems: list[Problem]
+) -> None:
+    """Record a problem if an MNI focus lies outside the grid's box or far from the brain."""
+    xyz = np.asarray(xyz_mni, dtype=float)
+    shown = "({:g}, {:g}, {:g})".format(*np.round(xyz, 1))
+    if outside_bounding_box(xyz)[0]:
+        problems.append(
+            Problem(
+                path,
+                line,
+                f"focus {shown} (MNI) lies outside the MNI152 bounding box",
+                "check the sign and order of x, y, z and the space",
+            )
+        )
+        return
+    distance = distance_to_brain(xyz)[0]
+    if distance > FAR_OUTSIDE_MM:
+        problems.append(
+            Problem(
+                path,
+                line,
+                f"focus {shown} (MNI) lies {distance:.0f} mm outside the brain mask",
+                "check the sign and order of x, y, z and the space (TAL vs MNI)",
+            )
+        )
+
+
+def read_manual_foci(path: Path, problems: list[Problem]) -> list[ManualFocus]:
+    """Read and check one file of manually entered foci."""
+    rows = read_tsv(path, MANUAL_COLUMNS, ["note"], problems)
+    foci = []
+    seen: dict[tuple, int] = {}
+    for row in rows:
+        path_s = str(path)
+        space = row["space"]
+        if space not in SPACES:
+            problems.append(
+                Problem(path_s, row.line, f"unknown space {space!r}", "use MNI or TAL")
+            )
+        if not row["study_id"]:
+            problems.append(Problem(path_s, row.line, "empty study_id", "name the study"))
+        xyz = [_coordinate(row, axis, path_s, problems) for axis in "xyz"]
+        if any(value is None for value in xyz) or space not in SPACES:
+            continue
+        key = (row["study_id"], row["experiment"], *xyz)
+        if key in seen:
+            problems.append(
+                Problem(
+                    path_s,
+                    row.line,
+                    f"focus ({xyz[0]:g}, {xyz[1]:g}, {xyz[2]:g}) entered twice in experiment "
+                    f"{row['experiment']!r} of {row['study_id']} (first at line {seen[key]})",
+                    "delete the repeated line",
+                )
+            )
+            continue
+        seen[key] = row.line
+        mni = to_mni(np.array([xyz]), np.array([space]))[0]
+        check_focus_location(tuple(mni), path_s, row.line, problems)
+        foci.append(
+            ManualFocus(
+                row["study_id"], row["experiment"], space, row["table"], *xyz, path_s, row.line
+            )
+        )
+    return foci
+
+
+def load_curation(root: Path) -> Curation:
+    """Read every records and manual-coordinates file under a ``coordinates/`` folder.
+
+    Parameters
+    ----------
+    root : Path
+        The ``coordinates/`` folder (holding ``records/`` and ``manual/``).
+
+    Returns
+    -------
+    Curation
+        Records, manual foci, and every problem found (not raised, so that a caller can
+        report them all at once).
+    """
+    root = Path(root)
+    curation = Curation()
+    for path in sorted((root / "records").glob("*.tsv")):
+        curation.records += read_records(path, curation.problems)
+    for path in sorted((root / "manual").glob("*.tsv")):
+        curation.manual_foci += read_manual_foci(path, curation.problems)
+    check_consistency(curation)
+    return curation
+
+
+def check_consistency(curation: Curation) -> None:
+    """Cross-file checks: duplicate studies, manual studies with no foci, orphan foci."""
+    first_seen: dict[tuple[str, str], StudyRecord] = {}
+    for record in curation.records:
+        key = (record.group, record.study_id)
+        if key in first_seen and record.study_id:
+            earlier = first_seen[key]
+            curation.problems.append(
+                Problem(
+                    record.file,
+                    record.line,
+                    f"duplicate study_id {record.study_id} in group {record.group} "
+                    f"(also {earlier.file}:{earlier.line})",
+                    "keep one record per study and group; merge their information",
+                )
+            )
+        first_seen.setdefault(key, record)
+    foci_by_study: dict[str, list[ManualFocus]] = defaultdict(list)
+    for focus in curation.manual_foci:
+        foci_by_study[focus.study_id].append(focus)
+    manual_ids = {r.study_id for r in curation.records if r.is_manual}
+    for record in curation.records:
+        if record.is_manual and record.included and not foci_by_study.get(record.study_id):
+            curation.problems.append(
+                Problem(
+                    record.file,
+                    record.line,
+                    f"experiment {record.study_id} has zero foci",
+                    "add its foci to a file in coordinates/manual/, or exclude the study",
+                )
+            )
+    for study_id, foci in foci_by_study.items():
+        if study_id not in manual_ids:
+            curation.problems.append(
+                Problem(
+                    foci[0].file,
+                    foci[0].line,
+                    f"foci of {study_id!r} have no record with source_db 'manual'",
+                    "add a record for this study in coordinates/records/ with source_db manual",
+                )
+            )

@@ -1,0 +1,191 @@
+"""``mnsmeta validate``: check every curation file and report all problems at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mnsmeta.curation.candidates import flags_for
+from mnsmeta.curation.claims_file import read_claims
+from mnsmeta.curation.ledger import read_ledger
+from mnsmeta.curation.records import (
+    Curation,
+    check_consistency,
+    load_curation,
+    read_manual_foci,
+    read_records,
+)
+from mnsmeta.curation.sleuth import read_sleuth
+from mnsmeta.curation.tsv import read_text
+from mnsmeta.data import databases as database
+from mnsmeta.errors import Problem
+
+LEDGER_FILE = "cited_references.tsv"
+CLAIMS_FILE = "claims.toml"
+
+
+@dataclass
+class ValidationReport:
+    """What ``validate`` read and what is wrong with it."""
+
+    curation: Curation = field(default_factory=Curation)
+    sleuth_experiments: int = 0
+    files: int = 0
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.curation.problems
+
+
+def _kind_of_tsv(path: Path, problems: list[Problem]) -> str | None:
+    text = read_text(path, problems)
+    if text is None:
+        return None
+    header = next(
+        (line for line in text.splitlines() if line.strip() and not line.startswith("#")), ""
+    )
+    columns = {c.strip() for c in header.split("\t")}
+    if "short_citation" in columns:
+        return "ledger"
+    if "status" in columns:
+        return "records"
+    if {"x", "y", "z"} <= columns:
+        return "manual"
+    problems.append(
+        Problem(
+            str(path),
+            None,
+            "not a records file (with a 'status' column), a coordinates file "
+            "(with x, y, z columns) or the ledger (with short_citation)",
+            "see coordinates/README.md for the file formats",
+        )
+    )
+    return None
+
+
+def check_against_database(curation: Curation) -> None:
+    """Check included database studies: they have foci, and their flags were decided on.
+
+    A flag (more than 100 foci, foci outside the brain) must be copied into the record's
+    ``flags`` column, so that keeping a flagged study is a visible decision, never silent.
+    """
+    records = [r for r in curation.records if r.included and not r.is_manual and r.pmid]
+    if not records:
+        return
+    studies = database.study_metadata()
+    known = [r for r in records if r.pmid in studies.index]
+    flags = flags_for(
+        [r.pmid for r in known],
+        source_overrides={r.pmid: r.source_db for r in known if r.source_db},
+    )
+    for record in known:
+        expected = flags.get(record.pmid, "")
+        if record.flags != expected:
+            curation.problems.append(
+                Problem(
+                    record.file,
+                    record.line,
+                    f"study {record.pmid} is flagged {expected or '(nothing)'} but its flags "
+                    f"column says {record.flags or '(nothing)'}",
+                    "decide on the flag (keep it with a note, or exclude the study with reason "
+                    "implausible_foci) and write the flag exactly in the flags column",
+                )
+            )
+    for record in records:
+        if record.pmid not in studies.index:
+            curation.problems.append(
+                Problem(
+                    record.file,
+                    record.line,
+                    f"PMID {record.pmid} is in neither Neurosynth 0.7 nor NeuroQuery 1",
+                    "check the PMID; for a study missing from the databases, type its foci into "
+                    "coordinates/manual/ and set source_db to manual",
+                )
+            )
+            continue
+        row = studies.loc[record.pmid]
+        source = record.source_db or database.choose_source(
+            row.n_foci_neurosynth, row.n_foci_neuroquery, row.neurosynth_space
+        )
+        if row[f"n_foci_{source}"] == 0:
+            curation.problems.append(
+                Problem(
+                    record.file,
+                    record.line,
+                    f"experiment {record.pmid} has zero foci in {source}",
+                    "choose the other source_db, enter its foci by hand, or exclude it "
+                    "(reason no_coordinates)",
+                )
+            )
+
+
+def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationReport:
+    """Validate folders (``coordinates/``), records, coordinate and Sleuth files.
+
+    Parameters
+    ----------
+    paths : list of Path
+        Folders laid out like ``coordinates/`` (``records/`` and ``manual/``), or single files:
+        ``.tsv`` records or manual coordinates, ``.txt`` Sleuth files.
+    use_database : bool
+        Also check included studies against the databases (fetched on first use).
+
+    Returns
+    -------
+    ValidationReport
+    """
+    report = ValidationReport()
+    curation = report.curation
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = load_curation(path)
+            curation.records += found.records
+            curation.manual_foci += found.manual_foci
+            curation.problems += found.problems
+            report.files += len(list(path.glob("records/*.tsv"))) + len(
+                list(path.glob("manual/*.tsv"))
+            )
+            if (path / LEDGER_FILE).is_file():
+                read_ledger(path / LEDGER_FILE, curation.problems)
+                report.files += 1
+            if (path / CLAIMS_FILE).is_file():
+                read_claims(path / CLAIMS_FILE, curation.problems)
+                report.files += 1
+            continue
+        if not path.is_file():
+            curation.problems.append(
+                Problem(str(path), None, "no such file or folder", "check the path")
+            )
+            continue
+        report.files += 1
+        if path.suffix == ".txt":
+            report.sleuth_experiments += len(read_sleuth(path, curation.problems))
+        elif path.suffix == ".tsv":
+            kind = _kind_of_tsv(path, curation.problems)
+            if kind == "records":
+                curation.records += read_records(path, curation.problems)
+            elif kind == "manual":
+                curation.manual_foci += read_manual_foci(path, curation.problems)
+            elif kind == "ledger":
+                read_ledger(path, curation.problems)
+        elif path.suffix == ".toml":
+            read_claims(path, curation.problems)
+        else:
+            curation.problems.append(
+                Problem(
+                    str(path),
+                    None,
+                    f"unknown file type {path.suffix!r}",
+                    "validate .tsv records, coordinates or ledger files, .txt Sleuth files, "
+                    "or the .toml claims file",
+                )
+            )
+    if any(not p.is_dir() for p in map(Path, paths)):
+        # Folder checks already ran per folder; re-run across single files given together.
+        extra = Curation(curation.records, curation.manual_foci, [])
+        check_consistency(extra)
+        seen = set(map(str, curation.problems))
+        curation.problems += [p for p in extra.problems if str(p) not in seen]
+    if use_database:
+        check_against_database(curation)
+    return report

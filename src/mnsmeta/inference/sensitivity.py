@@ -1,0 +1,162 @@
+"""Sensitivity: rerun each disorder analysis and its overlap test under a reviewer's variants.
+
+Variants (each against the main run, same seed):
+
+* ``fallback_low`` / ``fallback_high``: experiments without a curated N get the smallest /
+  largest N read in the group's sources instead of the median (bounds on the unknown N);
+* ``cdt_0.005``: cluster-forming threshold p < 0.005 instead of 0.001;
+* ``neurosynth_only`` / ``neuroquery_only``: every study's foci from one database; studies
+  it lacks are dropped;
+* ``voxel_fwe``: the main run's voxel-level FWE map (p < 0.05) instead of cluster-level FWE.
+
+Every row carries the overlap p-values for each MNS mask, so a change of mask is read
+across columns. A conclusion is the set of main clusters (by peak label) and, per mask,
+whether the ROI test and the thresholded-overlap test are significant at 0.05; the table says
+which of these change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mnsmeta.curation.analyses import Analysis
+from mnsmeta.curation.records import Curation
+from mnsmeta.data.databases import NEUROQUERY, NEUROSYNTH, study_metadata
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One alternative analysis setting."""
+
+    name: str
+    description: str
+
+
+VARIANTS = (
+    Variant("fallback_low", "missing N set to the smallest N read in the group's sources"),
+    Variant("fallback_high", "missing N set to the largest N read in the group's sources"),
+    Variant("cdt_0.005", "cluster-forming threshold p < 0.005 (main: 0.001)"),
+    Variant("neurosynth_only", "foci from Neurosynth only; studies it lacks dropped"),
+    Variant("neuroquery_only", "foci from NeuroQuery only; studies it lacks dropped"),
+    Variant("voxel_fwe", "voxel-level FWE p < 0.05 instead of cluster-level FWE"),
+)
+
+
+def known_sizes(curation: Curation, analysis: Analysis) -> list[int]:
+    """Sample sizes read in a source for the analysis's included studies."""
+    sizes = []
+    for group in analysis.groups:
+        for record in curation.for_group(group):
+            n, _ = record.sample_size()
+            if n is not None:
+                sizes.append(n)
+    return sizes
+
+
+def single_source(curation: Curation, groups, source: str) -> tuple[Curation, int]:
+    """The curation with every database study's foci from ``source``.
+
+    Studies without foci in ``source`` are excluded. Returns the new curation and how many
+    studies were dropped.
+    """
+    metadata = study_metadata()
+    column = f"n_foci_{source}"
+    records, dropped = [], 0
+    for record in curation.records:
+        if record.group in groups and record.included and not record.is_manual:
+            pmid = record.pmid
+            has = pmid in metadata.index and metadata.at[pmid, column] > 0
+            if has:
+                record = dataclasses.replace(record, source_db=source)
+            else:
+                record = dataclasses.replace(record, status="excluded", reason="variant")
+                dropped += 1
+        records.append(record)
+    return dataclasses.replace(curation, records=records), dropped
+
+
+def variant_inputs(variant: Variant, curation: Curation, analysis: Analysis, settings):
+    """The curation and run settings of a variant, and a note (or None if not applicable)."""
+    if variant.name.startswith("fallback"):
+        sizes = known_sizes(curation, analysis)
+        missing = sum(
+            r.sample_size()[0] is None for g in analysis.groups for r in curation.for_group(g)
+        )
+        if not missing:
+            return None, None, "no experiment uses the fallback N"
+        n = min(sizes) if variant.name == "fallback_low" else max(sizes)
+        changed = dataclasses.replace(settings, sample_size_fallback=n)
+        return curation, changed, f"{missing} experiments get N={n}"
+    if variant.name == "cdt_0.005":
+        return curation, dataclasses.replace(settings, cluster_forming_p=0.005), ""
+    if variant.name in ("neurosynth_only", "neuroquery_only"):
+        source = NEUROSYNTH if variant.name == "neurosynth_only" else NEUROQUERY
+        changed, dropped = single_source(curation, analysis.groups, source)
+        return changed, settings, f"{dropped} studies without {source} foci dropped"
+    raise ValueError(variant.name)
+
+
+def kept_clusters(main_labels: np.ndarray, variant_map: np.ndarray) -> list[int]:
+    """Main clusters that the variant's thresholded map still overlaps."""
+    return [int(c) for c in np.unique(main_labels[(variant_map > 0) & (main_labels > 0)])]
+
+
+def new_clusters(main_labels: np.ndarray, variant_labels: np.ndarray) -> list[int]:
+    """Variant clusters that overlap no main cluster."""
+    return [
+        int(c)
+        for c in np.unique(variant_labels)
+        if c > 0 and not (main_labels[variant_labels == c] > 0).any()
+    ]
+
+
+#: The built-in MNS masks, whose p-values every sensitivity row carries.
+DEFAULT_MASKS = ("meta", "anatomical")
+
+
+def p_columns(masks=DEFAULT_MASKS) -> list[str]:
+    """The sensitivity table's p-value columns: ROI test, then thresholded overlap, per mask."""
+    return [f"{key}_{mask}" for key in ("roi_p", "overlap_p") for mask in masks]
+
+
+def overlap_ps(overlap: pd.DataFrame, analysis: str, masks=DEFAULT_MASKS) -> dict[str, float]:
+    """ROI (brain null, mean ALE) and thresholded-overlap p per mask, from an overlap table."""
+    rows = overlap[overlap["analysis"] == analysis]
+    out = {}
+    for mask in masks:
+        for key, test, statistic in (
+            ("roi_p", "roi_ale", "mean_ale"),
+            ("overlap_p", "thresholded_overlap", "voxels_in_both"),
+        ):
+            hit = rows[(rows["mask"] == mask) & (rows["test"] == test)]
+            hit = hit[hit["statistic"] == statistic]
+            out[f"{key}_{mask}"] = float(hit["p"].iloc[0]) if len(hit) else np.nan
+    return out
+
+
+def describe_changes(main: dict, row: dict, main_table: pd.DataFrame, masks=DEFAULT_MASKS) -> str:
+    """Which conclusions of the main analysis the variant changes, in words."""
+    changes = []
+    lost = sorted(set(main["clusters"]) - set(row["kept"]))
+    if lost:
+        names = [
+            f"{c} ({main_table.loc[main_table['cluster'] == c, 'Harvard-Oxford peak'].iloc[0]})"
+            for c in lost
+        ]
+        changes.append("loses cluster " + ", ".join(names))
+    if row["new"]:
+        changes.append(f"{len(row['new'])} new cluster(s): {row['new_labels']}")
+    for key in p_columns(masks):
+        before, after = main[key], row[key]
+        if np.isnan(before) or np.isnan(after):
+            continue
+        if (before < ALPHA) != (after < ALPHA):
+            verb = "becomes significant" if after < ALPHA else "loses significance"
+            changes.append(f"{key} {before:.3g} -> {after:.3g} ({verb})")
+    return "; ".join(changes) if changes else "none"

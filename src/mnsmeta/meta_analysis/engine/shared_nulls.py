@@ -1,0 +1,342 @@
+"""Cluster-size nulls of many related datasets from one set of random draws.
+
+The robustness checks rerun the same Monte Carlo procedure on datasets that differ from the
+real one by a few experiments: every leave-one-out subset (jackknife) and the real experiments
+plus 1, 2, ... noise experiments (fail-safe N). Fitting each from scratch multiplies the cost
+by the number of datasets. Here every random dataset is drawn once and serves them all:
+
+* leave one out: the random ALE without experiment ``i`` is ``1 - P / (1 - MA_i)``, where ``P``
+  is the product of ``1 - MA`` over all experiments. Every voxel above experiment ``i``'s
+  cluster-forming cut is above the smallest cut in the full ALE, so only those voxels (a few
+  hundred per random map) need ``MA_i`` and a cluster labelling;
+* added experiments: experiments are stamped in order and the largest cluster is read at each
+  checkpoint (real experiments, then the first ``k`` noise experiments).
+
+Each subset's random foci are drawn exactly as NiMARE draws them for that subset (uniformly
+among the mask's voxels, the subset's own foci counts), so each null has NiMARE's distribution;
+the nulls of different subsets are correlated, which does not matter for a per-subset test.
+Random streams come from one :class:`numpy.random.SeedSequence`, one child per block of
+iterations, so the result does not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+from mnsmeta.meta_analysis.engine.kernels import (
+    _JIT,
+    _kernel_table,
+    _neighbour,
+    _slab_product,
+    _stamp_experiment,
+    kernel_rows,
+    slab_buffers,
+)
+
+#: Iterations per random stream; fixed so that the draws do not depend on the thread count.
+BLOCK = 100
+
+
+@numba.njit(cache=True, nogil=True)
+def _largest_cluster(n_cand, cand, index, keep, state, queue):
+    """Largest face-connected cluster among candidates with ``keep``; uses ``state`` scratch."""
+    for c in range(n_cand):
+        state[c] = 1 if keep[c] else 0
+    largest = 0
+    for c0 in range(n_cand):
+        if state[c0] != 1:
+            continue
+        state[c0] = 2
+        queue[0] = c0
+        head, tail = 0, 1
+        while head < tail:
+            c = queue[head]
+            head += 1
+            x, y, z = cand[c, 0], cand[c, 1], cand[c, 2]
+            for d in range(6):
+                u, v, w = _neighbour(x, y, z, d)
+                if 0 <= u < index.shape[0] and 0 <= v < index.shape[1] and 0 <= w < index.shape[2]:
+                    n = index[u, v, w] - 1
+                    if n >= 0 and state[n] == 1:
+                        state[n] = 2
+                        queue[tail] = n
+                        tail += 1
+        if tail > largest:
+            largest = tail
+    return largest
+
+
+@numba.njit(**_JIT)
+def _first_at_least(cand, n_cand, x):
+    """First candidate (sorted by x) whose x is at least ``x``."""
+    lo, hi = 0, n_cand
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cand[mid, 0] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(**_JIT)
+def _leave_one_out_iteration(
+    foci, bounds, kernel_of, kernels, halves, rows, mask, cuts, prod, scratch, index, cand,
+    pcand, ma, state, queue, keep, out,
+):  # fmt: skip
+    nx, ny, nz = mask.shape
+    plane = ny * nz
+    width = prod.shape[0]
+    flat_prod = prod.reshape(prod.size)
+    flat_mask = mask.reshape(mask.size)
+    n_exp = bounds.shape[0] - 1
+    floor = cuts.min()
+    # Candidates: mask voxels whose full ALE exceeds the smallest cut, found slab by slab
+    # (so sorted by x), with their product of 1 - MA.
+    n_cand = 0
+    for x_lo in range(0, nx, width):
+        x_hi = min(x_lo + width, nx)
+        _slab_product(foci, bounds, kernel_of, kernels, halves, rows, x_lo, x_hi, scratch, prod)
+        offset = x_lo * plane
+        for v in range((x_hi - x_lo) * plane):
+            p = flat_prod[v]
+            flat_prod[v] = 1.0
+            if flat_mask[offset + v] and 1.0 - p > floor:
+                x, y, z = x_lo + v // plane, (v % plane) // nz, v % nz
+                cand[n_cand, 0], cand[n_cand, 1], cand[n_cand, 2] = x, y, z
+                pcand[n_cand] = p
+                n_cand += 1
+                index[x, y, z] = n_cand
+    # Each experiment's MA at the candidates (the maximum over its foci); a focus reaches
+    # only the candidates within its kernel's half width in x.
+    for e in range(n_exp):
+        for c in range(n_cand):
+            ma[e, c] = 0.0
+        kernel = kernels[kernel_of[e]]
+        h = halves[kernel_of[e]]
+        for f in range(bounds[e], bounds[e + 1]):
+            fx, fy, fz = foci[f, 0], foci[f, 1], foci[f, 2]
+            for c in range(_first_at_least(cand, n_cand, fx - h), n_cand):
+                a = cand[c, 0] - fx + h
+                if a > 2 * h:
+                    break
+                b = cand[c, 1] - fy + h
+                d = cand[c, 2] - fz + h
+                if 0 <= b <= 2 * h and 0 <= d <= 2 * h and kernel[a, b, d] > ma[e, c]:
+                    ma[e, c] = kernel[a, b, d]
+    # Leave out each experiment in turn; the last column is the full dataset.
+    for i in range(n_exp + 1):
+        for c in range(n_cand):
+            p = pcand[c]
+            if i < n_exp:
+                p = p / (1.0 - ma[i, c])
+            keep[c] = 1.0 - p > cuts[i]
+        out[i] = _largest_cluster(n_cand, cand, index, keep, state, queue)
+    for c in range(n_cand):
+        index[cand[c, 0], cand[c, 1], cand[c, 2]] = 0
+
+
+@numba.njit(**_JIT)
+def _added_experiments_iteration(
+    foci, bounds, kernel_of, kernels, halves, rows, mask, checkpoints, cuts, prod, scratch,
+    index, cand, counts, state, queue, keep, out,
+):  # fmt: skip
+    nx, ny, nz = mask.shape
+    plane = ny * nz
+    width = prod.shape[0]
+    flat_prod = prod.reshape(prod.size)
+    flat_mask = mask.reshape(mask.size)
+    n_checks = checkpoints.shape[0]
+    counts[:] = 0
+    # Slab by slab: stamp the experiments in order and, at each checkpoint, keep the voxels
+    # above that checkpoint's cut.
+    for x_lo in range(0, nx, width):
+        x_hi = min(x_lo + width, nx)
+        offset = x_lo * plane
+        j = 0
+        for e in range(checkpoints[n_checks - 1]):
+            _stamp_experiment(
+                foci, bounds, e, kernel_of, kernels, halves, rows, x_lo, x_hi, scratch, prod
+            )
+            while j < n_checks and checkpoints[j] == e + 1:
+                for v in range((x_hi - x_lo) * plane):
+                    if flat_mask[offset + v] and 1.0 - flat_prod[v] > cuts[j]:
+                        n = counts[j]
+                        cand[j, n, 0] = x_lo + v // plane
+                        cand[j, n, 1] = (v % plane) // nz
+                        cand[j, n, 2] = v % nz
+                        counts[j] = n + 1
+                j += 1
+        prod[:] = 1.0
+    for j in range(n_checks):
+        for c in range(counts[j]):
+            index[cand[j, c, 0], cand[j, c, 1], cand[j, c, 2]] = c + 1
+            keep[c] = True
+        out[j] = _largest_cluster(counts[j], cand[j], index, keep, state, queue)
+        for c in range(counts[j]):
+            index[cand[j, c, 0], cand[j, c, 1], cand[j, c, 2]] = 0
+
+
+class _Draws:
+    """Kernels, foci counts and random streams shared by both kinds of null."""
+
+    def __init__(self, mask_img, sample_sizes, foci_counts, n_iters, seed):
+        self.kernels, self.halves, self.kernel_of = _kernel_table(mask_img, sample_sizes)
+        self.rows = kernel_rows(self.kernels, self.halves)
+        counts = np.asarray(foci_counts, dtype=np.int64)
+        self.bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        self.mask = np.ascontiguousarray(np.asarray(mask_img.get_fdata()) > 0)
+        self.mask_ijk = np.argwhere(self.mask).astype(np.int64)
+        self.n_iters = n_iters
+        n_blocks = -(-n_iters // BLOCK)
+        self.streams = np.random.SeedSequence(seed).spawn(n_blocks)
+
+    def blocks(self):
+        for b, stream in enumerate(self.streams):
+            yield b, stream, min(BLOCK, self.n_iters - b * BLOCK)
+
+    def foci(self, rng):
+        # NiMARE draws each focus uniformly among the mask's voxels.
+        return self.mask_ijk[rng.integers(0, len(self.mask_ijk), size=self.bounds[-1])]
+
+    def volumes(self):
+        shape = self.mask.shape
+        capacity = len(self.mask_ijk)
+        prod, scratch = slab_buffers(shape)
+        return {
+            "prod": prod,
+            "scratch": scratch,
+            "index": np.zeros(shape, dtype=np.int32),
+            "cand": np.empty((capacity, 3), dtype=np.int64),
+            "state": np.empty(capacity, dtype=np.int8),
+            "queue": np.empty(capacity, dtype=np.int64),
+            "keep": np.empty(capacity, dtype=np.bool_),
+        }
+
+
+def _run_blocks(draws, work, n_columns, n_jobs, progress):
+    out = np.zeros((draws.n_iters, n_columns), dtype=np.int64)
+
+    def block(args):
+        b, stream, size = args
+        buffers = work.buffers()
+        rng = np.random.default_rng(stream)
+        for t in range(size):
+            work(draws.foci(rng), buffers, out[b * BLOCK + t])
+        return size
+
+    blocks = list(draws.blocks())
+    with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
+        for done in pool.map(block, blocks):
+            if progress is not None:
+                progress.update(done)
+    return out
+
+
+class _Local:
+    def __init__(self, make):
+        import threading
+
+        self._local = threading.local()
+        self._make = make
+
+    def buffers(self):
+        if not hasattr(self._local, "buffers"):
+            self._local.buffers = self._make()
+        return self._local.buffers
+
+
+def leave_one_out_null(
+    mask_img, sample_sizes, foci_counts, cuts, n_iters, seed, n_jobs=1, progress=None
+):
+    """Largest random cluster of every leave-one-experiment-out dataset, and of the full one.
+
+    Parameters
+    ----------
+    mask_img : nibabel image
+        The brain mask (NiMARE's), on which random foci are drawn.
+    sample_sizes, foci_counts : (n_experiments,) int arrays
+        Each experiment's N (its kernel) and number of foci.
+    cuts : (n_experiments + 1,) float array
+        Cluster-forming ALE of each leave-one-out dataset (NiMARE's cut for p < 0.001), then
+        that of the full dataset.
+    n_iters, seed : int
+        Monte Carlo iterations and their seed.
+    n_jobs : int
+        Threads.
+    progress : tqdm or None
+        Updated by the number of iterations done.
+
+    Returns
+    -------
+    (n_iters, n_experiments + 1) int array
+        Column ``i``: the largest cluster (voxels) of each random map without experiment
+        ``i``; last column: with all experiments.
+    """
+    draws = _Draws(mask_img, sample_sizes, foci_counts, n_iters, seed)
+    n_exp = len(foci_counts)
+    cuts = np.asarray(cuts, dtype=np.float64)
+    if cuts.shape != (n_exp + 1,):
+        raise ValueError(f"need {n_exp + 1} cuts (one per subset and the full set)")
+
+    def make():
+        buffers = draws.volumes()
+        buffers["ma"] = np.zeros((n_exp, len(draws.mask_ijk)), dtype=np.float32)
+        buffers["pcand"] = np.empty(len(draws.mask_ijk))
+        return buffers
+
+    def work(foci, b, row):
+        _leave_one_out_iteration(
+            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
+            draws.mask, cuts,
+            b["prod"], b["scratch"], b["index"], b["cand"], b["pcand"], b["ma"], b["state"],
+            b["queue"], b["keep"], row,
+        )  # fmt: skip
+
+    work.buffers = _Local(make).buffers
+    return _run_blocks(draws, work, n_exp + 1, n_jobs, progress)
+
+
+def added_experiments_null(
+    mask_img, sample_sizes, foci_counts, checkpoints, cuts, n_iters, seed, n_jobs=1, progress=None
+):
+    """Largest random cluster after the first ``checkpoints[j]`` experiments, for every ``j``.
+
+    Parameters
+    ----------
+    sample_sizes, foci_counts : (n_experiments,) int arrays
+        All experiments in the order they are added (the real ones, then the noise ones).
+    checkpoints : increasing int array
+        Numbers of experiments at which the largest cluster is read.
+    cuts : float array, one per checkpoint
+        The cluster-forming ALE of the dataset made of the first ``checkpoints[j]``
+        experiments.
+
+    Returns
+    -------
+    (n_iters, n_checkpoints) int array
+    """
+    draws = _Draws(mask_img, sample_sizes, foci_counts, n_iters, seed)
+    checkpoints = np.asarray(checkpoints, dtype=np.int64)
+    cuts = np.asarray(cuts, dtype=np.float64)
+    if len(cuts) != len(checkpoints) or np.any(np.diff(checkpoints) <= 0):
+        raise ValueError("checkpoints must increase, with one cut each")
+
+    def make():
+        buffers = draws.volumes()
+        buffers["cand"] = np.empty((len(checkpoints), len(draws.mask_ijk), 3), dtype=np.int64)
+        buffers["counts"] = np.zeros(len(checkpoints), dtype=np.int64)
+        return buffers
+
+    def work(foci, b, row):
+        _added_experiments_iteration(
+            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
+            draws.mask, checkpoints, cuts, b["prod"], b["scratch"], b["index"], b["cand"],
+            b["counts"], b["state"], b["queue"], b["keep"], row,
+        )  # fmt: skip
+
+    work.buffers = _Local(make).buffers
+    return _run_blocks(draws, work, len(checkpoints), n_jobs, progress)

@@ -1,0 +1,79 @@
+"""Every use of NiMARE's private internals, in one place.
+
+NiMARE is pinned (``nimare==0.22.1`` in ``pyproject.toml``) because the fast engine plugs into
+its estimator: these names are not part of NiMARE's public API and may change with any
+release. A NiMARE upgrade starts here, and the engine's equality tests (same seed, same
+nulls and maps as NiMARE) say whether the names below still mean what they meant.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+
+#: NiMARE's per-permutation method, which the fast engine replaces.
+PERMUTATION_METHOD = "_correct_fwe_montecarlo_permutation"
+
+
+@contextmanager
+def quiet():
+    """Silence NiMARE's warnings about its own API (the Dataset deprecation, notes on inputs).
+
+    NiMARE announces the Dataset deprecation on every call; our data flow is stable.
+    """
+    from nimare.dataset import _quiet_dataset_deprecation
+
+    with warnings.catch_warnings(), _quiet_dataset_deprecation():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="nimare")
+        yield
+
+
+def cluster_forming_cut(estimator, p: float) -> float:
+    """The ALE value whose uncorrected p is ``p``, from a fitted estimator's own null.
+
+    This is the cut NiMARE's ``FWECorrector`` applies before measuring clusters.
+    """
+    return float(estimator._p_to_summarystat(p))
+
+
+def set_permutation_backend(estimator, backend: str) -> None:
+    """Name the joblib backend of an estimator's Monte Carlo permutations.
+
+    NiMARE names its backend explicitly (``"loky"``), so a surrounding
+    ``joblib.parallel_config`` (such as our Dask backend) would not take effect.
+    """
+    estimator._permutation_parallel_backend = backend
+
+
+def ale_with_permutation(permutation, *, name: str, module: str, doc: str, getstate=None):
+    """NiMARE's ALE class with its per-permutation work replaced by ``permutation``.
+
+    Parameters
+    ----------
+    permutation : callable
+        Same signature and return value as NiMARE's
+        ``ALE._correct_fwe_montecarlo_permutation``.
+    name, module : str
+        The new class's name and the module that stores it (pickle finds it there).
+    doc : str
+        Its docstring.
+    getstate : callable, optional
+        ``__getstate__`` of the new class (to drop per-process caches before pickling).
+    """
+    from nimare.meta.cbma.ale import ALE
+
+    # Pickle finds a bound method by its name: name it as the method it replaces, and run the
+    # permutations in threads (the replacement releases the GIL).
+    permutation.__name__ = PERMUTATION_METHOD
+    permutation.__qualname__ = f"{name}.{PERMUTATION_METHOD}"
+    attributes = {
+        "__module__": module,
+        "__qualname__": name,
+        "__doc__": doc,
+        "_permutation_parallel_backend": "threading",
+        PERMUTATION_METHOD: permutation,
+    }
+    if getstate is not None:
+        attributes["__getstate__"] = getstate
+    return type(name, (ALE,), attributes)

@@ -1,0 +1,34 @@
+"""``mnsmeta claims``: the verdicts on the review's claims, from a results folder."""
+
+from __future__ import annotations
+
+from mnsmeta.claims.verdicts import Evidence, Verdict, check_claims
+from mnsmeta.curation.analyses import Analysis
+from mnsmeta.curation.claims_file import Claim
+from mnsmeta.workflows.provenance import now
+from mnsmeta.workflows.results import ResultsFolder, write_json
+
+
+def evidence_from(results: ResultsFolder, analyses: list[Analysis]) -> Evidence:
+    """The evidence the verdicts read, from what run, overlap and robustness wrote."""
+    results.require()
+    return Evidence(
+        analyses,
+        results.load,
+        overlap=results.read_overlap(),
+        robustness=results.robustness.read_table("clusters"),
+        sensitivity=results.robustness.read_table("sensitivity"),
+    )
+
+
+def run_claims(
+    claims: list[Claim],
+    regions: dict[str, list[str]],
+    analyses: list[Analysis],
+    results: ResultsFolder,
+) -> list[Verdict]:
+    """Judge every claim and write the verdicts (``claims.json``) into ``results``."""
+    verdicts = check_claims(claims, regions, evidence_from(results, analyses))
+    content = {"generated": now(), "claims": [v.as_dict() for v in verdicts]}
+    write_json(results.claims, content, sort_keys=False)
+    return verdicts

@@ -1,0 +1,449 @@
+"""``mnsmeta overlap``: both overlap tests for every disorder analysis against every mask.
+
+Takes what ``mnsmeta run`` made (the exact experiments and foci, the cluster labels and
+tables: in memory after a run, read back from the results folder otherwise), so the tests
+use the same experiments and sample sizes as the maps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mnsmeta.curation.analyses import Analysis, mns_reference
+from mnsmeta.curation.experiments import ExperimentSet
+from mnsmeta.data.space import brain_mask_img
+from mnsmeta.errors import MnsmetaInputError
+from mnsmeta.filesystem import atomic
+from mnsmeta.inference.masks import Mask, anatomical_mask, meta_analytic_mask, user_mask
+from mnsmeta.inference.overlap import (
+    cluster_overlap_table,
+    moved_clusters_null,
+    overlap_statistics,
+    permutation_p,
+    roi_null,
+    summarise_null,
+)
+from mnsmeta.meta_analysis.ale import analysis_seed
+from mnsmeta.meta_analysis.analysis_result import AnalysisResult
+from mnsmeta.meta_analysis.engine.relocation import AleComputer
+from mnsmeta.workflows.provenance import now, package_versions
+from mnsmeta.workflows.results import (
+    FLOAT_FORMAT,
+    ResultsFolder,
+    read_map,
+    write_csv,
+    write_json,
+)
+
+LGR = logging.getLogger(__name__)
+#: Relocations are split into this many seeded chunks, whatever the number of processes,
+#: so that the same seed gives the same null serially and in parallel.
+N_CHUNKS = 8
+MASK_COLOURS = {"meta": "tab:blue", "anatomical": "tab:green", "user": "tab:purple"}
+#: The order of the masks in every table and figure: the built-in ones, then the others.
+MASK_ORDER = tuple(MASK_COLOURS)
+#: Colours of masks with other names, in turn.
+OTHER_MASK_COLOURS = ("tab:orange", "tab:cyan", "tab:olive", "tab:pink", "tab:brown")
+
+
+def mask_colours(names) -> dict[str, str]:
+    """A contour colour for each mask: the built-in masks keep theirs, others take the next."""
+    others = iter(OTHER_MASK_COLOURS * len(list(names)))
+    return {name: MASK_COLOURS.get(name) or next(others) for name in names}
+
+
+@dataclass
+class OverlapSettings:
+    """Parameters of the overlap tests (recorded in the provenance)."""
+
+    n_perm: int = 1000
+    seed: int = 0
+    jobs: int = 1
+    progress: bool = True
+
+
+#: The ROI test's nulls: foci relocated anywhere in the brain (the test as specified), and
+#: only in grey matter (a control: real foci lie in grey matter, and so do MNS masks, so a
+#: whole-brain null favours any grey-matter mask).
+NULL_SPACES = {"brain": "roi_ale", "gm": "roi_ale_gm"}
+
+
+def _roi_chunk(ijk, experiment, sample_sizes, masks, n_perm, seed, null_space):
+    computer = AleComputer(brain_mask_img(), null_space)
+    return roi_null(computer, ijk, experiment, sample_sizes, masks, n_perm, seed)
+
+
+def roi_test(
+    experiments: ExperimentSet,
+    masks: dict[str, np.ndarray],
+    settings: OverlapSettings,
+    name: str,
+    null_space: str = "brain",
+):
+    """Observed mean/max ALE in each mask and their relocation nulls (chunked, seeded).
+
+    Every focus row is relocated, repeated peaks of pooled contrasts included, as the ALE's
+    own Monte Carlo null does.
+    """
+    from joblib import Parallel, delayed
+
+    ijk = experiments.ijk()
+    experiment = experiments.experiment_of_foci()
+    sample_sizes = experiments.sample_size_of_foci()
+    sizes = [len(c) for c in np.array_split(np.arange(settings.n_perm), N_CHUNKS) if len(c)]
+    seeds = np.random.SeedSequence(
+        analysis_seed(settings.seed, f"roi:{null_space}:{name}")
+    ).generate_state(len(sizes))
+    # Threads: the ALE maps are computed by numba code that releases the GIL.
+    chunks = Parallel(n_jobs=settings.jobs, prefer="threads")(
+        delayed(_roi_chunk)(ijk, experiment, sample_sizes, masks, size, int(seed), null_space)
+        for size, seed in zip(sizes, seeds, strict=True)
+    )
+    observed = chunks[0][0]
+    null = {m: np.concatenate([chunk[1][m] for chunk in chunks]) for m in masks}
+    return observed, null
+
+
+def _roi_rows(name, observed, null, mask_names, test="roi_ale"):
+    rows = []
+    for mask in mask_names:
+        for column, statistic in enumerate(("mean_ale", "max_ale")):
+            rows.append(
+                {
+                    "analysis": name,
+                    "mask": mask,
+                    "test": test,
+                    "statistic": statistic,
+                    **summarise_null(observed[mask][column], null[mask][:, column]),
+                }
+            )
+    return rows
+
+
+def _intersection_union_rows(analysis, results, masks, test, settings):
+    """ROI rows of a conjunction: significant only if each input is (intersection-union test),
+    so its statistic is the smaller input statistic and its p the larger input p."""
+    rows = []
+    for mask in masks:
+        for column, statistic in enumerate(("mean_ale", "max_ale")):
+            parts = [(observed[mask][column], null[mask][:, column]) for observed, null in results]
+            rows.append(
+                {
+                    "analysis": analysis.name,
+                    "mask": mask,
+                    "test": test,
+                    "statistic": statistic,
+                    "observed": min(obs for obs, _ in parts),
+                    "p": max(permutation_p(obs, null) for obs, null in parts),
+                    "n_perm": settings.n_perm,
+                    "note": "intersection-union test of "
+                    + " and ".join(analysis.inputs)
+                    + ": smaller input statistic, larger input p",
+                }
+            )
+    return rows
+
+
+def thresholded_overlap_rows(name, labels, clusters, mask, mask_name, brain, settings):
+    """Rows of the thresholded-overlap test of one analysis's clusters against one mask.
+
+    Each statistic is compared with the same clusters moved rigidly to random places in the
+    brain (``settings.n_perm`` placements); without clusters every statistic is 0, p = 1.
+    """
+    affine = brain_mask_img().affine
+    inverse = np.linalg.inv(affine)
+    peaks = [
+        tuple(np.rint(inverse @ [r.peak_x, r.peak_y, r.peak_z, 1])[:3].astype(int))
+        for r in clusters.itertuples()
+    ]
+    stats = overlap_statistics(labels, mask, brain, peaks)
+    rows = []
+    base = {"analysis": name, "mask": mask_name, "test": "thresholded_overlap"}
+    if stats["convergence_voxels"] == 0:
+        note = "no significant cluster: overlap statistics are 0 by definition"
+        for statistic, value in stats.items():
+            rows.append(
+                {
+                    **base,
+                    "statistic": statistic,
+                    "observed": value,
+                    "p": 1.0,
+                    "n_perm": 0,
+                    "note": note,
+                }
+            )
+        return rows
+    null_voxels = moved_clusters_null(
+        labels,
+        mask,
+        brain,
+        settings.n_perm,
+        analysis_seed(settings.seed, f"shift:{name}:{mask_name}"),
+    )
+    n_sig, n_mask = stats["convergence_voxels"], stats["mask_voxels"]
+    share = n_mask / brain.sum()
+    transforms = {
+        "voxels_in_both": lambda v: v,
+        "fraction_inside": lambda v: v / n_sig,
+        "enrichment": lambda v: v / n_sig / share,
+        "mask_covered": lambda v: v / n_mask if n_mask else 0 * v,
+        "dice": lambda v: 2 * v / (n_sig + n_mask),
+    }
+    for statistic, value in stats.items():
+        if statistic in transforms:
+            summary = summarise_null(value, transforms[statistic](null_voxels.astype(float)))
+            rows.append({**base, "statistic": statistic, **summary})
+        else:
+            rows.append({**base, "statistic": statistic, "observed": value})
+    return rows
+
+
+def _figure(name, thresholded_img, masks: dict[str, Mask], path):
+    import matplotlib.pyplot as plt
+    from nilearn import plotting
+
+    from mnsmeta.workflows.figures import DISPLAY_THRESHOLD, POSITIVE_CMAP, save_figure
+
+    data = thresholded_img.get_fdata()
+    colours = mask_colours(masks)
+    figure = plt.figure(figsize=(10, 3.6))
+    title = (
+        f"{name}: convergence (colour) and MNS masks ("
+        + ", ".join(f"{m}: {colours[m].split(':')[1]}" for m in masks)
+        + ")"
+    )
+    if np.any(data > 0):
+        display = plotting.plot_stat_map(
+            thresholded_img,
+            figure=figure,
+            display_mode="z",
+            cut_coords=(-18, 0, 10, 20, 35, 50),
+            title=title,
+            colorbar=True,
+            cmap=POSITIVE_CMAP,
+            threshold=DISPLAY_THRESHOLD,
+            draw_cross=False,
+        )
+    else:
+        display = plotting.plot_anat(
+            figure=figure,
+            display_mode="z",
+            cut_coords=(-18, 0, 10, 20, 35, 50),
+            title=f"{name}: no significant cluster; MNS masks as contours",
+            draw_cross=False,
+        )
+    for mask_name, mask in masks.items():
+        if mask.data.any():
+            display.add_contours(
+                mask.image(), levels=[0.5], colors=[colours[mask_name]], linewidths=1.2
+            )
+    save_figure(figure, path)
+
+
+def write_masks(masks: dict[str, Mask], results: ResultsFolder) -> None:
+    """Write each mask and its JSON sidecar to the results folder's masks folder."""
+    with results.staged(results.masks) as folder:
+        for name, mask in masks.items():
+            with atomic(folder.image(name)) as temporary:
+                mask.image().to_filename(temporary)
+            write_json(folder.sidecar(name), {**mask.description, "voxels": mask.n_voxels})
+
+
+def tested_analyses(analyses: list[Analysis]) -> list[Analysis]:
+    """Disorder ALE analyses and conjunctions."""
+    return [a for a in analyses if a.tested_for_overlap]
+
+
+def run_overlap(
+    analyses: list[Analysis],
+    masks: dict[str, Mask],
+    results: ResultsFolder,
+    settings: OverlapSettings,
+    outputs: dict[str, AnalysisResult] | None = None,
+) -> pd.DataFrame:
+    """Run both tests for each tested analysis and mask; write the overlap tables.
+
+    Parameters
+    ----------
+    analyses : list of Analysis
+        The analyses of the configuration; disorder ALEs and conjunctions are tested.
+    masks : dict
+        Mask name -> :class:`Mask`.
+    results : ResultsFolder
+        Where the masks, the overlap folder and the top-level overlap table are written.
+    settings : OverlapSettings
+    outputs : dict, optional
+        Analysis name -> :class:`AnalysisResult` of this run; analyses missing here are
+        read back from ``results``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The overlap table: one row per analysis, mask, test and statistic.
+    """
+    outputs = dict(outputs or {})
+    brain = np.asarray(brain_mask_img().get_fdata()) > 0
+    mask_arrays = {name: mask.data for name, mask in masks.items()}
+    by_name = {a.name: a for a in analyses}
+
+    def result_of(name: str) -> AnalysisResult:
+        if name not in outputs:
+            outputs[name] = results.load(by_name[name])
+        return outputs[name]
+
+    started = now()
+    write_masks(masks, results)
+    rows, cluster_rows = [], []
+    roi_cache: dict[tuple[str, str], tuple] = {}
+    tested = tested_analyses(analyses)
+    bar = tqdm(tested, desc="overlap", unit="analysis", disable=not settings.progress)
+    with results.staged(results.overlap) as folder:
+        for analysis in bar:
+            bar.set_description(f"overlap {analysis.name}")
+            result = result_of(analysis.name)
+            for null_space, test in NULL_SPACES.items():
+                names = [analysis.name] if analysis.is_ale else list(analysis.inputs)
+                for name in names:
+                    if (name, null_space) not in roi_cache:
+                        roi_cache[name, null_space] = roi_test(
+                            result_of(name).experiments, mask_arrays, settings, name, null_space
+                        )
+                if analysis.is_ale:
+                    rows += _roi_rows(
+                        analysis.name, *roi_cache[analysis.name, null_space], masks, test
+                    )
+                else:
+                    rows += _intersection_union_rows(
+                        analysis, [roi_cache[n, null_space] for n in names], masks, test, settings
+                    )
+            labels, clusters = result.labels, result.clusters
+            for mask_name, mask in mask_arrays.items():
+                rows += thresholded_overlap_rows(
+                    analysis.name, labels, clusters, mask, mask_name, brain, settings
+                )
+            if len(clusters):
+                table = cluster_overlap_table(
+                    labels, mask_arrays, clusters, brain_mask_img().affine
+                )
+                cluster_rows.append(table.assign(analysis=analysis.name))
+            _figure(
+                analysis.name,
+                nib.Nifti1Image(result.thresholded, brain_mask_img().affine),
+                masks,
+                folder.figure(analysis.name),
+            )
+        overlap = pd.DataFrame(rows)
+        write_csv(overlap, folder.overlap, float_format=FLOAT_FORMAT)
+        per_cluster = (
+            pd.concat(cluster_rows, ignore_index=True) if cluster_rows else pd.DataFrame()
+        )
+        write_csv(per_cluster, folder.clusters, float_format=FLOAT_FORMAT)
+        write_json(
+            folder.provenance,
+            {
+                "command": "mnsmeta overlap",
+                "analyses": [a.name for a in tested],
+                "masks": {
+                    name: {**m.description, "voxels": m.n_voxels} for name, m in masks.items()
+                },
+                "settings": settings.__dict__,
+                "versions": package_versions(),
+                "started": started,
+                "finished": now(),
+            },
+        )
+    write_csv(overlap, results.overlap_table, float_format=FLOAT_FORMAT)
+    return overlap
+
+
+def masks_for(
+    results: ResultsFolder,
+    analyses: list[Analysis],
+    user_path=None,
+    threshold: float | None = None,
+    outputs: dict[str, AnalysisResult] | None = None,
+) -> dict[str, Mask]:
+    """The meta-analytic, anatomical and (if given) user masks.
+
+    The meta-analytic mask is the MNS reference analysis's cluster-FWE map: from ``outputs``
+    when this run made it, else read back from ``results``.
+    """
+    # The user's mask first: a bad file is the user's to fix, before any other work.
+    user = user_mask(user_path, threshold) if user_path is not None else None
+    reference = mns_reference(analyses)
+    if reference is None:
+        raise MnsmetaInputError(
+            "no MNS reference analysis (an ale analysis of group MNS) in analyses.toml: "
+            "add one, it makes the meta-analytic mask"
+        )
+    folder = results.analysis(reference)
+    mask_path = folder.thresholded().mask
+    made = (outputs or {}).get(reference.name)
+    if made is not None:
+        significant, experiments = made.labels > 0, made.experiments
+    elif mask_path.is_file():
+        significant, experiments = read_map(mask_path) > 0, folder.read_experiments()
+    else:
+        raise MnsmetaInputError(
+            f"{mask_path}: missing: run the MNS analysis first "
+            f"(mnsmeta run --analyses {reference.name})"
+        )
+    provenance = folder.read_provenance() or {}
+    masks = {
+        "meta": meta_analytic_mask(
+            significant,
+            source=str(mask_path),
+            n_experiments=provenance.get("summary", {}).get("experiments"),
+            n_iters=provenance.get("settings", {}).get("n_iters"),
+            experiments=experiments.ids if experiments is not None else None,
+        ),
+        "anatomical": anatomical_mask(),
+    }
+    if user is not None:
+        masks["user"] = user
+    return masks
+
+
+def masks_from_results(results: ResultsFolder) -> dict[str, Mask]:
+    """The masks the overlap stage used, as written to the results folder."""
+    written = results.read_masks()
+    # The built-in masks first, in the order the overlap stage tests them.
+    order = sorted(
+        written,
+        key=lambda name: (MASK_ORDER.index(name) if name in MASK_ORDER else len(MASK_ORDER), name),
+    )
+    masks = {
+        name: Mask(
+            name, written[name][0], {k: v for k, v in written[name][1].items() if k != "voxels"}
+        )
+        for name in order
+    }
+    if not masks:
+        raise MnsmetaInputError(f"{results.masks.path}: no masks: run `mnsmeta overlap` first")
+    return masks
+
+
+def describe(overlap: pd.DataFrame) -> str:
+    """A short text summary of the overlap table for the terminal."""
+    lines = []
+    main = overlap[
+        (overlap["test"].str.startswith("roi_ale") & (overlap["statistic"] == "mean_ale"))
+        | ((overlap["test"] == "thresholded_overlap") & (overlap["statistic"] == "voxels_in_both"))
+    ]
+    for row in main.itertuples():
+        ci = (
+            f" null {row.null_mean:.4g} [{row.null_ci_low:.4g}, {row.null_ci_high:.4g}]"
+            if pd.notna(getattr(row, "null_mean", np.nan))
+            else ""
+        )
+        lines.append(
+            f"{row.analysis:16s} {row.mask:10s} {row.test:19s} {row.statistic:14s} "
+            f"observed {row.observed:.4g}{ci} p={row.p:.3g}"
+        )
+    return "\n".join(lines)

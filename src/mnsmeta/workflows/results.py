@@ -1,0 +1,476 @@
+"""The results contract: every name under ``results/``, and the only code that reads or writes it.
+
+A results folder holds one folder per analysis (:class:`AnalysisFolder`: its NIfTI maps,
+named as NiMARE's ``MetaResult`` names them, its tables and figures) and the products of the
+later stages: the MNS masks, the overlap tests, the robustness checks (whose sensitivity
+reruns are results folders of their own), the claims and the report. Stages hand each other
+objects (:class:`AnalysisResult`); this module turns them into files and back.
+
+Every file is written through :func:`mnsmeta.filesystem.atomic` (a temporary name beside
+it, renamed when complete, removed on error), and every folder that a command replaces through
+:meth:`ResultsFolder.staged`, so an interrupted command leaves the previous results whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mnsmeta.curation.analyses import Analysis
+from mnsmeta.curation.experiments import FOCI_COLUMNS, ExperimentSet
+from mnsmeta.errors import MnsmetaInputError
+from mnsmeta.filesystem import atomic
+from mnsmeta.meta_analysis.analysis_result import AnalysisResult
+
+#: Tables are written with this many significant digits (the README's figures come from them).
+FLOAT_FORMAT = "%.6g"
+ROBUSTNESS_FLOAT_FORMAT = "%.4g"
+
+
+def write_csv(table: pd.DataFrame, path: Path, **options) -> Path:
+    """Write a table as CSV, atomically (pandas options: ``index``, ``float_format``...)."""
+    options.setdefault("index", False)
+    with atomic(path) as temporary:
+        table.to_csv(temporary, **options)
+    return Path(path)
+
+
+def write_json(path: Path, content: dict, sort_keys: bool = True) -> Path:
+    """Write JSON (keys sorted unless ``sort_keys`` is False), atomically."""
+    with atomic(path) as temporary:
+        text = json.dumps(content, indent=2, sort_keys=sort_keys, default=str)
+        temporary.write_text(text + "\n", encoding="utf-8")
+    return Path(path)
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write UTF-8 text, atomically."""
+    with atomic(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def save_map(data: np.ndarray, path: Path, dtype=np.float32) -> Path:
+    """Write a 3D array on the MNI152 2 mm grid as NIfTI (same data, same bytes)."""
+    import nibabel as nib
+
+    from mnsmeta.data.space import brain_mask_img
+
+    template = brain_mask_img()
+    image = nib.Nifti1Image(np.asarray(data, dtype=dtype), template.affine)
+    image.header.set_xyzt_units("mm")
+    image.header.set_qform(template.affine, code=4)  # MNI
+    image.header.set_sform(template.affine, code=4)
+    with atomic(path) as temporary:
+        image.to_filename(temporary)
+    return Path(path)
+
+
+def read_map(path: Path, dtype=None) -> np.ndarray:
+    """A NIfTI map's data as stored (``dtype`` converts)."""
+    import nibabel as nib
+
+    data = np.asarray(nib.load(path).dataobj)
+    return data if dtype is None else data.astype(dtype)
+
+
+def _read_csv(path: Path, **options) -> pd.DataFrame | None:
+    return pd.read_csv(path, **options) if Path(path).is_file() else None
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(Path(path).read_text(encoding="utf-8")) if Path(path).is_file() else None
+
+
+@dataclass(frozen=True)
+class ThresholdedMap:
+    """A thresholded z map and its twins: binary mask, cluster labels, two figures."""
+
+    z: Path
+    mask: Path
+    labels: Path
+    glass: Path
+    slices: Path
+
+
+@dataclass(frozen=True)
+class AnalysisFolder:
+    """One analysis's folder: the names of its maps, tables and figures.
+
+    Parameters
+    ----------
+    path : Path
+        The folder (``results/<analysis>``, or its staging folder while being written).
+    analysis : Analysis
+        The analysis whose files these are (its kind decides the thresholded maps).
+    """
+
+    path: Path
+    analysis: Analysis
+
+    CLUSTER_THRESHOLDED = "z_level-cluster_corr-FWE_thresh"
+    VOXEL_THRESHOLDED = "z_level-voxel_corr-FWE_thresh"
+    CONJUNCTION_THRESHOLDED = "z_desc-conjunction_thresh"
+
+    # -- names ---------------------------------------------------------------------------
+
+    def map(self, name: str) -> Path:
+        """A NiMARE map by its ``MetaResult`` name (``stat``, ``z``, ``p``, ...)."""
+        return self.path / f"{name}.nii.gz"
+
+    def subtraction_map(self, name: str) -> Path:
+        """A subtraction map, NiMARE's ``group1``/``Group2`` replaced by the inputs' names."""
+        first, second = self.analysis.inputs
+        return self.map(name.replace("group1", first).replace("Group2", second))
+
+    def directions(self) -> list[tuple[str, str]]:
+        """(minuend, subtrahend) of each thresholded map of a subtraction; else ``[]``."""
+        if not self.analysis.is_subtraction:
+            return []
+        first, second = self.analysis.inputs
+        return [(first, second), (second, first)]
+
+    def thresholded(self, direction: tuple[str, str] | None = None) -> ThresholdedMap:
+        """The thresholded map whose clusters ``clusters.csv`` describes.
+
+        ALE: cluster-level FWE; conjunction: the minimum statistic; subtraction: one map per
+        ``direction`` (minuend, subtrahend).
+        """
+        if self.analysis.is_subtraction:
+            if direction is None:
+                raise ValueError("a subtraction has one thresholded map per direction")
+            stem = f"z_desc-{direction[0]}gt{direction[1]}_thresh"
+        elif self.analysis.is_conjunction:
+            stem = self.CONJUNCTION_THRESHOLDED
+        else:
+            stem = self.CLUSTER_THRESHOLDED
+        return self._thresholded(stem)
+
+    @property
+    def voxel_thresholded(self) -> Path:
+        """The voxel-level FWE thresholded z map of an ALE."""
+        return self.map(self.VOXEL_THRESHOLDED)
+
+    def _thresholded(self, stem: str) -> ThresholdedMap:
+        return ThresholdedMap(
+            z=self.map(stem),
+            mask=self.map(stem.replace("z_", "mask_", 1)),
+            labels=self.map(stem.replace("z_", "labels_", 1)),
+            glass=self.path / f"{stem}_glass.png",
+            slices=self.path / f"{stem}_slices.png",
+        )
+
+    @property
+    def clusters(self) -> Path:
+        return self.path / "clusters.csv"
+
+    @property
+    def experiments(self) -> Path:
+        return self.path / "experiments.csv"
+
+    @property
+    def foci(self) -> Path:
+        """The foci the analysis used: the internal hand-off (typed table)."""
+        return self.path / "foci.tsv"
+
+    @property
+    def sleuth(self) -> Path:
+        """The same foci as Sleuth text, to rerun the map in GingerALE or NiMARE."""
+        return self.path / "foci.txt"
+
+    @property
+    def provenance(self) -> Path:
+        return self.path / "provenance.json"
+
+    @property
+    def note(self) -> Path:
+        return self.path / "NOTE.txt"
+
+    def figures(self) -> list[Path]:
+        """The PNG figures present: glass brains first, then slices."""
+        return sorted(self.path.glob("*_glass.png")) + sorted(self.path.glob("*_slices.png"))
+
+    # -- readers -------------------------------------------------------------------------
+
+    def read_clusters(self) -> pd.DataFrame:
+        if not self.clusters.is_file():
+            raise MnsmetaInputError(f"{self.clusters}: missing: run `mnsmeta run` first")
+        return pd.read_csv(self.clusters, dtype={"experiments": str})
+
+    def read_labels(self, direction: tuple[str, str] | None = None) -> np.ndarray:
+        """Cluster numbers per voxel (0 outside), as in ``clusters.csv``."""
+        path = self.thresholded(direction).labels
+        if not path.is_file():
+            raise MnsmetaInputError(f"{path}: missing: run `mnsmeta run` first")
+        return read_map(path, int)
+
+    def read_experiments(self) -> ExperimentSet | None:
+        """The analysis's experiments and foci (None for subtraction and conjunction)."""
+        if not self.experiments.is_file():
+            return None
+        if not self.foci.is_file():
+            raise MnsmetaInputError(f"{self.foci}: missing: rerun `mnsmeta run`")
+        experiments = pd.read_csv(self.experiments, dtype={"experiment_id": str})
+        # Round-trip parsing: the foci read back are the very floats that were written.
+        foci = pd.read_csv(
+            self.foci, sep="\t", dtype={"experiment_id": str}, float_precision="round_trip"
+        )
+        if foci.empty:
+            raise MnsmetaInputError(f"{self.foci}: no foci: rerun `mnsmeta run`")
+        return ExperimentSet(self.analysis.name, experiments.set_index("experiment_id"), foci)
+
+    def read_provenance(self) -> dict | None:
+        return _read_json(self.provenance)
+
+    # -- writers -------------------------------------------------------------------------
+
+    def write_experiments(self, experiments: ExperimentSet) -> None:
+        """``experiments.csv``, ``foci.tsv`` and the Sleuth export ``foci.txt``."""
+        from mnsmeta.curation.sleuth import write_sleuth
+
+        write_csv(experiments.experiments, self.experiments, index=True)
+        write_csv(experiments.foci[FOCI_COLUMNS], self.foci, sep="\t")
+        with atomic(self.sleuth) as temporary:
+            write_sleuth(temporary, experiments.to_sleuth())
+
+    def write_clusters(self, table: pd.DataFrame) -> None:
+        write_csv(table, self.clusters, float_format=FLOAT_FORMAT)
+
+
+@dataclass(frozen=True)
+class OverlapFolder:
+    """``results/overlap/``: the overlap tables, their provenance and figures."""
+
+    path: Path
+
+    @property
+    def overlap(self) -> Path:
+        return self.path / "overlap.csv"
+
+    @property
+    def clusters(self) -> Path:
+        return self.path / "overlap_clusters.csv"
+
+    @property
+    def provenance(self) -> Path:
+        return self.path / "provenance.json"
+
+    def figure(self, analysis_name: str) -> Path:
+        return self.path / f"{analysis_name}_masks.png"
+
+    def figures(self) -> list[Path]:
+        return sorted(self.path.glob("*_masks.png"))
+
+
+@dataclass(frozen=True)
+class MasksFolder:
+    """``results/masks/``: each MNS mask as NIfTI with a JSON sidecar."""
+
+    path: Path
+
+    def image(self, name: str) -> Path:
+        return self.path / f"mns_{name}.nii.gz"
+
+    def sidecar(self, name: str) -> Path:
+        return self.path / f"mns_{name}.json"
+
+    def sidecars(self) -> list[Path]:
+        return sorted(self.path.glob("mns_*.json"))
+
+
+@dataclass(frozen=True)
+class RobustnessFolder:
+    """``results/robustness/``: the robustness tables and the sensitivity reruns."""
+
+    path: Path
+
+    TABLES = ("contributions", "jackknife", "failsafe", "failsafe_levels", "clusters")
+
+    def table(self, name: str) -> Path:
+        """One of ``TABLES`` or ``sensitivity``."""
+        return self.path / f"{name}.csv"
+
+    def read_table(self, name: str) -> pd.DataFrame | None:
+        return _read_csv(self.table(name))
+
+    def write_table(self, name: str, table: pd.DataFrame) -> None:
+        write_csv(table, self.table(name), float_format=ROBUSTNESS_FLOAT_FORMAT)
+
+    @property
+    def provenance(self) -> Path:
+        return self.path / "provenance.json"
+
+    def sensitivity_variant(self, variant: str) -> ResultsFolder:
+        """The results folder of one sensitivity variant's reruns."""
+        return ResultsFolder(self.path / "sensitivity" / variant)
+
+
+@dataclass(frozen=True)
+class ResultsFolder:
+    """A results folder (``results/`` by default): the contract of every stage's outputs.
+
+    Parameters
+    ----------
+    path : Path
+        The folder.
+    """
+
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    # -- names ---------------------------------------------------------------------------
+
+    def analysis(self, analysis: Analysis) -> AnalysisFolder:
+        return AnalysisFolder(self.path / analysis.name, analysis)
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.csv"
+
+    @property
+    def provenance(self) -> Path:
+        return self.path / "provenance.json"
+
+    @property
+    def flow(self) -> Path:
+        return self.path / "flow.csv"
+
+    @property
+    def ledger(self) -> Path:
+        return self.path / "ledger.csv"
+
+    @property
+    def overlap_table(self) -> Path:
+        """The top-level copy of the overlap table (the one the README points to)."""
+        return self.path / "overlap.csv"
+
+    @property
+    def overlap(self) -> OverlapFolder:
+        return OverlapFolder(self.path / "overlap")
+
+    @property
+    def masks(self) -> MasksFolder:
+        return MasksFolder(self.path / "masks")
+
+    @property
+    def robustness(self) -> RobustnessFolder:
+        return RobustnessFolder(self.path / "robustness")
+
+    @property
+    def claims(self) -> Path:
+        return self.path / "claims.json"
+
+    @property
+    def bench(self) -> Path:
+        """The last ``make bench`` (written by ``benchmarks/bench.py``)."""
+        return self.path / "bench.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    # -- staging -------------------------------------------------------------------------
+
+    @contextmanager
+    def staged(self, folder):
+        """Yield ``folder`` (an analysis, overlap, masks or robustness folder) rooted in a
+        temporary folder, which replaces the real one only when the block succeeds."""
+        final = Path(folder.path)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+        try:
+            yield dataclasses.replace(folder, path=staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        previous = None
+        if final.exists():
+            previous = final.with_name(f".{final.name}.previous-{staging.name.rsplit('-', 1)[-1]}")
+            final.rename(previous)
+        staging.rename(final)
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
+
+    # -- readers -------------------------------------------------------------------------
+
+    def require(self) -> None:
+        if not self.path.is_dir():
+            raise MnsmetaInputError(
+                f"{self.path}: no such folder: run `mnsmeta run` first or pass --output"
+            )
+
+    def read_summary(self) -> pd.DataFrame | None:
+        return _read_csv(self.summary)
+
+    def read_provenance(self) -> dict | None:
+        return _read_json(self.provenance)
+
+    def read_overlap(self) -> pd.DataFrame | None:
+        return _read_csv(self.overlap_table)
+
+    def read_claims(self) -> dict | None:
+        return _read_json(self.claims)
+
+    def load(self, analysis: Analysis, with_experiments: bool = True) -> AnalysisResult:
+        """Read one analysis's result back (what ``mnsmeta run`` handed on in memory)."""
+        folder = self.analysis(analysis)
+        if not folder.path.is_dir():
+            raise MnsmetaInputError(
+                f"{folder.path}: missing: run the analysis first (mnsmeta run)"
+            )
+        clusters = folder.read_clusters()
+        experiments = folder.read_experiments() if with_experiments else None
+        if analysis.is_subtraction:
+            by_direction = {}
+            for direction in folder.directions():
+                if folder.thresholded(direction).labels.is_file():
+                    by_direction[direction] = folder.read_labels(direction)
+            return AnalysisResult(analysis, experiments, clusters, None, None, by_direction)
+        thresholded = folder.thresholded().z
+        return AnalysisResult(
+            analysis,
+            experiments,
+            clusters,
+            folder.read_labels(),
+            read_map(thresholded, np.float32) if thresholded.is_file() else None,
+        )
+
+    def save(self, result: AnalysisResult) -> AnalysisFolder:
+        """Write an analysis result made elsewhere (the inverse of :meth:`load`).
+
+        Writes the cluster table, the labels (and, when given, the thresholded map and its
+        mask) and the experiments; ``mnsmeta run`` writes the maps and figures besides.
+        """
+        folder = self.analysis(result.analysis)
+        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.write_clusters(result.clusters)
+        if result.analysis.is_subtraction:
+            for direction, labels in (result.labels_by_direction or {}).items():
+                save_map(labels, folder.thresholded(direction).labels, np.int16)
+        else:
+            files = folder.thresholded()
+            save_map(result.labels, files.labels, np.int16)
+            if result.thresholded is not None:
+                save_map(result.thresholded, files.z)
+                save_map(result.labels > 0, files.mask, np.uint8)
+        if result.experiments is not None:
+            folder.write_experiments(result.experiments)
+        return folder
+
+    def read_masks(self) -> dict[str, tuple[np.ndarray, dict]]:
+        """Each mask written by the overlap stage: name -> (bool array, sidecar)."""
+        masks = {}
+        for sidecar in self.masks.sidecars():
+            name = sidecar.stem.removeprefix("mns_")
+            masks[name] = (read_map(self.masks.image(name)) > 0, _read_json(sidecar))
+        return masks

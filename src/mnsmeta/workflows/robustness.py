@@ -1,0 +1,357 @@
+"""``mnsmeta robustness``: contributions, jackknife, fail-safe N and sensitivity, written to
+``results/robustness/`` (see :mod:`mnsmeta.inference.robustness` and
+:mod:`mnsmeta.inference.sensitivity`).
+
+Reads what ``mnsmeta run`` and ``mnsmeta overlap`` wrote; the folder is staged and replaced
+only when complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mnsmeta.curation.analyses import Analysis
+from mnsmeta.curation.records import Curation
+from mnsmeta.data.space import brain_mask_img
+from mnsmeta.errors import MnsmetaInputError
+from mnsmeta.inference import robustness, sensitivity
+from mnsmeta.meta_analysis.ale import analysis_seed
+from mnsmeta.meta_analysis.clusters import cluster_table
+from mnsmeta.workflows.overlap import (
+    OverlapSettings,
+    masks_from_results,
+    run_overlap,
+    thresholded_overlap_rows,
+)
+from mnsmeta.workflows.provenance import input_checksums, now, package_versions
+from mnsmeta.workflows.results import ResultsFolder, read_map, write_json
+from mnsmeta.workflows.run import RunSettings, run_analyses
+
+
+@dataclass
+class ReviewSettings:
+    """Parameters of the robustness checks (recorded in the provenance).
+
+    ``n_iters`` is the Monte Carlo iterations of every rerun (jackknife subsets, noise
+    levels, sensitivity variants) and the permutations of their overlap tests; 1,000 is the
+    default of the published fail-safe-N tooling. The main maps keep ``mnsmeta run``'s.
+    """
+
+    n_iters: int = 1000
+    seed: int = 0
+    jobs: int = 1
+    cluster_forming_p: float = 0.001
+    cluster_p: float = 0.05
+    sensitivity: bool = True
+    progress: bool = True
+
+
+def reviewed_analyses(analyses: list[Analysis]) -> list[Analysis]:
+    """Disorder ALE analyses: the ones whose clusters are checked."""
+    return [a for a in analyses if a.reviewed]
+
+
+def _cluster_rows(analysis, clusters, dominance, jackknife, failsafe):
+    table = clusters[["cluster", "size_mm3", "peak_x", "peak_y", "peak_z"]].copy()
+    table["label"] = clusters["Harvard-Oxford peak"]
+    table["n_experiments"] = clusters["n_experiments"]
+    table = table.merge(dominance, on="cluster", how="left")
+    table = table.merge(
+        jackknife.rename(columns={"survived": "jackknife_survived", "n_loo": "jackknife_n"}),
+        on="cluster",
+        how="left",
+    )
+    table = table.merge(
+        failsafe[["cluster", "fsn", "benchmark", "robust"]].rename(
+            columns={"benchmark": "fsn_benchmark", "robust": "fsn_robust"}
+        ),
+        on="cluster",
+        how="left",
+    )
+    table.insert(0, "analysis", analysis.name)
+    return table
+
+
+def _iterations_bar(settings: ReviewSettings, description: str):
+    return tqdm(
+        total=settings.n_iters,
+        desc=description,
+        unit="it",
+        disable=not settings.progress,
+        leave=False,
+    )
+
+
+def _robustness(analysis, results: ResultsFolder, settings, checks):
+    result = results.load(analysis)
+    experiments, labels, clusters = result.experiments, result.labels, result.clusters
+    if not len(clusters):
+        return None
+    bar_jk = _iterations_bar(settings, f"{analysis.name} jackknife")
+    contributions = robustness.contributions(experiments, labels)
+    dominance = robustness.dominance(contributions)
+    jackknife, check = robustness.jackknife(
+        experiments,
+        labels,
+        settings.n_iters,
+        analysis_seed(settings.seed, f"jackknife:{analysis.name}"),
+        settings.cluster_forming_p,
+        settings.cluster_p,
+        settings.jobs,
+        bar_jk,
+    )
+    bar_jk.close()
+    bar_fsn = _iterations_bar(settings, f"{analysis.name} fail-safe N")
+    failsafe, levels = robustness.fail_safe_n(
+        experiments,
+        labels,
+        settings.n_iters,
+        analysis_seed(settings.seed, f"failsafe:{analysis.name}"),
+        settings.cluster_forming_p,
+        settings.cluster_p,
+        n_jobs=settings.jobs,
+        progress=bar_fsn,
+    )
+    bar_fsn.close()
+    checks[analysis.name] = check
+    label = clusters.set_index("cluster")["Harvard-Oxford peak"]
+    name = {"analysis": analysis.name}
+    return {
+        "contributions": contributions.assign(**name),
+        "jackknife": jackknife.assign(label=jackknife["cluster"].map(label), **name),
+        "failsafe": failsafe.assign(
+            label=failsafe["cluster"].map(label), n_experiments=len(experiments.ids), **name
+        ),
+        "failsafe_levels": levels.assign(**name),
+        "clusters": _cluster_rows(analysis, clusters, dominance, jackknife, failsafe),
+    }
+
+
+@dataclass
+class _Reference:
+    """The main run's result for one analysis, which every variant is compared with."""
+
+    conclusions: dict  # clusters, experiments and the overlap p-values
+    table: pd.DataFrame
+    labels: np.ndarray
+
+    @classmethod
+    def read(cls, results: ResultsFolder, analysis: Analysis, overlap, summary, masks):
+        result = results.load(analysis, with_experiments=False)
+        conclusions = {
+            "clusters": [int(c) for c in result.clusters["cluster"]],
+            "experiments": int(summary.loc[analysis.name, "experiments"]),
+            **sensitivity.overlap_ps(overlap, analysis.name, masks),
+        }
+        return cls(conclusions, result.clusters, result.labels)
+
+    def row(self, analysis: Analysis) -> dict:
+        main = self.conclusions
+        return {
+            "analysis": analysis.name,
+            "variant": "main",
+            "description": "as reported (median fallback N, p < 0.001, merged databases, "
+            "cluster-level FWE)",
+            "experiments": main["experiments"],
+            "clusters": len(main["clusters"]),
+            "kept_main_clusters": f"{len(main['clusters'])}/{len(main['clusters'])}",
+            "new_clusters": 0,
+            **{k: v for k, v in main.items() if k not in ("clusters", "experiments")},
+            "conclusion_changes": "(reference)",
+        }
+
+
+def _row(analysis, variant, reference, labels, table, overlap, note, experiments, masks):
+    main = reference.conclusions
+    new = sensitivity.new_clusters(reference.labels, labels)
+    by_number = table.set_index("cluster")["Harvard-Oxford peak"] if len(table) else {}
+    row = {
+        "analysis": analysis.name,
+        "variant": variant.name,
+        "description": variant.description + (f" ({note})" if note else ""),
+        "experiments": experiments,
+        "clusters": len(table),
+        "kept": sensitivity.kept_clusters(reference.labels, labels),
+        "new": new,
+        "new_labels": ", ".join(str(by_number[c]) for c in new),
+        **sensitivity.overlap_ps(overlap, analysis.name, masks),
+    }
+    row["conclusion_changes"] = sensitivity.describe_changes(main, row, reference.table, masks)
+    row["kept_main_clusters"] = f"{len(row['kept'])}/{len(main['clusters'])}"
+    row["new_clusters"] = len(new)
+    return row
+
+
+def _variant_row(analysis, variant, reference, output, overlap, note, masks):
+    experiments = len(output.experiments.ids)
+    return _row(
+        analysis, variant, reference, output.labels, output.clusters, overlap, note,
+        experiments, masks,
+    )  # fmt: skip
+
+
+def _voxel_fwe_row(analysis, variant, reference, results, masks, main_overlap, settings):
+
+    folder = results.analysis(analysis)
+    voxel_map = read_map(folder.voxel_thresholded, np.float32)
+    stat = read_map(folder.map("stat"))
+    table, labels = cluster_table(voxel_map, brain_mask_img().affine, stat, voxel_map)
+    brain = np.asarray(brain_mask_img().get_fdata()) > 0
+    overlap_settings = OverlapSettings(settings.n_iters, settings.seed, settings.jobs, False)
+    rows = []
+    for mask_name, mask in masks.items():
+        rows += thresholded_overlap_rows(
+            analysis.name, labels, table, mask.data, mask_name, brain, overlap_settings
+        )
+    # The ROI test does not depend on the threshold: the main run's p-values hold.
+    roi = main_overlap[(main_overlap["analysis"] == analysis.name)]
+    roi = roi[roi["test"] == "roi_ale"]
+    overlap = pd.concat([roi, pd.DataFrame(rows)], ignore_index=True)
+    experiments = reference.conclusions["experiments"]
+    return _row(analysis, variant, reference, labels, table, overlap, "", experiments, list(masks))
+
+
+def _sensitivity(analyses, curation, coordinates_dir, results: ResultsFolder, settings, folder):
+    main_overlap = results.read_overlap()
+    # Every mask the main overlap tests used, a user's mask included.
+    masks = masks_from_results(results)
+    names = list(masks)
+    summary = results.read_summary().set_index("analysis")
+    references = {
+        a.name: _Reference.read(results, a, main_overlap, summary, names) for a in analyses
+    }
+    rows = []
+    run_settings = RunSettings(
+        n_iters=settings.n_iters,
+        seed=settings.seed,
+        jobs=settings.jobs,
+        cluster_forming_p=settings.cluster_forming_p,
+        cluster_p=settings.cluster_p,
+        progress=False,
+    )
+    work = [(a, v) for a in analyses for v in sensitivity.VARIANTS]
+    bar = tqdm(work, desc="sensitivity", unit="variant", disable=not settings.progress)
+    for analysis, variant in bar:
+        bar.set_description(f"sensitivity {analysis.name} {variant.name}")
+        reference = references[analysis.name]
+        if variant.name == "voxel_fwe":
+            rows.append(
+                _voxel_fwe_row(
+                    analysis, variant, reference, results, masks, main_overlap, settings
+                )
+            )
+            continue
+        variant_curation, variant_settings, note = sensitivity.variant_inputs(
+            variant, curation, analysis, run_settings
+        )
+        if variant_curation is None:
+            rows.append(
+                {
+                    "analysis": analysis.name,
+                    "variant": variant.name,
+                    "description": variant.description,
+                    "conclusion_changes": f"not applicable: {note}",
+                }
+            )
+            continue
+        target = folder.sensitivity_variant(variant.name)
+        _, outputs = run_analyses(
+            [analysis], variant_curation, coordinates_dir, target, variant_settings
+        )
+        overlap = run_overlap(
+            [analysis],
+            masks,
+            target,
+            OverlapSettings(settings.n_iters, settings.seed, settings.jobs, False),
+            outputs,
+        )
+        rows.append(
+            _variant_row(
+                analysis, variant, reference, outputs[analysis.name], overlap, note, names
+            )
+        )
+    main_rows = [references[a.name].row(a) for a in analyses]
+    columns = [
+        "analysis",
+        "variant",
+        "description",
+        "experiments",
+        "clusters",
+        "kept_main_clusters",
+        "new_clusters",
+        "new_labels",
+        *sensitivity.p_columns(names),
+        "conclusion_changes",
+    ]
+    table = pd.DataFrame(main_rows + rows).reindex(columns=columns)
+    order = {a.name: i for i, a in enumerate(analyses)}
+    return table.sort_values("analysis", key=lambda s: s.map(order), kind="stable")
+
+
+def run_review(
+    analyses: list[Analysis],
+    curation: Curation,
+    coordinates_dir,
+    results: ResultsFolder,
+    settings: ReviewSettings,
+) -> dict[str, pd.DataFrame]:
+    """Run every robustness check for the disorder analyses; write the robustness folder.
+
+    Returns
+    -------
+    dict
+        The tables written: ``clusters``, ``contributions``, ``jackknife``, ``failsafe``,
+        ``failsafe_levels`` and (unless disabled) ``sensitivity``.
+    """
+    started = now()
+    reviewed = reviewed_analyses(analyses)
+    if not reviewed:
+        raise MnsmetaInputError(
+            "no SAD or BPD analysis to review: check coordinates/analyses.toml"
+        )
+    if settings.sensitivity and results.read_overlap() is None:
+        raise MnsmetaInputError(
+            f"{results.overlap_table}: missing: run `mnsmeta overlap` first, or pass "
+            "--no-sensitivity"
+        )
+    parts: dict[str, list] = {}
+    checks: dict[str, dict] = {}
+    with results.staged(results.robustness) as folder:
+        bar = tqdm(reviewed, desc="robustness", unit="analysis", disable=not settings.progress)
+        for analysis in bar:
+            bar.set_description(f"robustness {analysis.name}")
+            tables = _robustness(analysis, results, settings, checks)
+            for key, table in (tables or {}).items():
+                parts.setdefault(key, []).append(table)
+        tables = {key: pd.concat(value, ignore_index=True) for key, value in parts.items()}
+        for key in folder.TABLES:
+            table = tables.get(key, pd.DataFrame())
+            if "analysis" in table:
+                table = table[["analysis", *[c for c in table.columns if c != "analysis"]]]
+            tables[key] = table
+            folder.write_table(key, table)
+        if settings.sensitivity:
+            tables["sensitivity"] = _sensitivity(
+                reviewed, curation, coordinates_dir, results, settings, folder
+            )
+            folder.write_table("sensitivity", tables["sensitivity"])
+        write_json(
+            folder.provenance,
+            {
+                "command": "mnsmeta robustness",
+                "analyses": [a.name for a in reviewed],
+                "settings": dataclasses.asdict(settings),
+                "fsn_multiples": list(robustness.FSN_MULTIPLES),
+                "monte_carlo_check": checks,
+                "versions": package_versions(),
+                "inputs_sha256": input_checksums(coordinates_dir),
+                "started": started,
+                "finished": now(),
+            },
+        )
+    return tables

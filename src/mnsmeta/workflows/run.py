@@ -1,0 +1,345 @@
+"""``mnsmeta run``: every analysis from the curated dataset to maps, tables and figures.
+
+Each analysis is written to a hidden temporary folder inside ``results/`` and renamed into
+place only when complete, so an interrupted run leaves the previous results untouched. What
+later stages need from each analysis is returned as an :class:`AnalysisResult`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mnsmeta.curation.analyses import MIN_EXPERIMENTS, Analysis, underpowered
+from mnsmeta.curation.experiments import build_experiments, combine
+from mnsmeta.curation.records import Curation
+from mnsmeta.data.space import brain_mask_img
+from mnsmeta.meta_analysis import ale
+from mnsmeta.meta_analysis.analysis_result import AnalysisResult
+from mnsmeta.meta_analysis.clusters import cluster_table
+from mnsmeta.meta_analysis.datasets import to_dataset
+from mnsmeta.meta_analysis.engine.scaleout import dask_cluster
+from mnsmeta.workflows.figures import plot_map
+from mnsmeta.workflows.provenance import input_checksums, now, package_versions
+from mnsmeta.workflows.results import (
+    FLOAT_FORMAT,
+    AnalysisFolder,
+    ResultsFolder,
+    ThresholdedMap,
+    save_map,
+    write_csv,
+    write_json,
+    write_text,
+)
+
+LGR = logging.getLogger(__name__)
+
+# ``dask_cluster`` is handed on to the command line (``--dask``, ``--scheduler``), which
+# reaches the engine only through the workflows.
+__all__ = ["RunSettings", "dask_cluster", "run_analyses"]
+
+
+@dataclass
+class RunSettings:
+    """Parameters of a run (all recorded in the provenance files)."""
+
+    n_iters: int = 10_000
+    seed: int = 0
+    jobs: int = 1
+    cluster_forming_p: float = 0.001
+    cluster_p: float = 0.05
+    voxel_fwe_p: float = 0.05
+    subtraction_p: float = 0.001
+    subtraction_min_mm3: float = 200.0
+    sample_size_fallback: str | int = "median"
+    engine: str = "fast"
+    progress: bool = True
+
+
+def _experiment_set(curation: Curation, analysis: Analysis, settings: RunSettings):
+    sets = [
+        build_experiments(curation, group, settings.sample_size_fallback, analysis.modalities)
+        for group in analysis.groups
+    ]
+    return sets[0] if len(sets) == 1 else combine(sets, analysis.name)
+
+
+def _write_clusters(
+    files: ThresholdedMap, thresholded, stat, z, foci, title: str, min_voxels=1
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Write a thresholded map, its mask, labels and figures; return table, map and labels."""
+    affine = brain_mask_img().affine
+    table, labels = cluster_table(thresholded, affine, stat, z, foci, min_voxels)
+    if min_voxels > 1:
+        thresholded = np.where(labels > 0, thresholded, 0).astype(np.float32)
+    save_map(thresholded, files.z)
+    save_map(labels > 0, files.mask, np.uint8)
+    save_map(labels, files.labels, np.int16)
+    image = nib.Nifti1Image(thresholded, affine)
+    plot_map(image, title, files.glass, files.slices)
+    return table, thresholded, labels
+
+
+def _summary_row(analysis: Analysis, experiment_set, table: pd.DataFrame, note: str = ""):
+    largest = table.iloc[0] if len(table) else None
+    n_experiments = len(experiment_set.experiments) if experiment_set is not None else np.nan
+    warnings = []
+    if experiment_set is not None and underpowered(n_experiments):
+        warnings.append(f"{n_experiments} experiments < {MIN_EXPERIMENTS}: low power")
+    return {
+        "analysis": analysis.name,
+        "kind": analysis.kind,
+        "experiments": n_experiments,
+        "foci": len(experiment_set.foci) if experiment_set is not None else np.nan,
+        "clusters": len(table),
+        "largest_cluster_mm3": largest["size_mm3"] if largest is not None else 0.0,
+        "largest_cluster_peak": (
+            f"({largest['peak_x']:g}, {largest['peak_y']:g}, {largest['peak_z']:g})"
+            if largest is not None
+            else ""
+        ),
+        "largest_cluster_label": largest["Harvard-Oxford peak"] if largest is not None else "",
+        "warnings": "; ".join(warnings),
+        "note": note,
+    }
+
+
+def inference_summary(result, settings: RunSettings) -> dict:
+    """The thresholds the Monte Carlo null produced, for the summary and the engine checks.
+
+    ``cluster_forming_ale``: the smallest ALE value with uncorrected p below the
+    cluster-forming threshold; ``cluster_size_threshold_voxels``: the (1 - cluster_p)
+    quantile of the largest random cluster; ``voxel_fwe_ale``: the (1 - voxel_fwe_p)
+    quantile of the largest random ALE value.
+    """
+    stat = result.get_map("stat", return_type="array")
+    p = result.get_map("p", return_type="array")
+    nulls = result.estimator.null_distributions_
+    forming = stat[p < settings.cluster_forming_p]
+    return {
+        "cluster_forming_ale": float(forming.min()) if forming.size else np.nan,
+        "cluster_size_threshold_voxels": float(
+            np.quantile(
+                nulls["values_desc-size_level-cluster_corr-fwe_method-montecarlo"],
+                1 - settings.cluster_p,
+            )
+        ),
+        "voxel_fwe_ale": float(
+            np.quantile(
+                nulls["values_level-voxel_corr-fwe_method-montecarlo"], 1 - settings.voxel_fwe_p
+            )
+        ),
+    }
+
+
+def run_ale_analysis(
+    analysis: Analysis, curation: Curation, settings: RunSettings, folder: AnalysisFolder
+) -> tuple[AnalysisResult, dict, object]:
+    """Fit one ALE analysis and write its maps, tables and figures into ``folder``.
+
+    Returns the analysis's result, its summary row and its NiMARE dataset (the input of a
+    subtraction).
+    """
+    experiment_set = _experiment_set(curation, analysis, settings)
+    n = len(experiment_set.experiments)
+    if underpowered(n):
+        LGR.warning(
+            "%s: %d experiments < %d: ALE has little power (Eickhoff et al., 2016)",
+            analysis.name,
+            n,
+            MIN_EXPERIMENTS,
+        )
+    dataset = to_dataset(experiment_set)
+    seed = ale.analysis_seed(settings.seed, analysis.name)
+    _, result = ale.fit_ale(
+        dataset,
+        settings.n_iters,
+        seed,
+        settings.jobs,
+        settings.cluster_forming_p,
+        settings.engine,
+    )
+    for name in result.maps:
+        save_map(result.get_map(name, return_type="image").get_fdata(), folder.map(name))
+    stat = result.get_map("stat", return_type="image").get_fdata()
+    z = result.get_map("z", return_type="image").get_fdata()
+    table, thresholded, labels = _write_clusters(
+        folder.thresholded(),
+        ale.cluster_fwe_map(result, settings.cluster_p),
+        stat,
+        z,
+        experiment_set.foci,
+        f"{analysis.name} ALE, cluster-FWE p<{settings.cluster_p:g}",
+    )
+    folder.write_clusters(table)
+    save_map(ale.voxel_fwe_map(result, settings.voxel_fwe_p), folder.voxel_thresholded)
+    folder.write_experiments(experiment_set)
+    summary = _summary_row(analysis, experiment_set, table)
+    summary.update(inference_summary(result, settings))
+    output = AnalysisResult(analysis, experiment_set, table, labels, thresholded)
+    return output, summary, dataset
+
+
+def run_subtraction(
+    analysis: Analysis,
+    outputs: dict[str, AnalysisResult],
+    datasets: dict[str, object],
+    settings: RunSettings,
+    folder: AnalysisFolder,
+) -> tuple[AnalysisResult, dict]:
+    """ALE subtraction of two analyses of this run, both directions."""
+    first, second = (outputs[name] for name in analysis.inputs)
+    label1, label2 = analysis.inputs
+    if not (first.thresholded > 0).any() and not (second.thresholded > 0).any():
+        note = f"not computed: neither {label1} nor {label2} has a significant cluster"
+        write_text(folder.note, note + "\n")
+        table = pd.DataFrame()
+        return (
+            AnalysisResult(analysis, None, table, None, None, {}),
+            _summary_row(analysis, None, table, note),
+        )
+    mask = brain_mask_img()
+    inference = [
+        nib.Nifti1Image((o.thresholded > 0).astype(np.float32), mask.affine)
+        for o in (first, second)
+    ]
+    seed = ale.analysis_seed(settings.seed, analysis.name)
+    result = ale.fit_subtraction(
+        datasets[label1], datasets[label2], *inference, settings.n_iters, seed, settings.jobs
+    )
+    for name in ale.SUBTRACTION_MAPS:
+        data = result.get_map(name, return_type="image").get_fdata()
+        save_map(data, folder.subtraction_map(name))
+    voxel_mm3 = float(abs(np.linalg.det(mask.affine[:3, :3])))
+    min_voxels = int(np.ceil(settings.subtraction_min_mm3 / voxel_mm3))
+    tables, labels_by_direction = [], {}
+    directions = ale.subtraction_maps(result, settings.subtraction_p)
+    sources = {label1: first, label2: second}
+    for key, (minuend, subtrahend) in zip(
+        ("group1>group2", "group2>group1"), folder.directions(), strict=True
+    ):
+        table, _, labels = _write_clusters(
+            folder.thresholded((minuend, subtrahend)),
+            directions[key],
+            directions[key],
+            directions[key],
+            sources[minuend].experiments.foci,
+            f"{minuend} > {subtrahend}, p<{settings.subtraction_p:g}, "
+            f">= {settings.subtraction_min_mm3:g} mm3",
+            min_voxels,
+        )
+        tables.append(table.assign(direction=f"{minuend}>{subtrahend}"))
+        labels_by_direction[minuend, subtrahend] = labels
+    table = pd.concat(tables, ignore_index=True) if any(len(t) for t in tables) else tables[0]
+    folder.write_clusters(table)
+    pooled = combine([first.experiments, second.experiments], analysis.name)
+    summary = _summary_row(
+        analysis, pooled, table.sort_values("size_mm3", ascending=False) if len(table) else table
+    )
+    return AnalysisResult(analysis, None, table, None, None, labels_by_direction), summary
+
+
+def run_conjunction(
+    analysis: Analysis, outputs: dict[str, AnalysisResult], folder: AnalysisFolder
+) -> tuple[AnalysisResult, dict]:
+    """Minimum-statistic conjunction of two thresholded analyses of this run."""
+    first, second = (outputs[name] for name in analysis.inputs)
+    conjunction = ale.conjunction_map(first.thresholded, second.thresholded)
+    foci = pd.concat([first.experiments.foci, second.experiments.foci])
+    table, thresholded, labels = _write_clusters(
+        folder.thresholded(),
+        conjunction,
+        conjunction,
+        conjunction,
+        foci,
+        f"{' and '.join(analysis.inputs)}: minimum statistic of cluster-FWE maps",
+    )
+    folder.write_clusters(table)
+    pooled = combine([first.experiments, second.experiments], analysis.name)
+    note = "" if len(table) else "no voxel significant in both inputs"
+    summary = _summary_row(analysis, pooled, table, note)
+    return AnalysisResult(analysis, None, table, labels, thresholded), summary
+
+
+def run_analyses(
+    analyses: list[Analysis],
+    curation: Curation,
+    coordinates_dir,
+    results: ResultsFolder,
+    settings: RunSettings,
+) -> tuple[pd.DataFrame, dict[str, AnalysisResult]]:
+    """Run analyses in order and write them into ``results``.
+
+    Parameters
+    ----------
+    analyses : list of Analysis
+        In dependency order (subtraction and conjunction after their inputs).
+    curation : Curation
+        Validated records.
+    coordinates_dir : Path
+        The curation folder (checksummed into the provenance).
+    results : ResultsFolder
+        Where each analysis gets its folder, and the summary and provenance are written.
+    settings : RunSettings
+
+    Returns
+    -------
+    summary : pandas.DataFrame
+        One row per analysis (the results folder's summary table).
+    outputs : dict
+        Analysis name -> :class:`AnalysisResult`, for the stages that follow.
+    """
+    started = now()
+    checksums = input_checksums(coordinates_dir)
+    versions = package_versions()
+    outputs: dict[str, AnalysisResult] = {}
+    datasets: dict[str, object] = {}
+    rows = []
+    bar = tqdm(analyses, desc="analyses", unit="analysis", disable=not settings.progress)
+    for analysis in bar:
+        bar.set_description(f"{analysis.name} ({analysis.kind})")
+        analysis_started = now()
+        with results.staged(results.analysis(analysis)) as folder:
+            if analysis.is_ale:
+                output, row, datasets[analysis.name] = run_ale_analysis(
+                    analysis, curation, settings, folder
+                )
+            elif analysis.is_subtraction:
+                output, row = run_subtraction(analysis, outputs, datasets, settings, folder)
+            else:
+                output, row = run_conjunction(analysis, outputs, folder)
+            outputs[analysis.name] = output
+            write_json(
+                folder.provenance,
+                {
+                    "analysis": asdict(analysis),
+                    "settings": asdict(settings),
+                    "seed_used": ale.analysis_seed(settings.seed, analysis.name),
+                    "versions": versions,
+                    "inputs_sha256": checksums,
+                    "started": analysis_started,
+                    "finished": now(),
+                    "summary": row,
+                },
+            )
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    write_csv(summary, results.summary, float_format=FLOAT_FORMAT)
+    write_json(
+        results.provenance,
+        {
+            "command": "mnsmeta run",
+            "analyses": [a.name for a in analyses],
+            "settings": asdict(settings),
+            "versions": versions,
+            "inputs_sha256": checksums,
+            "started": started,
+            "finished": now(),
+        },
+    )
+    return summary, outputs

@@ -1,0 +1,214 @@
+"""The claims check: one verdict per claim, by the documented rules, exit code 0."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from mnsmeta.claims.verdicts import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Evidence, check_claims
+from mnsmeta.cli import main
+from mnsmeta.curation.analyses import Analysis
+from mnsmeta.curation.claims_file import Claim
+from mnsmeta.curation.experiments import ExperimentSet
+from mnsmeta.data.space import brain_mask_img
+from mnsmeta.meta_analysis.analysis_result import AnalysisResult
+from mnsmeta.workflows.results import ResultsFolder, write_csv
+
+SAD = Analysis("SAD", "ale", ("SAD",))
+BPD = Analysis("BPD", "ale", ("BPD",))
+CONJUNCTION = Analysis("SAD_and_BPD", "conjunction", inputs=("SAD", "BPD"))
+SUBTRACTION = Analysis("SAD_vs_BPD", "subtraction", inputs=("SAD", "BPD"))
+ANALYSES = [SAD, BPD, CONJUNCTION, SUBTRACTION]
+REGIONS = {
+    "amygdala": ["Amygdala"],
+    "IFG": ["Inferior_Frontal_Gyrus_pars_opercularis", "Inferior_Frontal_Gyrus_pars_triangularis"],
+}
+CLUSTER_COLUMNS = ["cluster", "size_mm3", "peak_x", "peak_y", "peak_z", "Harvard-Oxford peak"]
+AMYGDALA = (-22, -4, -20)
+IFG = (50, 16, 8)
+
+
+def _labels(*peaks_mm):
+    """Cluster k + 1: a 3 x 3 x 3 cube around the k-th peak."""
+    mask = brain_mask_img()
+    data = np.zeros(mask.shape, dtype=np.int16)
+    for number, peak in enumerate(peaks_mm, start=1):
+        i, j, k = np.rint(np.linalg.inv(mask.affine) @ [*peak, 1])[:3].astype(int)
+        data[i - 1 : i + 2, j - 1 : j + 2, k - 1 : k + 2] = number
+    return data
+
+
+def _clusters(*rows):
+    return pd.DataFrame([(1 + n, 216, *peak, label) for n, (peak, label) in enumerate(rows)],
+                        columns=CLUSTER_COLUMNS)  # fmt: skip
+
+
+def _experiments(name):
+    """Ten experiments: 5 report only increased, 2 only reduced, 3 both directions."""
+    ids = [f"{name}{i}" for i in range(10)]
+    directions = ["hyper"] * 5 + ["hypo"] * 2 + ["mixed"] * 3
+    experiments = pd.DataFrame({"sample_size": 20, "direction": directions}, index=ids)
+    foci = pd.DataFrame({"experiment_id": ids, "table_id": "", "x": 0.0, "y": 0.0, "z": 0.0})
+    return ExperimentSet(name, experiments, foci)
+
+
+def _results():
+    """SAD: one left-amygdala cluster, fragile, in the MNS beyond chance. BPD: no cluster.
+    The subtraction: SAD > BPD in the amygdala, BPD > SAD in the right IFG."""
+    empty = _clusters()
+    subtraction = pd.concat(
+        [
+            _clusters((AMYGDALA, "Left_Amygdala")).assign(direction="SAD>BPD"),
+            _clusters((IFG, "Right_Inferior_Frontal_Gyrus_pars_opercularis")).assign(
+                direction="BPD>SAD"
+            ),
+        ],
+        ignore_index=True,
+    )
+    return {
+        "SAD": AnalysisResult(
+            SAD, _experiments("SAD"), _clusters((AMYGDALA, "Left_Amygdala")), _labels(AMYGDALA)
+        ),
+        "BPD": AnalysisResult(BPD, _experiments("BPD"), empty, _labels()),
+        "SAD_and_BPD": AnalysisResult(CONJUNCTION, None, empty, _labels()),
+        "SAD_vs_BPD": AnalysisResult(
+            SUBTRACTION,
+            None,
+            subtraction,
+            None,
+            labels_by_direction={("SAD", "BPD"): _labels(AMYGDALA), ("BPD", "SAD"): _labels(IFG)},
+        ),
+    }
+
+
+def _overlap():
+    rows = []
+    for analysis, p in (("SAD", 0.01), ("BPD", 0.5)):
+        for mask in ("meta", "anatomical"):
+            rows += [
+                (analysis, mask, "roi_ale", "mean_ale", 0.01, p),
+                (analysis, mask, "roi_ale_gm", "mean_ale", 0.01, p),
+                (analysis, mask, "thresholded_overlap", "voxels_in_both", 12, p),
+            ]
+    return pd.DataFrame(rows, columns=["analysis", "mask", "test", "statistic", "observed", "p"])
+
+
+ROBUSTNESS = pd.DataFrame(
+    [
+        {
+            "analysis": "SAD",
+            "cluster": 1,
+            "dominated": True,
+            "jackknife_survived": 5,
+            "jackknife_n": 10,
+            "fragile": True,
+            "fsn": "0-9",
+            "fsn_benchmark": 10,
+        }
+    ]
+)
+
+
+@pytest.fixture
+def evidence():
+    results = _results()
+    return Evidence(ANALYSES, lambda a: results[a.name], _overlap(), ROBUSTNESS)
+
+
+def claim(id_, analysis, test, regions=(), direction="any"):
+    return Claim(id_, f"paraphrase of {id_}", analysis, test, tuple(regions), direction)
+
+
+CASES = [
+    (claim("amygdala", "SAD", "convergence", ["amygdala"]), SUPPORTED, "jackknife 5/10"),
+    (claim("ifg", "SAD", "convergence", ["IFG"]), NOT_SUPPORTED, "no cluster in IFG"),
+    (claim("reduced", "SAD", "convergence", ["IFG"], "hypo"), NOT_TESTABLE, "2 experiments"),
+    (claim("sad_mns", "SAD", "mns_overlap"), SUPPORTED, "meta: ROI p=0.01"),
+    (claim("bpd_mns", "BPD", "mns_overlap"), NOT_SUPPORTED, "p=0.5"),
+    (claim("fragile", "SAD", "inconsistent", ["amygdala"]), SUPPORTED, "dominated"),
+    (claim("absent", "BPD", "inconsistent", ["IFG"]), SUPPORTED, "no significant cluster"),
+    (claim("both", "conjunction", "convergence", ["amygdala"]), NOT_SUPPORTED, "SAD n=10"),
+    (claim("diff_ifg", "contrast", "convergence", ["IFG"]), SUPPORTED, "cluster BPD>SAD 1"),
+    (claim("diff_amy", "contrast", "convergence", ["amygdala"]), SUPPORTED, "SAD>BPD 1 Left"),
+]
+
+
+@pytest.mark.parametrize(("item", "verdict", "text"), CASES, ids=[c[0].id for c in CASES])
+def test_each_claim_gets_the_verdict_its_rule_gives(evidence, item, verdict, text):
+    (result,) = check_claims([item], REGIONS, evidence)
+    assert result.verdict == verdict
+    assert text in result.evidence
+    assert "\n" not in result.evidence
+
+
+def test_a_subtraction_cluster_is_placed_by_its_own_direction(evidence):
+    # Both directions number their clusters from 1; the IFG claim must find only BPD > SAD.
+    (result,) = check_claims([claim("x", "contrast", "convergence", ["IFG"])], REGIONS, evidence)
+    assert "1 cluster(s) in IFG" in result.evidence
+    assert "SAD>BPD" not in result.evidence
+
+
+@pytest.fixture
+def results_folder(tmp_path):
+    """The same results, written through the results contract."""
+    results = ResultsFolder(tmp_path / "results")
+    for result in _results().values():
+        results.save(result)
+    write_csv(_overlap(), results.overlap_table)
+    results.robustness.path.mkdir(parents=True)
+    results.robustness.write_table("clusters", ROBUSTNESS)
+    return results
+
+
+def test_the_claims_command_prints_json_and_exits_zero(results_folder, tmp_path):
+    coordinates = tmp_path / "coordinates"
+    coordinates.mkdir()
+    (coordinates / "claims.toml").write_text(
+        '[regions]\nIFG = ["Inferior_Frontal_Gyrus_pars_opercularis"]\n\n'
+        '[[claim]]\nid = "x"\nparaphrase = "SAD converges in IFG."\nanalysis = "SAD"\n'
+        'test = "convergence"\nregions = ["IFG"]\ndirection = "any"\n\n'
+        '[[claim]]\nid = "y"\nparaphrase = "SAD and BPD differ in IFG."\nanalysis = "contrast"\n'
+        'test = "convergence"\nregions = ["IFG"]\ndirection = "any"\n'
+    )
+    (coordinates / "analyses.toml").write_text(
+        '[[analysis]]\nname = "SAD"\nkind = "ale"\ngroups = ["SAD"]\n\n'
+        '[[analysis]]\nname = "BPD"\nkind = "ale"\ngroups = ["BPD"]\n\n'
+        '[[analysis]]\nname = "SAD_vs_BPD"\nkind = "subtraction"\ninputs = ["SAD", "BPD"]\n'
+    )
+    outcome = CliRunner().invoke(
+        main,
+        [
+            "--coordinates",
+            str(coordinates),
+            "claims",
+            "--output",
+            str(results_folder.path),
+            "--json",
+        ],
+    )
+    assert outcome.exit_code == 0, outcome.output
+    printed = json.loads(outcome.output)
+    assert [(c["id"], c["verdict"]) for c in printed] == [("x", NOT_SUPPORTED), ("y", SUPPORTED)]
+    assert results_folder.read_claims()["claims"] == printed
+
+
+def test_a_missing_results_folder_is_a_clear_error(tmp_path):
+    coordinates = tmp_path / "coordinates"
+    coordinates.mkdir()
+    (coordinates / "claims.toml").write_text(
+        '[[claim]]\nid = "x"\nparaphrase = "p"\nanalysis = "SAD"\ntest = "convergence"\n'
+        'direction = "any"\n'
+    )
+    (coordinates / "analyses.toml").write_text(
+        '[[analysis]]\nname = "SAD"\nkind = "ale"\ngroups = ["SAD"]\n'
+    )
+    outcome = CliRunner().invoke(
+        main, ["--coordinates", str(coordinates), "claims", "--output", str(tmp_path / "none")]
+    )
+    assert outcome.exit_code == 1
+    assert "no such folder: run `mnsmeta run` first" in outcome.output
+    assert "Traceback" not in outcome.output

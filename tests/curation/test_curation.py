@@ -1,0 +1,117 @@
+"""The committed curation in coordinates/: valid, complete, and faithful to the data rules."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import REPO
+from mnsmeta.cli import main
+from mnsmeta.curation.candidates import find_candidates
+from mnsmeta.curation.claims_file import read_claims
+from mnsmeta.curation.flow import study_flow
+from mnsmeta.curation.ledger import ledger_table
+from mnsmeta.curation.records import load_curation
+from mnsmeta.curation.validate import validate_paths
+from mnsmeta.data import databases as database
+
+COORDINATES = REPO / "coordinates"
+
+
+@pytest.fixture(scope="module")
+def curation():
+    return load_curation(COORDINATES)
+
+
+def test_the_committed_curation_validates_against_the_databases():
+    report = validate_paths([COORDINATES], use_database=True)
+    assert [str(p) for p in report.problems] == []
+
+
+def test_every_candidate_has_a_record_with_modality_and_decision(curation):
+    for group in ("SAD", "BPD", "MNS"):
+        curated = {r.study_id for r in curation.for_group(group, included_only=False)}
+        assert {str(p) for p in find_candidates(group).index} <= curated
+    assert all(r.modality and r.status for r in curation.records)
+
+
+def test_flow_counts(curation):
+    flow = study_flow(curation)
+    assert flow.loc["candidates after merging by PMID"].to_dict() == {
+        "SAD": 91,
+        "BPD": 62,
+        "MNS": 155,
+    }
+    assert flow.loc["screened (curation record)"].to_dict() == {"SAD": 91, "BPD": 62, "MNS": 155}
+    assert flow.loc["included"].to_dict() == {"SAD": 31, "BPD": 33, "MNS": 94}
+    assert flow.loc["excluded (total)"].to_dict() == {"SAD": 60, "BPD": 29, "MNS": 61}
+    reasons = flow.loc[flow.index.str.startswith("excluded: ")]
+    assert (reasons.sum() == flow.loc["excluded (total)"]).all()
+
+
+def test_disorder_sets_have_power_and_mostly_curated_sample_sizes(curation):
+    for group in ("SAD", "BPD"):
+        included = curation.for_group(group)
+        assert len(included) >= 17  # Eickhoff et al. 2016
+        with_n = sum(r.sample_size()[0] is not None for r in included)
+        assert with_n / len(included) >= 0.6
+        assert all(r.n_source for r in included if r.sample_size()[0] is not None)
+
+
+def test_every_included_study_has_coordinates_in_the_database_table(curation):
+    included = [r for r in curation.records if r.included]
+    merged = database.merged_foci(pmids=[r.pmid for r in included])
+    counts = merged.groupby("pmid").size()
+    assert all(counts.get(r.pmid, 0) > 0 for r in included)
+
+
+def test_records_carry_no_database_titles(curation):
+    titles = database.study_metadata()["title"].dropna()
+    titles = {t.strip().lower().rstrip(".") for t in titles if len(t) > 40}
+    text = " ".join(f"{r.note} {r.n_source}".lower() for r in curation.records)
+    assert [t for t in titles if t in text] == []
+
+
+def test_cited_references_ledger(curation):
+    ledger = ledger_table(COORDINATES / "cited_references.tsv", curation)
+    assert len(ledger) == 52
+    assert ledger["ref"].astype(int).tolist() == list(range(1, 53))
+    baczkowski = ledger.set_index("ref").loc["19"]
+    assert baczkowski["in_database"] == "yes"
+    assert baczkowski["why_not"].startswith("resting-state fMRI")
+    goldin = ledger.set_index("ref").loc["37"]  # cited CBT study, a SAD candidate
+    assert goldin["in_database"] == "yes"
+    assert goldin["why_not"] == "excluded: SAD no_control_group"
+    # Every reference gets a reason when it does not enter an analysis.
+    assert ((ledger["included_in"] != "") | (ledger["why_not"] != "")).all()
+
+
+def test_claims_file_holds_the_reviews_core_claims():
+    problems = []
+    claims, regions = read_claims(COORDINATES / "claims.toml", problems)
+    assert problems == []
+    by_id = {claim.id: claim for claim in claims}
+    assert by_id["sad_mns_reduced"].direction == "hypo"
+    assert set(by_id["sad_mns_reduced"].regions) == {"IFG", "IPL"}
+    assert by_id["bpd_mns_inconsistent"].test == "inconsistent"
+    assert by_id["both_amygdala"].analysis == "conjunction"
+    assert by_id["mns_shared_substrate"].test == "mns_overlap"
+    assert "Amygdala" in regions["amygdala"]
+
+
+def test_flow_cli_writes_csv(tmp_path):
+    out = tmp_path / "stages.csv"
+    result = CliRunner().invoke(
+        main, ["--coordinates", str(COORDINATES), "studies", "--flow", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, index_col=0)
+    assert table.loc["included", "SAD"] == 31
+
+
+def test_cited_cli_prints_totals():
+    result = CliRunner().invoke(main, ["--coordinates", str(COORDINATES), "studies", "--cited"])
+    assert result.exit_code == 0, result.output
+    assert "52 references" in result.output
+    assert "in a database: 4" in result.output

@@ -1,0 +1,87 @@
+"""From records to ALE experiments, and into NiMARE's containers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import record_line
+from mnsmeta.curation.experiments import build_experiments
+from mnsmeta.curation.records import load_curation
+from mnsmeta.data import databases as database
+from mnsmeta.errors import MnsmetaInputError
+from mnsmeta.meta_analysis.datasets import to_dataset, to_studyset
+
+TYPED = [
+    "typed2020\tfaces\tTAL\tTable 2\t-40\t20\t10\n",
+    "typed2020\tvoices\tMNI\tTable 3\t-24\t-4\t-18\n",
+]
+
+
+@pytest.fixture
+def curation(make_coordinates):
+    root = make_coordinates(
+        [
+            record_line("19717138", n=(27, 27, "")),  # Neurosynth, MNI
+            record_line("10202567"),  # NeuroQuery only, no N: fallback
+            record_line("21356318", status="excluded", reason="resting_state"),
+            record_line("typed2020", n=("", "", 18), source_db="manual", n_source="Table 1"),
+        ],
+        TYPED,
+    )
+    loaded = load_curation(root)
+    assert loaded.problems == []
+    return loaded
+
+
+def test_included_studies_become_one_experiment_each(curation):
+    experiment_set = build_experiments(curation, "SAD")
+    table = experiment_set.experiments
+    assert list(table.index) == ["19717138", "10202567", "typed2020"]
+    assert table.loc["19717138", "source"] == "neurosynth"
+    assert table.loc["10202567", "source"] == "neuroquery"
+    assert table.loc["10202567", "reported_space"] == "UNKNOWN"
+    # Both contrasts of the typed study are pooled into one experiment.
+    assert table.loc["typed2020", "n_foci"] == 2
+    counts = database.study_metadata().loc[[19717138, 10202567]]
+    assert table.loc["19717138", "n_foci"] == counts.loc[19717138, "n_foci_neurosynth"]
+
+
+def test_sample_size_rules_and_median_fallback(curation):
+    table = build_experiments(curation, "SAD").experiments
+    assert table.loc["19717138", "sample_size"] == 54
+    assert table.loc["typed2020", "sample_size"] == 18
+    assert table.loc["10202567", "sample_size"] == 36  # median of 54 and 18
+    assert table.loc["10202567", "sample_size_rule"].startswith("fallback: median N of 2")
+    fixed = build_experiments(curation, "SAD", fallback=20).experiments
+    assert fixed.loc["10202567", "sample_size"] == 20
+
+
+def test_typed_talairach_foci_are_converted_to_mni(curation):
+    foci = build_experiments(curation, "SAD").foci.query("experiment_id == 'typed2020'")
+    np.testing.assert_allclose(
+        foci[["x", "y", "z"]].to_numpy(),
+        [[-41.662439, 22.916911, 5.640985], [-24, -4, -18]],
+        atol=1e-6,
+    )
+
+
+def test_nimare_dataset_holds_the_same_foci_and_sample_sizes(curation):
+    experiment_set = build_experiments(curation, "SAD")
+    dataset = to_dataset(experiment_set)
+    assert sorted(dataset.ids) == sorted(f"{e}-1" for e in experiment_set.experiments.index)
+    coordinates = dataset.coordinates.sort_values(["id", "x", "y", "z"])
+    ours = experiment_set.foci.assign(id=experiment_set.foci["experiment_id"] + "-1")
+    ours = ours.sort_values(["id", "x", "y", "z"])
+    np.testing.assert_allclose(
+        coordinates[["x", "y", "z"]].to_numpy(), ours[["x", "y", "z"]].to_numpy(), atol=1e-9
+    )
+    sizes = dataset.metadata.set_index("id")["sample_sizes"]
+    assert sizes["10202567-1"] == [36]
+    studyset = to_studyset(experiment_set)
+    assert len(studyset.studies) == 3
+
+
+def test_group_without_included_studies_is_a_clear_error(curation):
+    with pytest.raises(MnsmetaInputError, match="group BPD: no included study"):
+        build_experiments(curation, "BPD")

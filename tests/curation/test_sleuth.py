@@ -1,0 +1,142 @@
+"""Sleuth text files: parsing like GingerALE/NiMARE, exact round trips, clear problems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from nimare.io import convert_sleuth_to_dict
+
+from mnsmeta.curation.sleuth import SleuthExperiment, read_sleuth, write_sleuth
+from mnsmeta.errors import Problem
+
+GOOD = """// Reference=Talairach
+// Smith et al., 2010: faces > shapes
+// Subjects=24
+-40 20 10
+38.5\t22\t8
+
+// Jones et al., 2012: patients > controls
+// Subjects=31
+-22 -4 -18
+"""
+
+
+def read(path):
+    problems: list[Problem] = []
+    return read_sleuth(path, problems), [str(p) for p in problems]
+
+
+def test_sleuth_file_reads_like_nimare(tmp_path):
+    path = tmp_path / "good.txt"
+    path.write_text(GOOD)
+    experiments, problems = read(path)
+    assert problems == []
+    assert [(e.study, e.contrast, e.sample_size, e.space) for e in experiments] == [
+        ("Smith et al., 2010", "faces > shapes", 24, "TAL"),
+        ("Jones et al., 2012", "patients > controls", 31, "TAL"),
+    ]
+    reference = convert_sleuth_to_dict(str(path))
+    smith = reference["Smith et al., 2010"]["contrasts"]["faces > shapes"]
+    assert smith["metadata"]["sample_sizes"] == [24]
+    np.testing.assert_array_equal(
+        np.c_[smith["coords"]["x"], smith["coords"]["y"], smith["coords"]["z"]],
+        np.array(experiments[0].foci),
+    )
+
+
+def test_sleuth_round_trip_gives_identical_foci(tmp_path):
+    rng = np.random.default_rng(0)
+    original = [
+        SleuthExperiment(
+            f"study {i}: contrast", 10 + i, "MNI", [tuple(f) for f in rng.uniform(-60, 60, (5, 3))]
+        )
+        for i in range(3)
+    ]
+    path = tmp_path / "out.txt"
+    write_sleuth(path, original)
+    again, problems = read(path)
+    assert [p for p in problems if "outside" not in p] == []
+    assert [e.foci for e in again] == [e.foci for e in original]
+    assert [e.sample_size for e in again] == [10, 11, 12]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "// Smith 2010: a\n// Subjects=10\n1 2 3\n",
+            "bad.txt:1: no '// Reference=' line before the first experiment",
+        ),
+        ("// Reference=SPM\n// S: a\n// Subjects=10\n1 2 3\n", "bad.txt:1: unknown space 'SPM'"),
+        (
+            "// Reference=MNI\n// S: a\n// Subjects=10\n1 2 3\n\n// Reference=Talairach\n// T: b\n// Subjects=9\n4 5 6\n",
+            "bad.txt:6: space changes mid-file to 'Talairach'",
+        ),
+        (
+            "// Reference=MNI\n// S: a\n1 2 3\n",
+            "bad.txt:2: experiment 'S: a' has no '// Subjects=' line",
+        ),
+        (
+            "// Reference=MNI\n// S: a\n// Subjects=0\n1 2 3\n",
+            "bad.txt:3: Subjects = '0' is not a positive whole number",
+        ),
+        (
+            "// Reference=MNI\n// S: a\n// Subjects=10\n1 2\n",
+            "bad.txt:4: '1 2' has 2 values, not 3 (x y z)",
+        ),
+        (
+            "// Reference=MNI\n// S: a\n// Subjects=10\n1 2,5 3\n",
+            "bad.txt:4: y = '2,5' is not a number (use a decimal point)",
+        ),
+        (
+            "// Reference=MNI\n// S: a\n// Subjects=10\n1 nan 3\n",
+            "bad.txt:4: y = 'nan' is not finite",
+        ),
+        (
+            "// Reference=MNI\n// S: a\n// Subjects=10\n\n// T: b\n// Subjects=5\n1 2 3\n",
+            "bad.txt:2: experiment 'S: a' has zero foci",
+        ),
+        (
+            "// Reference=MNI\n// S: a\n// Subjects=10\n1 2 3\n1 2 3\n",
+            "bad.txt:5: focus '1 2 3' entered twice",
+        ),
+        (
+            "// Reference=MNI\n// S: a\n// Subjects=10\n1 -200 3\n",
+            "lies outside the MNI152 bounding box",
+        ),
+    ],
+)
+def test_bad_sleuth_files_are_reported_by_line(tmp_path, text, expected):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    _, problems = read(path)
+    assert any(expected in p for p in problems), problems
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("/ =RefrncMITal0123456789.-,\n\tSubjects:xnaif")),
+        max_size=200,
+    )
+)
+def test_any_text_parses_or_reports_problems_never_crashes(tmp_path, text):
+    path = tmp_path / "fuzz.txt"
+    path.write_text(text)
+    problems: list[Problem] = []
+    experiments = read_sleuth(path, problems)
+    assert isinstance(experiments, list)
+    assert all(isinstance(p, Problem) for p in problems)
+
+
+def test_our_own_exports_are_read_back_with_repeated_foci(tmp_path):
+    path = tmp_path / "export.txt"
+    path.write_text("// Reference=MNI\n// S: a\n// Subjects=10\n1 2 3\n1 2 3\n4 5 6\n")
+    problems = []
+    (experiment,) = read_sleuth(path, problems, keep_repeats=True)
+    assert problems == []
+    assert experiment.foci == [(1.0, 2.0, 3.0), (1.0, 2.0, 3.0), (4.0, 5.0, 6.0)]

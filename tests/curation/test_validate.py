@@ -1,0 +1,188 @@
+"""Validation: every bad input is reported as file:line: what is wrong: the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import MANUAL_HEADER, RECORD_HEADER, record_line
+from mnsmeta.curation.validate import validate_paths
+
+
+def problems_of(*paths, use_database=False):
+    return [str(p) for p in validate_paths(list(paths), use_database=use_database).problems]
+
+
+def manual_study(study_id="typed2020"):
+    return record_line(study_id, n=("", "", 20), source_db="manual", n_source="Table 2")
+
+
+def test_a_clean_folder_has_no_problems(make_coordinates):
+    root = make_coordinates(
+        [record_line("19717138", n=(27, 27, "")), manual_study()],
+        [
+            "typed2020\tfaces\tMNI\tTable 2\t-24\t-4\t-18\n",
+            "typed2020\tfaces\tTAL\tTable 2\t40\t20\t10\n",
+        ],
+    )
+    assert problems_of(root) == []
+
+
+@pytest.mark.parametrize(
+    ("records", "manual", "expected"),
+    [
+        # unknown space
+        (
+            [manual_study()],
+            ["typed2020\tc\tSPM\tT1\t1\t2\t3\n"],
+            "manual/typed.tsv:2: unknown space 'SPM': use MNI or TAL",
+        ),
+        # non-numeric x, with a hint for decimal commas
+        (
+            [manual_study()],
+            ["typed2020\tc\tMNI\tT1\t12,5\t2\t3\n"],
+            "typed.tsv:2: x '12,5' is not a number (use a decimal point)",
+        ),
+        # missing y
+        ([manual_study()], ["typed2020\tc\tMNI\tT1\t12\t\t3\n"], "typed.tsv:2: y missing"),
+        # NaN and infinity
+        (
+            [manual_study()],
+            ["typed2020\tc\tMNI\tT1\tnan\t2\t3\n"],
+            "typed.tsv:2: x = 'nan' is not finite",
+        ),
+        (
+            [manual_study()],
+            ["typed2020\tc\tMNI\tT1\t1\tinf\t3\n"],
+            "typed.tsv:2: y = 'inf' is not finite",
+        ),
+        # outside the MNI bounding box
+        (
+            [manual_study()],
+            ["typed2020\tc\tMNI\tT1\t12\t-140\t3\n"],
+            "typed.tsv:2: focus (12, -140, 3) (MNI) lies outside the MNI152 bounding box",
+        ),
+        # inside the box but far outside the brain
+        ([manual_study()], ["typed2020\tc\tMNI\tT1\t85\t80\t90\n"], "mm outside the brain mask"),
+        # the same focus twice in one experiment
+        (
+            [manual_study()],
+            ["typed2020\tc\tMNI\tT1\t-24\t-4\t-18\n", "typed2020\tc\tMNI\tT1\t-24\t-4\t-18\n"],
+            "typed.tsv:3: focus (-24, -4, -18) entered twice in experiment 'c' of typed2020 (first at line 2)",
+        ),
+        # duplicate study id
+        (
+            [record_line("123"), record_line("123")],
+            None,
+            "test.tsv:3: duplicate study_id 123 in group SAD (also",
+        ),
+        # missing sample size where one is required (manual study)
+        (
+            [record_line("typed2020", source_db="manual")],
+            ["typed2020\tc\tMNI\tT1\t1\t2\t3\n"],
+            "test.tsv:2: study 'typed2020' has manual coordinates but no sample size",
+        ),
+        # non-positive and non-integer sample sizes
+        (
+            [record_line("123", n=(0, 20, ""))],
+            None,
+            "test.tsv:2: n_patients = '0' is not a positive whole number",
+        ),
+        (
+            [record_line("123", n=(12.5, 20, ""))],
+            None,
+            "n_patients = '12.5' is not a positive whole number",
+        ),
+        # unknown group and modality
+        (
+            [record_line("123", group="OCD")],
+            None,
+            "test.tsv:2: unknown group 'OCD': use one of SAD, BPD, MNS",
+        ),
+        ([record_line("123", modality="fNIRS")], None, "test.tsv:2: unknown modality 'fNIRS'"),
+        # an experiment with zero foci
+        ([manual_study()], [], "test.tsv:2: experiment typed2020 has zero foci"),
+        # a PMID that is not an integer
+        ([record_line("PMC12345")], None, "test.tsv:2: PMID 'PMC12345' is not an integer"),
+        # exclusion needs a reason from the fixed list
+        (
+            [record_line("123", status="excluded", reason="boring")],
+            None,
+            "excluded with reason 'boring'",
+        ),
+        # a number without the place it was read
+        (
+            [record_line("123", n=(20, 20, ""), n_source="")],
+            None,
+            "sample size given without n_source",
+        ),
+    ],
+)
+def test_bad_input_is_reported_with_file_line_and_fix(make_coordinates, records, manual, expected):
+    found = problems_of(make_coordinates(records, manual))
+    assert any(expected in problem for problem in found), found
+    assert all(problem.count(": ") >= 2 for problem in found)  # file:line: what: fix
+
+
+def test_all_problems_are_reported_at_once(make_coordinates):
+    root = make_coordinates(
+        [record_line("x1"), record_line("123", group="OCD"), record_line("456", n=(-3, 1, ""))]
+    )
+    found = problems_of(root)
+    assert len(found) == 3
+    assert [p.split(":")[1] for p in found] == ["2", "3", "4"]
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.tsv"
+    path.write_text("\n\n")
+    assert problems_of(path) == [f"{path}: the file is empty: add content or delete it"]
+
+
+def test_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes(
+        (
+            RECORD_HEADER
+            + "123\tSAD\ttask_fmri\tpatients_vs_controls\tincluded\t\t\t\t\t\t\t\t\t\tM\xfcller\n"
+        ).encode("latin-1")
+    )
+    assert problems_of(path) == [
+        f"{path}:2: not UTF-8 (byte 0xfc): save the file as UTF-8 (in a spreadsheet: 'UTF-8 CSV/TSV')"
+    ]
+
+
+def test_single_manual_file_is_recognised_by_its_columns(tmp_path):
+    path = tmp_path / "typed.tsv"
+    path.write_text(MANUAL_HEADER + "s1\tc\tMNI\tT1\tabc\t2\t3\n")
+    found = problems_of(path)
+    assert any("typed.tsv:2: x 'abc' is not a number" in p for p in found)
+
+
+def test_included_study_must_have_foci_in_the_database(make_coordinates):
+    # 99999999 is in neither database; 10202567 has foci only in NeuroQuery.
+    root = make_coordinates(
+        [record_line("99999999"), record_line("10202567", source_db="neurosynth")]
+    )
+    found = problems_of(root, use_database=True)
+    assert any("PMID 99999999 is in neither Neurosynth 0.7 nor NeuroQuery 1" in p for p in found)
+    assert any("experiment 10202567 has zero foci in neurosynth" in p for p in found)
+
+
+def test_flagged_study_must_have_its_flag_acknowledged(make_coordinates):
+    root = make_coordinates([record_line("16997576", group="MNS", design="healthy_only")])
+    found = problems_of(root, use_database=True)
+    assert any(
+        "study 16997576 is flagged many_foci=116 but its flags column says (nothing)" in p
+        for p in found
+    )
+
+
+def test_claims_file_problems(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text(
+        '[regions]\nIFG = ["Not_A_Label"]\n\n[[claim]]\nid = "a"\nparaphrase = "x"\nanalysis = "OCD"\ntest = "convergence"\nregions = ["IPL"]\ndirection = "any"\n'
+    )
+    found = problems_of(path)
+    assert any("region IFG: unknown Harvard-Oxford label(s) Not_A_Label" in p for p in found)
+    assert any("claim 1 (a): unknown analysis 'OCD'" in p for p in found)
+    assert any("claim 1 (a): undefined region(s) IPL" in p for p in found)

@@ -1,0 +1,223 @@
+"""Robustness checks: shared nulls equal direct reruns; dominance, fragility and fail-safe N
+behave as their definitions say on synthetic data with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from mnsmeta.curation.experiments import ExperimentSet
+from mnsmeta.data.space import brain_mask_img, voxel_to_mm
+from mnsmeta.inference import robustness
+from mnsmeta.meta_analysis import ale
+from mnsmeta.meta_analysis.clusters import label_clusters
+from mnsmeta.meta_analysis.datasets import to_dataset
+from mnsmeta.meta_analysis.engine import montecarlo
+from mnsmeta.meta_analysis.engine import shared_nulls as nulls
+
+N_ITERS = 200  # per null; enough to separate the designed cases below
+TARGET_MM = (-22, -4, -18)  # left amygdala
+
+
+def _brain_voxels():
+    return np.argwhere(brain_mask_img().get_fdata() > 0)
+
+
+def synthetic(true_sizes, n_background=15, seed=0, spread_first=False):
+    """Background experiments (8 random foci, N=20) plus 'true' experiments converging on
+    the left amygdala (one focus there, three random). With ``spread_first`` the first true
+    experiment instead reports 27 foci on a 6 mm grid around the target, so it dominates."""
+    rng = np.random.default_rng(seed)
+    brain = _brain_voxels()
+    target = np.rint(np.linalg.inv(brain_mask_img().affine) @ [*TARGET_MM, 1])[:3].astype(int)
+    ijk, counts, sizes, ids = [], [], [], []
+    grid = np.array([(a, b, c) for a in (-3, 0, 3) for b in (-3, 0, 3) for c in (-3, 0, 3)])
+    for i, n in enumerate(true_sizes):
+        if spread_first and i == 0:
+            foci = target + grid
+        else:
+            foci = np.vstack(
+                [target + rng.integers(-1, 2, 3), brain[rng.integers(0, len(brain), 3)]]
+            )
+        ijk.append(foci), counts.append(len(foci)), sizes.append(n), ids.append(f"true{i}")
+    for i in range(n_background):
+        ijk.append(brain[rng.integers(0, len(brain), 8)])
+        counts.append(8), sizes.append(20), ids.append(f"background{i}")
+    return experiments_at_voxels(ids, np.vstack(ijk), counts, sizes), tuple(target)
+
+
+def experiments_at_voxels(ids, ijk, counts, sizes):
+    """An experiment set whose foci lie at the centres of the voxels ``ijk``."""
+    xyz = voxel_to_mm(ijk)
+    foci = pd.DataFrame(
+        {
+            "experiment_id": np.repeat(ids, counts),
+            "table_id": "",
+            "x": xyz[:, 0],
+            "y": xyz[:, 1],
+            "z": xyz[:, 2],
+        }
+    )
+    return ExperimentSet("test", pd.DataFrame({"sample_size": sizes}, index=ids), foci)
+
+
+def significant_clusters(experiments, seed=0):
+    _, result = ale.fit_ale(to_dataset(experiments, positional_ids=True), N_ITERS, seed, n_jobs=2)
+    return label_clusters(ale.cluster_fwe_map(result))[0]
+
+
+def _direct_largest_cluster(draws, sizes, foci, keep, cut):
+    """The fast engine's per-iteration kernel run on the kept experiments only."""
+    rows = np.concatenate([np.arange(draws.bounds[e], draws.bounds[e + 1]) for e in keep])
+    counts = np.diff(draws.bounds)[keep]
+    plan = montecarlo._Plan(brain_mask_img(), np.r_[0, np.cumsum(counts)], np.asarray(sizes)[keep])
+    return plan.iteration(foci[rows], cut)[1]
+
+
+@pytest.fixture(scope="module")
+def small_design():
+    rng = np.random.default_rng(5)
+    n = 9
+    sizes, counts = rng.integers(12, 40, n), rng.integers(4, 20, n)
+    return sizes, counts, 0.012 + rng.uniform(0, 0.002, n + 1)
+
+
+def test_leave_one_out_null_equals_rerunning_each_subset(small_design):
+    sizes, counts, cuts = small_design
+    draws = nulls._Draws(brain_mask_img(), sizes, counts, 1, 0)
+    rng = np.random.default_rng(0)
+    out = np.zeros(len(sizes) + 1, dtype=np.int64)
+    buffers = draws.volumes()
+    ma = np.zeros((len(sizes), len(draws.mask_ijk)), np.float32)
+    pcand = np.empty(len(draws.mask_ijk))
+    n = len(sizes)
+    for _ in range(10):
+        foci = draws.foci(rng)
+        b = buffers
+        nulls._leave_one_out_iteration(
+            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
+            draws.mask, cuts, b["prod"], b["scratch"], b["index"], b["cand"], pcand, ma, b["state"], b["queue"],
+            b["keep"], out,
+        )  # fmt: skip
+        direct = [
+            _direct_largest_cluster(draws, sizes, foci, [j for j in range(n) if j != i], cuts[i])
+            for i in range(n)
+        ] + [_direct_largest_cluster(draws, sizes, foci, list(range(n)), cuts[n])]
+        np.testing.assert_array_equal(out, direct)
+        # Work volumes are left clean for the next iteration.
+        assert b["prod"].min() == 1.0 and b["index"].max() == 0
+
+
+def test_added_experiments_null_equals_rerunning_each_prefix(small_design):
+    sizes, counts, cuts = small_design
+    checkpoints = np.array([3, 5, 9])
+    draws = nulls._Draws(brain_mask_img(), sizes, counts, 1, 0)
+    rng = np.random.default_rng(1)
+    out = np.zeros(len(checkpoints), dtype=np.int64)
+    b = draws.volumes()
+    cand = np.empty((len(checkpoints), len(draws.mask_ijk), 3), np.int64)
+    counts = np.zeros(len(checkpoints), np.int64)
+    for _ in range(10):
+        foci = draws.foci(rng)
+        nulls._added_experiments_iteration(
+            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
+            draws.mask, checkpoints, cuts[:3], b["prod"], b["scratch"], b["index"], cand, counts,
+            b["state"], b["queue"], b["keep"], out,
+        )  # fmt: skip
+        direct = [
+            _direct_largest_cluster(draws, sizes, foci, list(range(c)), cuts[j])
+            for j, c in enumerate(checkpoints)
+        ]
+        np.testing.assert_array_equal(out, direct)
+
+
+def test_shared_nulls_do_not_depend_on_the_number_of_threads(small_design):
+    sizes, counts, cuts = small_design
+    one = nulls.leave_one_out_null(brain_mask_img(), sizes, counts, cuts, 250, 3, n_jobs=1)
+    two = nulls.leave_one_out_null(brain_mask_img(), sizes, counts, cuts, 250, 3, n_jobs=2)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_full_dataset_column_agrees_with_the_engine_null_in_distribution():
+    # Two-sample Kolmogorov-Smirnov test of the largest random cluster: the shared null's
+    # full-dataset column (seed 1) against NiMARE's procedure on our engine (seed 2).
+    experiments, _ = synthetic([20] * 6)
+    _, result = ale.fit_ale(to_dataset(experiments, positional_ids=True), 300, 2, n_jobs=2)
+    cut = float(result.estimator._p_to_summarystat(0.001))
+    n = len(experiments.ids)
+    shared = nulls.leave_one_out_null(
+        brain_mask_img(), experiments.sample_sizes, experiments.counts, [cut] * (n + 1), 300, 1, 2
+    )[:, -1]
+    reference = result.estimator.null_distributions_[
+        "values_desc-size_level-cluster_corr-fwe_method-montecarlo"
+    ]
+    assert stats.ks_2samp(shared, reference).pvalue > 0.001
+
+
+def test_contributions_are_shares_that_sum_to_one_per_cluster():
+    experiments, target = synthetic([20] * 6)
+    labels = significant_clusters(experiments)
+    table = robustness.contributions(experiments, labels)
+    assert labels[target] > 0
+    np.testing.assert_allclose(table.groupby("cluster")["share"].sum(), 1.0, rtol=1e-9)
+    assert (table["share"] > 0).all() and (table["loss"] <= 1).all()
+
+
+def test_a_dominant_experiment_is_flagged_by_contributions_and_jackknife():
+    experiments, target = synthetic([30, 12, 12], spread_first=True)
+    labels = significant_clusters(experiments)
+    cluster = labels[target]
+    assert cluster > 0, "the designed cluster must be significant"
+    dominance = robustness.dominance(robustness.contributions(experiments, labels))
+    row = dominance.set_index("cluster").loc[cluster]
+    assert row["top_study"] == "true0"
+    assert row["top_share"] > robustness.ONE_EXPERIMENT_SHARE
+    assert row["dominated"]
+    jackknife, _ = robustness.jackknife(experiments, labels, N_ITERS, 0, n_jobs=2)
+    row = jackknife.set_index("cluster").loc[cluster]
+    assert row["fragile"]
+    assert "true0" in row["dropped_by"].split()
+    assert row["survived"] < row["n_loo"]
+
+
+def test_a_balanced_cluster_is_neither_dominated_nor_fragile():
+    experiments, target = synthetic([40] * 6)
+    labels = significant_clusters(experiments)
+    cluster = labels[target]
+    dominance = robustness.dominance(robustness.contributions(experiments, labels))
+    row = dominance.set_index("cluster").loc[cluster]
+    assert row["top_share"] < 0.25 and not row["dominated"]
+    jackknife, check = robustness.jackknife(experiments, labels, N_ITERS, 0, n_jobs=2)
+    assert jackknife.set_index("cluster").loc[cluster, "survived"] == len(experiments.ids)
+    assert check["full_clusters_significant"] >= 1
+
+
+def test_fail_safe_n_grows_with_the_number_of_true_experiments():
+    levels = (5, 10, 20, 40, 80)
+    found = {}
+    for n_true in (4, 10):
+        experiments, target = synthetic([20] * n_true)
+        labels = significant_clusters(experiments)
+        assert labels[target] > 0
+        table, by_level = robustness.fail_safe_n(
+            experiments, labels, N_ITERS, 0, n_jobs=2, levels=levels
+        )
+        row = table.set_index("cluster").loc[labels[target]]
+        found[n_true] = row
+        assert set(by_level["noise_experiments"]) == {0, *levels}
+    assert found[10]["fsn_low"] > found[4]["fsn_low"]
+    assert not found[4]["robust"] and found[10]["robust"]
+    assert found[10]["benchmark"] == 25
+
+
+def test_noise_experiments_borrow_counts_and_sizes_from_the_real_ones():
+    experiments, _ = synthetic([20, 30, 40], n_background=2)
+    noise = robustness.noise_experiments(experiments, 50, seed=4)
+    assert set(noise.counts) <= set(experiments.counts)
+    assert set(noise.sample_sizes) <= set(experiments.sample_sizes)
+    brain = brain_mask_img().get_fdata() > 0
+    assert brain[tuple(noise.ijk().T)].all()
+    again = robustness.noise_experiments(experiments, 50, seed=4)
+    np.testing.assert_array_equal(noise.ijk(), again.ijk())

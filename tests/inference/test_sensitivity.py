@@ -1,0 +1,79 @@
+"""Sensitivity variants: what each one changes in the inputs, and how changes are reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from conftest import REPO
+from mnsmeta.curation.analyses import Analysis
+from mnsmeta.curation.records import load_curation
+from mnsmeta.data.databases import study_metadata
+from mnsmeta.inference import sensitivity
+from mnsmeta.workflows.run import RunSettings
+
+SAD = Analysis("SAD", "ale", ("SAD",))
+VARIANTS = {v.name: v for v in sensitivity.VARIANTS}
+
+
+def test_fallback_variants_bound_the_missing_sizes_by_those_read_in_sources():
+    curation = load_curation(REPO / "coordinates")
+    known = sensitivity.known_sizes(curation, SAD)
+    for name, expected in (("fallback_low", min(known)), ("fallback_high", max(known))):
+        changed, settings, note = sensitivity.variant_inputs(
+            VARIANTS[name], curation, SAD, RunSettings()
+        )
+        assert changed is curation
+        assert settings.sample_size_fallback == expected
+        assert f"N={expected}" in note
+
+
+def test_cluster_forming_variant_changes_only_the_threshold():
+    curation = load_curation(REPO / "coordinates")
+    _, settings, _ = sensitivity.variant_inputs(
+        VARIANTS["cdt_0.005"], curation, SAD, RunSettings()
+    )
+    assert settings.cluster_forming_p == 0.005
+    assert settings.sample_size_fallback == "median" and settings.n_iters == 10_000
+
+
+def test_single_database_variants_take_every_study_from_that_database():
+    curation = load_curation(REPO / "coordinates")
+    metadata = study_metadata()
+    for source in ("neurosynth", "neuroquery"):
+        changed, dropped = sensitivity.single_source(curation, ("SAD",), source)
+        kept = changed.for_group("SAD")
+        assert all(r.source_db in (source, "manual") for r in kept)
+        assert all(metadata.at[r.pmid, f"n_foci_{source}"] > 0 for r in kept if r.pmid)
+        assert len(kept) + dropped == len(curation.for_group("SAD"))
+        # Other groups are untouched.
+        assert changed.for_group("BPD") == curation.for_group("BPD")
+
+
+def test_kept_and_new_clusters_compare_maps_voxel_by_voxel():
+    main = np.zeros((10, 10, 10), int)
+    main[1:3, 1:3, 1:3] = 1
+    main[6:8, 6:8, 6:8] = 2
+    variant = np.zeros_like(main)
+    variant[2, 2, 2] = 1  # touches main cluster 1
+    variant[4, 4, 4] = 2  # touches nothing
+    assert sensitivity.kept_clusters(main, variant) == [1]
+    assert sensitivity.new_clusters(main, variant) == [2]
+
+
+def test_changed_conclusions_are_named_and_unchanged_ones_say_none():
+    table = pd.DataFrame({"cluster": [1, 2], "Harvard-Oxford peak": ["Left_Amygdala", "Insula"]})
+    main = {
+        "clusters": [1, 2],
+        "roi_p_meta": 0.01,
+        "roi_p_anatomical": 0.2,
+        "overlap_p_meta": 0.5,
+        "overlap_p_anatomical": np.nan,
+    }
+    same = {**main, "kept": [1, 2], "new": [], "new_labels": ""}
+    assert sensitivity.describe_changes(main, same, table) == "none"
+    changed = {**same, "kept": [1], "roi_p_meta": 0.08, "new": [3], "new_labels": "Right_IFG"}
+    text = sensitivity.describe_changes(main, changed, table)
+    assert "loses cluster 2 (Insula)" in text
+    assert "1 new cluster(s): Right_IFG" in text
+    assert "roi_p_meta 0.01 -> 0.08 (loses significance)" in text

@@ -1,0 +1,64 @@
+"""The ALE values used by the null models equal NiMARE's ALE on the same foci."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from nimare.meta.cbma.ale import ALE
+from nimare.utils import mm2vox
+
+from mnsmeta.curation.experiments import build_experiments
+from mnsmeta.curation.records import load_curation
+from mnsmeta.meta_analysis.datasets import to_dataset
+from mnsmeta.meta_analysis.engine.relocation import AleComputer, null_space_mask
+
+
+def test_engine_ale_equals_nimare_on_the_real_sad_set():
+    from conftest import REPO
+
+    experiment_set = build_experiments(load_curation(REPO / "coordinates"), "SAD")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = to_dataset(experiment_set)
+        reference = ALE().fit(dataset).get_map("stat", return_type="array")
+    coordinates = dataset.coordinates
+    sizes = dataset.metadata.set_index("id")["sample_sizes"].map(lambda v: int(v[0]))
+    computer = AleComputer(dataset.masker.mask_img)
+    ours = computer.ale(
+        mm2vox(coordinates[["x", "y", "z"]].to_numpy(), dataset.masker.mask_img.affine),
+        coordinates["id"].astype("category").cat.codes.to_numpy(),
+        coordinates["id"].map(sizes).to_numpy(),
+    )
+    assert ours.shape == reference.shape
+    assert np.abs(ours - reference).max() <= 1e-6 * reference.max()
+    through_nimare = computer.ale_reference(
+        mm2vox(coordinates[["x", "y", "z"]].to_numpy(), dataset.masker.mask_img.affine),
+        coordinates["id"].astype("category").cat.codes.to_numpy(),
+        coordinates["id"].map(sizes).to_numpy(),
+    )
+    assert np.abs(through_nimare - reference).max() <= 1e-6 * reference.max()
+
+
+def test_engine_relocations_match_nimare_ma_maps():
+    """Random foci, experiments not contiguous, several sample sizes: stamping == NiMARE."""
+    from mnsmeta.data.space import brain_mask_img
+
+    computer = AleComputer(brain_mask_img())
+    rng = np.random.default_rng(3)
+    ijk = computer.random_foci(rng, 60)
+    experiment = rng.integers(0, 9, 60)
+    sizes = np.array([12, 20, 35, 60, 12, 20, 35, 60, 100])[experiment]
+    stamped = computer.ale(ijk, experiment, sizes)
+    reference = computer.ale_reference(ijk, experiment, sizes)
+    assert np.abs(stamped - reference).max() <= 1e-6 * reference.max()
+
+
+def test_grey_matter_null_space_is_a_subset_of_the_brain():
+    from mnsmeta.data.space import brain_mask_img
+
+    brain = null_space_mask(brain_mask_img(), "brain")
+    grey = null_space_mask(brain_mask_img(), "gm")
+    assert grey.sum() < brain.sum()
+    assert not (grey & ~brain).any()
+    assert grey.sum() > 0.4 * brain.sum()

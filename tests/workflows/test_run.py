@@ -1,0 +1,288 @@
+"""The ALE pipeline: NiMARE's values, clusters inside the map, same seed same bytes, no half
+results."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import MANUAL_HEADER, RECORD_HEADER, record_line
+from mnsmeta.curation.analyses import Analysis, read_analyses, select
+from mnsmeta.curation.records import load_curation
+from mnsmeta.data.space import brain_mask_img
+from mnsmeta.errors import MnsmetaInputError
+from mnsmeta.meta_analysis import ale
+from mnsmeta.workflows import run as pipeline
+from mnsmeta.workflows.results import ResultsFolder
+from mnsmeta.workflows.run import RunSettings, run_analyses
+
+SAD = Analysis("SAD", "ale", ("SAD",))
+N_ITERS = 30  # enough for a null; tests check mechanics, not power
+
+
+def synthetic_coordinates(root, n_experiments=12, seed=0):
+    """Typed-in experiments: each has a focus near the left amygdala plus random foci."""
+    rng = np.random.default_rng(seed)
+    mask = brain_mask_img()
+    brain_voxels_mm = nib.affines.apply_affine(mask.affine, np.argwhere(mask.get_fdata() > 0))
+    records, foci = [], []
+    for i in range(n_experiments):
+        study = f"synthetic{i:02d}"
+        records.append(
+            record_line(study, n=("", "", 20 + i), source_db="manual", n_source="simulated")
+        )
+        planted = np.array([-22.0, -4.0, -18.0]) + rng.normal(0, 2, 3)
+        spread = brain_voxels_mm[rng.choice(len(brain_voxels_mm), 4)]
+        for x, y, z in np.vstack([planted, spread]).round(1):
+            foci.append(f"{study}\tc1\tMNI\tTable 1\t{x}\t{y}\t{z}\n")
+    (root / "records").mkdir(parents=True, exist_ok=True)
+    (root / "manual").mkdir(exist_ok=True)
+    (root / "records" / "synthetic.tsv").write_text(RECORD_HEADER + "".join(records))
+    (root / "manual" / "synthetic.tsv").write_text(MANUAL_HEADER + "".join(foci))
+    return load_curation(root)
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    curation = synthetic_coordinates(root / "coordinates")
+    assert curation.problems == []
+    results = ResultsFolder(root / "results")
+    settings = RunSettings(n_iters=N_ITERS, seed=3, progress=False)
+    summary, _ = run_analyses([SAD], curation, root / "coordinates", results, settings)
+    return curation, root, results, summary
+
+
+def test_ale_map_equals_nimare_on_the_exported_foci(synthetic_run):
+    from nimare.io import convert_sleuth_to_dataset
+    from nimare.meta.cbma.ale import ALE
+
+    _, _, results, _ = synthetic_run
+    folder = results.analysis(SAD)
+    ours = nib.load(folder.map("stat")).get_fdata()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = convert_sleuth_to_dataset(str(folder.sleuth), target="mni152_2mm")
+        reference = ALE().fit(dataset).get_map("stat", return_type="image").get_fdata()
+    # Same foci and sample sizes through GingerALE's text format: equal to float32 precision.
+    assert np.abs(ours - reference).max() <= 1e-6 * reference.max()
+    assert reference.max() > 0.01
+    # The export holds the experiments and nothing else (no comment read as an experiment).
+    assert len(dataset.ids) == 12
+
+
+def test_outputs_are_complete(synthetic_run):
+    _, _, results, summary = synthetic_run
+    folder = results.analysis(SAD)
+    thresholded = folder.thresholded()
+    for path in [
+        folder.map("stat"),
+        folder.map("z"),
+        folder.map("p"),
+        thresholded.z,
+        thresholded.mask,
+        thresholded.labels,
+        thresholded.glass,
+        thresholded.slices,
+        folder.voxel_thresholded,
+        folder.clusters,
+        folder.experiments,
+        folder.foci,
+        folder.sleuth,
+        folder.provenance,
+    ]:
+        assert path.is_file(), path.name
+    assert results.summary.is_file()
+    assert results.provenance.is_file()
+    image = nib.load(folder.map("z"))
+    assert image.shape == (91, 109, 91)
+    np.testing.assert_array_equal(image.affine, brain_mask_img().affine)  # MNI152 2 mm
+    assert np.abs(np.diag(image.affine)[:3]).tolist() == [2, 2, 2]
+    assert summary.loc[0, "experiments"] == 12
+    assert "low power" in summary.loc[0, "warnings"]  # 12 < 17
+
+
+def test_the_foci_read_back_are_the_foci_used(synthetic_run):
+    curation, _, results, _ = synthetic_run
+    from mnsmeta.curation.experiments import build_experiments
+
+    used = build_experiments(curation, "SAD")
+    back = results.analysis(SAD).read_experiments()
+    assert back.ids == used.ids
+    np.testing.assert_array_equal(back.xyz, used.xyz)  # the same floats, bit for bit
+    np.testing.assert_array_equal(back.sample_sizes, used.sample_sizes)
+    np.testing.assert_array_equal(back.counts, used.counts)
+
+
+def test_planted_convergence_is_found_and_labelled(synthetic_run):
+    _, _, results, _ = synthetic_run
+    clusters = results.analysis(SAD).read_clusters()
+    assert len(clusters) >= 1
+    top = clusters.iloc[0]
+    assert "Amygdala" in top["Harvard-Oxford peak"] or "Amygdala" in top["Harvard-Oxford cluster"]
+    assert top["n_experiments"] >= 8
+
+
+def test_cluster_peaks_lie_inside_the_thresholded_map(synthetic_run):
+    _, _, results, _ = synthetic_run
+    folder = results.analysis(SAD)
+    thresholded = nib.load(folder.thresholded().z)
+    labels = folder.read_labels()
+    data = thresholded.get_fdata()
+    inverse = np.linalg.inv(thresholded.affine)
+    for row in folder.read_clusters().itertuples():
+        i, j, k = np.rint(inverse @ [row.peak_x, row.peak_y, row.peak_z, 1])[:3].astype(int)
+        assert data[i, j, k] > 0
+        assert labels[i, j, k] == row.cluster
+        assert (labels == row.cluster).sum() == row.size_voxels
+
+
+def digest(folder):
+    """Every file's checksum but the provenance's (it records times)."""
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.path.iterdir())
+        if path != folder.provenance
+    }
+
+
+def test_same_seed_gives_identical_bytes(synthetic_run, tmp_path):
+    curation, root, results, _ = synthetic_run
+    again = ResultsFolder(tmp_path / "again")
+    settings = RunSettings(n_iters=N_ITERS, seed=3, progress=False)
+    run_analyses([SAD], curation, root / "coordinates", again, settings)
+    assert digest(again.analysis(SAD)) == digest(results.analysis(SAD))
+
+
+def test_interrupted_run_leaves_earlier_results_untouched(synthetic_run, tmp_path, monkeypatch):
+    curation, root, results, _ = synthetic_run
+    before = digest(results.analysis(SAD))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "plot_map", interrupted)
+    settings = RunSettings(n_iters=N_ITERS, seed=99, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_analyses([SAD], curation, root / "coordinates", results, settings)
+    assert digest(results.analysis(SAD)) == before
+    assert [p.name for p in results.path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_conjunction_is_the_minimum_where_both_survive():
+    first = np.array([0.0, 3.0, 4.0, 5.0], dtype=np.float32)
+    second = np.array([2.0, 0.0, 6.0, 3.5], dtype=np.float32)
+    np.testing.assert_array_equal(ale.conjunction_map(first, second), [0, 0, 4, 3.5])
+
+
+def test_analysis_seeds_are_stable_and_distinct():
+    assert ale.analysis_seed(0, "SAD") == ale.analysis_seed(0, "SAD")
+    assert ale.analysis_seed(0, "SAD") != ale.analysis_seed(0, "BPD")
+    assert ale.analysis_seed(0, "SAD") != ale.analysis_seed(1, "SAD")
+
+
+def test_default_analyses_file_and_dependency_selection(tmp_path):
+    from conftest import REPO
+
+    analyses = read_analyses(REPO / "coordinates" / "analyses.toml")
+    names = [a.name for a in analyses]
+    assert names == ["SAD", "BPD", "SAD_BPD_pooled", "SAD_vs_BPD", "SAD_and_BPD", "MNS"]
+    assert [a.name for a in select(analyses, ["SAD_and_BPD"])] == ["SAD", "BPD", "SAD_and_BPD"]
+    with pytest.raises(MnsmetaInputError, match="unknown analysis OCD"):
+        select(analyses, ["OCD"])
+    bad = tmp_path / "analyses.toml"
+    bad.write_text('[[analysis]]\nname = "x"\nkind = "conjunction"\ninputs = ["SAD", "BPD"]\n')
+    with pytest.raises(MnsmetaInputError, match=r"analysis 1 \(x\): inputs"):
+        read_analyses(bad)
+
+
+def test_real_sad_analysis_converges_in_the_amygdala(tmp_path):
+    """Integration on the curated SAD set from the databases (few iterations)."""
+    from conftest import REPO
+
+    curation = load_curation(REPO / "coordinates")
+    settings = RunSettings(n_iters=N_ITERS, seed=0, jobs=1, progress=False)
+    results = ResultsFolder(tmp_path)
+    summary, outputs = run_analyses([SAD], curation, REPO / "coordinates", results, settings)
+    assert summary.loc[0, "experiments"] == 31
+    clusters = results.analysis(SAD).read_clusters()
+    assert clusters.loc[0, "Harvard-Oxford peak"] == "Left_Amygdala"
+    assert clusters["Harvard-Oxford peak"].str.contains("Amygdala").sum() >= 2
+    # The reruns (overlap, robustness) read the foci back with every row the Monte Carlo
+    # null used, repeated peaks of pooled contrasts included.
+    back = results.load(SAD).experiments
+    assert back.counts.sum() == summary.loc[0, "foci"] == 806
+    assert len(back.ids) == 31
+    np.testing.assert_array_equal(back.ijk(), outputs["SAD"].experiments.ijk())
+
+
+def test_overlap_tables_and_figures_for_a_run(synthetic_run):
+    from mnsmeta.inference.masks import anatomical_mask
+    from mnsmeta.workflows.overlap import OverlapSettings, run_overlap
+
+    _, _, results, _ = synthetic_run
+    masks = {"anatomical": anatomical_mask()}
+    overlap = run_overlap([SAD], masks, results, OverlapSettings(n_perm=9, seed=0, progress=False))
+    assert results.overlap_table.is_file()
+    assert results.overlap.figure("SAD").is_file()
+    assert results.masks.image("anatomical").is_file()
+    assert results.masks.sidecar("anatomical").is_file()
+    roi = overlap.query("test == 'roi_ale' and statistic == 'mean_ale'").iloc[0]
+    assert roi["n_perm"] == 9
+    assert 0.1 <= roi["p"] <= 1.0  # p is at least 1 / (1 + n)
+    stats = set(overlap.query("test == 'thresholded_overlap'")["statistic"])
+    assert {"voxels_in_both", "fraction_inside", "enrichment", "dice", "peaks_inside"} <= stats
+
+
+def test_robustness_tables_for_a_run(synthetic_run):
+    from mnsmeta.workflows.robustness import ReviewSettings, run_review
+
+    curation, root, results, summary = synthetic_run
+    settings = ReviewSettings(n_iters=40, seed=0, sensitivity=False, progress=False)
+    tables = run_review([SAD], curation, root / "coordinates", results, settings)
+    folder = results.robustness
+    for name in folder.TABLES:
+        assert folder.table(name).is_file(), name
+    assert folder.provenance.is_file()
+    assert not list(results.path.glob(".robustness*")), "staging folder left behind"
+    clusters = folder.read_table("clusters")
+    assert len(clusters) == summary.loc[0, "clusters"] >= 1
+    assert (clusters["jackknife_n"] == 12).all()
+    assert clusters["jackknife_survived"].between(0, 12).all()
+    assert set(tables["failsafe"]["benchmark"]) == {12}
+    shares = tables["contributions"].groupby("cluster")["share"].sum()
+    np.testing.assert_allclose(shares, 1.0, rtol=1e-9)
+
+
+def test_a_user_mask_keeps_its_place_in_the_figure_and_the_sensitivity_table(synthetic_run):
+    """A mask that is neither the meta-analytic nor the anatomical one is drawn in the overlap
+    figure and carried into every sensitivity row (it used to break both)."""
+    from mnsmeta.inference.masks import Mask, anatomical_mask
+    from mnsmeta.inference.sensitivity import p_columns
+    from mnsmeta.workflows.overlap import OverlapSettings, mask_colours, run_overlap
+    from mnsmeta.workflows.robustness import ReviewSettings, run_review
+
+    curation, root, results, _ = synthetic_run
+    brain = np.asarray(brain_mask_img().dataobj) > 0
+    left = brain.copy()
+    left[45:] = False  # the left hemisphere (x < 0)
+    masks = {
+        "anatomical": anatomical_mask(),
+        "user": Mask("user", left, {"kind": "user"}),
+        "left_half": Mask("left_half", left, {"kind": "user"}),
+    }
+    assert len(set(mask_colours(masks).values())) == 3
+    overlap = run_overlap([SAD], masks, results, OverlapSettings(n_perm=9, progress=False))
+    assert set(overlap["mask"]) == set(masks)
+    assert results.overlap.figure("SAD").is_file()
+    settings = ReviewSettings(n_iters=20, seed=0, progress=False)
+    tables = run_review([SAD], curation, root / "coordinates", results, settings)
+    sensitivity = tables["sensitivity"]
+    assert set(p_columns(masks)) <= set(sensitivity.columns)
+    main = sensitivity[sensitivity["variant"] == "main"].iloc[0]
+    assert 0 < main["roi_p_left_half"] <= 1
+    assert "cdt_0.005" in set(sensitivity["variant"])
