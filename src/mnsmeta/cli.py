@@ -378,8 +378,8 @@ def run(
     Harvard-Oxford and Juelich labels and contributing experiments, PNG figures,
     experiments.csv and foci.tsv (the experiments and their exact foci), foci.txt (the same
     as Sleuth text, to rerun in GingerALE or NiMARE) and provenance.json;
-    results/summary.csv sums them up (every name: results/README.md). An analysis's folder is replaced
-    only when it is complete, so Ctrl-C leaves earlier results intact. When the MNS
+    results/summary.csv sums them up (every name: results/README.md). An analysis's folder
+    is replaced only when it is complete, so Ctrl-C leaves earlier results intact. When the MNS
     analysis is part of the run, the MNS overlap tests follow (see `mnsmeta overlap`).
 
     --dask runs the Monte Carlo and permutation work on a local Dask cluster;

@@ -4,12 +4,11 @@ behave as their definitions say on synthetic data with a known answer."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 
 from mnsmeta.curation.experiments import ExperimentSet
-from mnsmeta.data.space import brain_mask_img, voxel_to_mm
+from mnsmeta.data.space import brain_mask_img
 from mnsmeta.inference import robustness
 from mnsmeta.meta_analysis import ale
 from mnsmeta.meta_analysis.clusters import label_clusters
@@ -45,22 +44,8 @@ def synthetic(true_sizes, n_background=15, seed=0, spread_first=False):
     for i in range(n_background):
         ijk.append(brain[rng.integers(0, len(brain), 8)])
         counts.append(8), sizes.append(20), ids.append(f"background{i}")
-    return experiments_at_voxels(ids, np.vstack(ijk), counts, sizes), tuple(target)
-
-
-def experiments_at_voxels(ids, ijk, counts, sizes):
-    """An experiment set whose foci lie at the centres of the voxels ``ijk``."""
-    xyz = voxel_to_mm(ijk)
-    foci = pd.DataFrame(
-        {
-            "experiment_id": np.repeat(ids, counts),
-            "table_id": "",
-            "x": xyz[:, 0],
-            "y": xyz[:, 1],
-            "z": xyz[:, 2],
-        }
-    )
-    return ExperimentSet("test", pd.DataFrame({"sample_size": sizes}, index=ids), foci)
+    experiments = ExperimentSet.from_voxels("test", ids, np.vstack(ijk), counts, sizes)
+    return experiments, tuple(target)
 
 
 def significant_clusters(experiments, seed=0):

@@ -16,7 +16,7 @@ import pandas as pd
 from mnsmeta.curation.records import Curation, StudyRecord
 from mnsmeta.curation.sleuth import SleuthExperiment
 from mnsmeta.data import databases
-from mnsmeta.data.space import SPACE_RULES, mm_to_voxel, to_mni
+from mnsmeta.data.space import SPACE_RULES, mm_to_voxel, to_mni, voxel_to_mm
 from mnsmeta.errors import MnsmetaInputError, Problem
 
 EXPERIMENT_COLUMNS = [
@@ -78,6 +78,25 @@ class ExperimentSet:
         position = pd.Series(np.arange(len(self.experiments)), index=self.experiments.index)
         order = np.argsort(foci["experiment_id"].map(position).to_numpy(), kind="stable")
         self.foci = foci.iloc[order].reset_index(drop=True)
+
+    @classmethod
+    def from_voxels(cls, group: str, ids, ijk, counts, sample_sizes) -> ExperimentSet:
+        """Experiments whose foci lie at the centres of the voxels ``ijk`` (synthetic ones).
+
+        ``ijk`` holds the foci of ``ids[0]`` first, ``counts[0]`` of them, and so on.
+        """
+        xyz = voxel_to_mm(ijk)
+        foci = pd.DataFrame(
+            {
+                "experiment_id": np.repeat(np.asarray(ids, dtype=str), counts),
+                "table_id": "",
+                "x": xyz[:, 0],
+                "y": xyz[:, 1],
+                "z": xyz[:, 2],
+            }
+        )
+        experiments = pd.DataFrame({"sample_size": sample_sizes}, index=pd.Index(ids, dtype=str))
+        return cls(group, experiments, foci)
 
     @property
     def ids(self) -> list[str]:

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import ndimage
 
 from mnsmeta.curation.experiments import ExperimentSet
-from mnsmeta.data.space import brain_mask_img, voxel_to_mm
+from mnsmeta.data.space import brain_mask_img
 from mnsmeta.meta_analysis.ale import settle_heap
 from mnsmeta.meta_analysis.clusters import CONNECTIVITY
 from mnsmeta.meta_analysis.datasets import to_dataset
@@ -58,18 +58,7 @@ def noise_experiments(real: ExperimentSet, n: int, seed: int) -> ExperimentSet:
     mask_ijk = np.argwhere(np.asarray(brain_mask_img().get_fdata()) > 0)
     ijk = mask_ijk[rng.integers(0, len(mask_ijk), size=int(counts.sum()))]
     ids = [f"noise{i + 1}" for i in range(n)]
-    xyz = voxel_to_mm(ijk)
-    foci = pd.DataFrame(
-        {
-            "experiment_id": np.repeat(ids, counts),
-            "table_id": "",
-            "x": xyz[:, 0],
-            "y": xyz[:, 1],
-            "z": xyz[:, 2],
-        }
-    )
-    experiments = pd.DataFrame({"sample_size": real.sample_sizes[pick]}, index=pd.Index(ids))
-    return ExperimentSet("noise", experiments, foci)
+    return ExperimentSet.from_voxels("noise", ids, ijk, counts, real.sample_sizes[pick])
 
 
 def _observed(dataset, keep, cluster_forming_p: float):
