@@ -161,6 +161,13 @@ _GROUP = click.option(
 @click.option("--flow", is_flag=True, help="PRISMA-style counts per group (also written as CSV).")
 @click.option("--cited", is_flag=True, help="The review's cited-references ledger, with totals.")
 @click.option(
+    "--tables",
+    "tables_of",
+    metavar="PMID",
+    help="The database tables of one study (their ids, source and foci): what a contrast's "
+    "table_id names.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -168,7 +175,7 @@ _GROUP = click.option(
     "results/, where the report reads them).",
 )
 @click.pass_obj
-def studies(obj, group, candidates, flow, cited, output):
+def studies(obj, group, candidates, flow, cited, tables_of, output):
     """List the experiments each group's default analysis would use, with counts.
 
     \b
@@ -185,6 +192,21 @@ def studies(obj, group, candidates, flow, cited, output):
     curation = _load_valid_curation(obj["coordinates"])
     groups = [group] if group else list(GROUPS)
     results = ResultsFolder(Path("results"))
+    if tables_of:
+        from mnsmeta.data.databases import merged_foci
+
+        if not str(tables_of).isdigit():
+            raise MnsmetaInputError(f"--tables {tables_of!r}: give a PubMed ID (digits)")
+        pmid = int(tables_of)
+        overrides = {
+            r.pmid: r.source_db for r in curation.records if r.pmid == pmid and r.source_db
+        }
+        foci = merged_foci(source_overrides=overrides, pmids=[pmid])
+        if foci.empty:
+            raise MnsmetaInputError(f"PMID {pmid}: no foci in Neurosynth 0.7 or NeuroQuery 1")
+        tables = foci.groupby(["source", "table_id"], sort=False).size().rename("foci")
+        click.echo(tables.reset_index().to_string(index=False))
+        return
     if flow:
         from mnsmeta.curation.flow import study_flow
 
@@ -551,7 +573,7 @@ def claims(obj, output, config, as_json):
 
 
 @main.command("import")
-@click.argument("sleuth_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_GROUP
 @click.option(
     "--modality",
@@ -567,20 +589,26 @@ def claims(obj, output, config, as_json):
 )
 @click.option("--source", "source_text", default="", help="Where the foci were read (citation).")
 @click.pass_obj
-def import_(obj, sleuth_file, group, modality, design, source_text):
-    """Add the experiments of a Sleuth (GingerALE) text file to coordinates/.
+def import_(obj, input_file, group, modality, design, source_text):
+    """Add the studies of a Sleuth text file or a NIMADS studyset (.json) to coordinates/.
 
-    Each experiment becomes a study typed in by hand: its foci go to
-    coordinates/manual/<file>.tsv (in the space the file states) and a record with
-    source_db 'manual' is appended to coordinates/records/<group>.tsv.
+    \b
+    Each block of a Sleuth file ('// Study: contrast'), and each analysis of a NIMADS
+    study, is one contrast of a study typed in by hand:
+      coordinates/manual/<file>.tsv     its foci, in the space the file states
+      coordinates/contrasts/<file>.tsv  its kind: read from the label ('SAD > HC' is
+                                        patients>controls, 'HC > BPD' patients<controls)
+                                        or the studyset's metadata; unknown otherwise,
+                                        listed for you to set
+      coordinates/records/<group>.tsv   one record per study (source_db manual)
 
     Example: mnsmeta import smith2020_table2.txt --group SAD --source "Smith 2020, Table 2"
     """
-    from mnsmeta.curation.importing import import_sleuth
+    from mnsmeta.curation.importing import import_studies
 
     if not group:
         raise MnsmetaInputError("import needs --group: SAD, BPD or MNS")
-    written = import_sleuth(sleuth_file, obj["coordinates"], group, modality, design, source_text)
+    written = import_studies(input_file, obj["coordinates"], group, modality, design, source_text)
     for line in written:
         click.echo(line)
 
@@ -588,29 +616,48 @@ def import_(obj, sleuth_file, group, modality, design, source_text):
 @main.command()
 @_GROUP
 @click.option(
+    "--contrast",
+    "contrast_kind",
+    help="Only the contrasts of this kind (patients>controls, patients<controls, ...), "
+    "each study's pooled into one experiment as the analysis pools them.",
+)
+@click.option(
     "--format",
     "format_",
-    type=click.Choice(["sleuth", "nimare"]),
+    type=click.Choice(["sleuth", "nimare", "nimads"]),
     default="sleuth",
     show_default=True,
-    help="Sleuth text (GingerALE) or NiMARE dataset JSON.",
+    help="Sleuth text (GingerALE), NiMARE dataset JSON, or a NIMADS studyset (studies with "
+    "their contrasts as analyses, kinds in the metadata).",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.pass_obj
-def export(obj, group, format_, output):
+def export(obj, group, contrast_kind, format_, output):
     """Write the exact foci and sample sizes of a group's analysis (MNI).
 
-    The Sleuth text opens in GingerALE and in NiMARE (nimare.io.convert_sleuth_to_dataset);
-    the JSON is NiMARE's dataset dictionary.
+    The Sleuth text opens in GingerALE and in NiMARE (nimare.io.convert_sleuth_to_dataset):
+    one block per experiment, as the ALE uses them. The NIMADS studyset keeps each study's
+    contrasts apart (NeuroStore, nimare.nimads.Studyset); `mnsmeta import` reads it back.
 
-    Example: mnsmeta export --group SAD -o sad_foci.txt
+    Example: mnsmeta export --group SAD --contrast "patients<controls" -o sad_reduced.txt
     """
+    from mnsmeta.curation.contrasts import KINDS
     from mnsmeta.curation.experiments import build_experiments
     from mnsmeta.workflows.export import export_experiments
 
     if not group:
         raise MnsmetaInputError("export needs --group: SAD, BPD or MNS")
-    experiment_set = build_experiments(_load_valid_curation(obj["coordinates"]), group)
+    if contrast_kind and contrast_kind not in KINDS:
+        raise MnsmetaInputError(f"--contrast {contrast_kind!r}: use one of {', '.join(KINDS)}")
+    kinds = (contrast_kind,) if contrast_kind else ()
+    experiment_set = build_experiments(
+        _load_valid_curation(obj["coordinates"]), group, contrast_kinds=kinds
+    )
+    if not len(experiment_set.experiments):
+        raise MnsmetaInputError(
+            f"group {group}: no included study has a curated {contrast_kind} contrast: "
+            "nothing to export (set contrast kinds in coordinates/contrasts/)"
+        )
     export_experiments(experiment_set, output, format_)
     click.echo(
         f"wrote {output}: {len(experiment_set.experiments)} experiments, "

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mnsmeta.claims.verdicts import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, Evidence, check_claims
+from mnsmeta.claims.verdicts import (
+    NOT_SUPPORTED,
+    NOT_TESTABLE,
+    SUPPORTED,
+    TOO_FEW,
+    Evidence,
+    check_claims,
+)
 from mnsmeta.cli import main
 from mnsmeta.curation.analyses import Analysis
 from mnsmeta.curation.claims_file import Claim
@@ -47,12 +54,24 @@ def _clusters(*rows):
                         columns=CLUSTER_COLUMNS)  # fmt: skip
 
 
-def _experiments(name):
-    """Ten experiments: 5 report only increased, 2 only reduced, 3 both directions."""
-    ids = [f"{name}{i}" for i in range(10)]
-    directions = ["hyper"] * 5 + ["hypo"] * 2 + ["mixed"] * 3
-    experiments = pd.DataFrame({"sample_size": 20, "direction": directions}, index=ids)
-    foci = pd.DataFrame({"experiment_id": ids, "table_id": "", "x": 0.0, "y": 0.0, "z": 0.0})
+def _experiments(name, n=10, kinds="unknown"):
+    """Experiments: 5 report only increased, 2 only reduced, the others both directions."""
+    ids = [f"{name}{i}" for i in range(n)]
+    directions = (["hyper"] * 5 + ["hypo"] * 2 + ["mixed"] * n)[:n]
+    experiments = pd.DataFrame(
+        {"sample_size": 20, "direction": directions, "kinds": kinds}, index=ids
+    )
+    foci = pd.DataFrame(
+        {
+            "experiment_id": ids,
+            "contrast": "1",
+            "kind": kinds,
+            "table_id": "",
+            "x": 0.0,
+            "y": 0.0,
+            "z": 0.0,
+        }
+    )
     return ExperimentSet(name, experiments, foci)
 
 
@@ -126,7 +145,7 @@ def claim(id_, analysis, test, regions=(), direction="any"):
 CASES = [
     (claim("amygdala", "SAD", "convergence", ["amygdala"]), SUPPORTED, "jackknife 5/10"),
     (claim("ifg", "SAD", "convergence", ["IFG"]), NOT_SUPPORTED, "no cluster in IFG"),
-    (claim("reduced", "SAD", "convergence", ["IFG"], "hypo"), NOT_TESTABLE, "2 experiments"),
+    (claim("reduced", "SAD", "convergence", ["IFG"], "hypo"), NOT_TESTABLE, "2 only reduced"),
     (claim("sad_mns", "SAD", "mns_overlap"), SUPPORTED, "meta: ROI p=0.01"),
     (claim("bpd_mns", "BPD", "mns_overlap"), NOT_SUPPORTED, "p=0.5"),
     (claim("fragile", "SAD", "inconsistent", ["amygdala"]), SUPPORTED, "dominated"),
@@ -212,3 +231,60 @@ def test_a_missing_results_folder_is_a_clear_error(tmp_path):
     assert outcome.exit_code == 1
     assert "no such folder: run `mnsmeta run` first" in outcome.output
     assert "Traceback" not in outcome.output
+
+
+SAD_LESS = Analysis("SAD_less", "ale", ("SAD",), contrasts=("patients<controls",))
+REDUCED_IFG = claim("reduced_ifg", "SAD", "convergence", ["IFG"], "hypo")
+
+
+def _directional_evidence(n_experiments, peaks, configured=True, computed=True):
+    """The study-level SAD result, and (when configured) a patients < controls analysis of
+    ``n_experiments`` experiments with clusters at ``peaks``."""
+    results = _results()
+    less = [p for p in peaks]
+    results["SAD_less"] = AnalysisResult(
+        SAD_LESS,
+        _experiments("SAD", n_experiments, "patients<controls"),
+        _clusters(*[(peak, label) for peak, label in less]),
+        _labels(*[peak for peak, _ in less]),
+    )
+    analyses = [*ANALYSES, SAD_LESS] if configured else ANALYSES
+    return Evidence(
+        analyses,
+        lambda a: results[a.name],
+        _overlap(),
+        ROBUSTNESS,
+        computed=lambda a: computed or a.name != "SAD_less",
+    )
+
+
+IFG_CLUSTER = [(IFG, "Right_Inferior_Frontal_Gyrus_pars_opercularis")]
+DIRECTIONAL_CASES = [
+    # (experiments, clusters, configured, computed) -> verdict, words in the evidence
+    ((20, IFG_CLUSTER, True, True), SUPPORTED, "SAD_less (n=20 experiments): 1 cluster(s) in IFG"),
+    ((5, IFG_CLUSTER, True, True), SUPPORTED, "underpowered: 5 experiments < 17"),
+    ((20, [], True, True), NOT_SUPPORTED, "no significant cluster"),
+    ((5, [], True, True), TOO_FEW, "underpowered: 5 experiments < 17"),
+    ((0, [], True, False), NOT_TESTABLE, "no included study has a curated patients<controls"),
+    ((0, [], False, False), NOT_TESTABLE, "no analysis of patients<controls contrasts"),
+]
+
+
+@pytest.mark.parametrize(
+    ("setup", "verdict", "text"),
+    DIRECTIONAL_CASES,
+    ids=[
+        "supported",
+        "supported_underpowered",
+        "not_supported",
+        "too_few",
+        "no_data",
+        "no_analysis",
+    ],
+)
+def test_a_directional_claim_is_judged_on_its_direction_s_analysis(setup, verdict, text):
+    (result,) = check_claims([REDUCED_IFG], REGIONS, _directional_evidence(*setup))
+    assert result.verdict == verdict
+    assert text in result.evidence
+    # The evidence names the experiments of each direction in the study-level analysis.
+    assert "SAD: 0 of 10 experiments with a curated patients>controls contrast" in result.evidence

@@ -14,7 +14,7 @@ from mnsmeta.curation.flow import study_flow
 from mnsmeta.curation.ledger import ledger_table
 from mnsmeta.curation.records import load_curation
 from mnsmeta.curation.validate import validate_paths
-from mnsmeta.data import databases as database
+from mnsmeta.data import databases
 
 COORDINATES = REPO / "coordinates"
 
@@ -61,13 +61,13 @@ def test_disorder_sets_have_power_and_mostly_curated_sample_sizes(curation):
 
 def test_every_included_study_has_coordinates_in_the_database_table(curation):
     included = [r for r in curation.records if r.included]
-    merged = database.merged_foci(pmids=[r.pmid for r in included])
+    merged = databases.merged_foci(pmids=[r.pmid for r in included])
     counts = merged.groupby("pmid").size()
     assert all(counts.get(r.pmid, 0) > 0 for r in included)
 
 
 def test_records_carry_no_database_titles(curation):
-    titles = database.study_metadata()["title"].dropna()
+    titles = databases.study_metadata()["title"].dropna()
     titles = {t.strip().lower().rstrip(".") for t in titles if len(t) > 40}
     text = " ".join(f"{r.note} {r.n_source}".lower() for r in curation.records)
     assert [t for t in titles if t in text] == []

@@ -8,7 +8,7 @@ import pytest
 from conftest import record_line
 from mnsmeta.curation.experiments import build_experiments
 from mnsmeta.curation.records import load_curation
-from mnsmeta.data import databases as database
+from mnsmeta.data import databases
 from mnsmeta.errors import MnsmetaInputError
 from mnsmeta.meta_analysis.datasets import to_dataset, to_studyset
 
@@ -43,7 +43,7 @@ def test_included_studies_become_one_experiment_each(curation):
     assert table.loc["10202567", "reported_space"] == "UNKNOWN"
     # Both contrasts of the typed study are pooled into one experiment.
     assert table.loc["typed2020", "n_foci"] == 2
-    counts = database.study_metadata().loc[[19717138, 10202567]]
+    counts = databases.study_metadata().loc[[19717138, 10202567]]
     assert table.loc["19717138", "n_foci"] == counts.loc[19717138, "n_foci_neurosynth"]
 
 

@@ -6,22 +6,22 @@ import numpy as np
 import pytest
 from nimare.utils import tal2mni
 
-from mnsmeta.data import databases as database
+from mnsmeta.data import databases
 
 
 def test_talairach_focus_converts_like_nimare():
-    mni = database.to_mni(np.array([[-40.0, 20.0, 10.0]]), np.array(["TAL"]))
+    mni = databases.to_mni(np.array([[-40.0, 20.0, 10.0]]), np.array(["TAL"]))
     np.testing.assert_allclose(mni, [[-41.662439, 22.916911, 5.640985]], atol=1e-6)
     np.testing.assert_allclose(mni, tal2mni(np.array([[-40.0, 20.0, 10.0]])), atol=1e-12)
 
 
 def test_mni_and_unknown_foci_are_left_as_reported():
     xyz = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    np.testing.assert_array_equal(database.to_mni(xyz, np.array(["MNI", "UNKNOWN"])), xyz)
+    np.testing.assert_array_equal(databases.to_mni(xyz, np.array(["MNI", "UNKNOWN"])), xyz)
 
 
 def test_database_study_counts():
-    studies = database.study_metadata()
+    studies = databases.study_metadata()
     assert len(studies) == 19148  # union of 14,371 Neurosynth and 13,459 NeuroQuery PMIDs
     assert (studies["n_foci_neurosynth"] > 0).sum() == 14371
     assert (studies["n_foci_neuroquery"] > 0).sum() == 13459
@@ -30,7 +30,7 @@ def test_database_study_counts():
 
 
 def test_merged_table_takes_one_source_per_study():
-    merged = database.merged_foci()
+    merged = databases.merged_foci()
     per_study = merged.groupby("pmid")["source"].nunique()
     assert per_study.max() == 1
     sources = merged.groupby("pmid")["source"].first().value_counts()
@@ -50,13 +50,13 @@ def test_merged_table_takes_one_source_per_study():
     ],
 )
 def test_merge_rule(ns_foci, nq_foci, space, expected):
-    assert database.choose_source(ns_foci, nq_foci, space) == expected
+    assert databases.choose_source(ns_foci, nq_foci, space) == expected
 
 
 def test_neurosynth_talairach_study_is_converted_in_the_merged_table():
     pmid = 9185551  # Neurosynth says TAL; not in NeuroQuery
-    raw = database.all_foci().query("pmid == @pmid")
-    merged = database.merged_foci(pmids=[pmid])
+    raw = databases.all_foci().query("pmid == @pmid")
+    merged = databases.merged_foci(pmids=[pmid])
     assert set(merged["reported_space"]) == {"TAL"}
     np.testing.assert_allclose(
         merged[["x", "y", "z"]].to_numpy(), tal2mni(raw[["x", "y", "z"]].to_numpy()), atol=1e-9
@@ -65,12 +65,12 @@ def test_neurosynth_talairach_study_is_converted_in_the_merged_table():
 
 def test_neuroquery_only_study_has_unknown_space_until_curated():
     pmid = 10202567  # NeuroQuery only
-    merged = database.merged_foci(pmids=[pmid])
+    merged = databases.merged_foci(pmids=[pmid])
     assert set(merged["source"]) == {"neuroquery"}
     assert set(merged["reported_space"]) == {"UNKNOWN"}
     assert merged["space_rule"].str.contains("MNI assumed").all()
-    curated = database.merged_foci(space_overrides={pmid: "TAL"}, pmids=[pmid])
-    raw = database.all_foci().query("pmid == @pmid and source == 'neuroquery'")
+    curated = databases.merged_foci(space_overrides={pmid: "TAL"}, pmids=[pmid])
+    raw = databases.all_foci().query("pmid == @pmid and source == 'neuroquery'")
     np.testing.assert_allclose(
         curated[["x", "y", "z"]].to_numpy(), tal2mni(raw[["x", "y", "z"]].to_numpy()), atol=1e-9
     )
@@ -78,7 +78,7 @@ def test_neuroquery_only_study_has_unknown_space_until_curated():
 
 def test_source_override_picks_the_other_database():
     pmid = 10666552  # in both databases, Neurosynth knows the space (MNI)
-    assert set(database.merged_foci(pmids=[pmid])["source"]) == {"neurosynth"}
-    chosen = database.merged_foci(source_overrides={pmid: "neuroquery"}, pmids=[pmid])
+    assert set(databases.merged_foci(pmids=[pmid])["source"]) == {"neurosynth"}
+    chosen = databases.merged_foci(source_overrides={pmid: "neuroquery"}, pmids=[pmid])
     assert set(chosen["source"]) == {"neuroquery"}
     assert len(chosen) == 21

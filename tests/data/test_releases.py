@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from mnsmeta.data import releases as sources
+from mnsmeta.data import releases
 from mnsmeta.data.releases import RELEASE_FILES, ReleaseFile, fetch_file, sha256_of
 from mnsmeta.errors import MnsmetaInputError
 
@@ -37,12 +37,14 @@ def tiny_release(tmp_path):
 def test_release_files_are_pinned_to_commits_and_checksums():
     assert len(RELEASE_FILES) == 8
     for release in RELEASE_FILES:
-        assert sources.NEUROSYNTH_COMMIT in release.url or sources.NEUROQUERY_COMMIT in release.url
+        assert (
+            releases.NEUROSYNTH_COMMIT in release.url or releases.NEUROQUERY_COMMIT in release.url
+        )
         assert len(release.sha256) == 64
 
 
 def test_checksums_match_the_shared_mirror_sums_file():
-    mirror = sources.mirror_dir()
+    mirror = releases.mirror_dir()
     if mirror is None or not (mirror / "SHA256SUMS").is_file():
         pytest.skip("no local mirror with a SHA256SUMS file")
     listed = dict(
@@ -95,9 +97,9 @@ def test_missing_mirror_file_says_which_path_to_provide(cache, tiny_release, tmp
 
 
 def test_all_release_files_fetch_from_the_mirror(cache):
-    if sources.mirror_dir() is None:
+    if releases.mirror_dir() is None:
         pytest.skip("no local mirror (MNSMETA_DATA_MIRROR)")
-    paths = sources.fetch_all(progress=False)
+    paths = releases.fetch_all(progress=False)
     assert set(paths) == {r.key for r in RELEASE_FILES}
     for release in RELEASE_FILES:
         assert sha256_of(paths[release.key]) == release.sha256

@@ -13,8 +13,7 @@ from mnsmeta.inference import robustness
 from mnsmeta.meta_analysis import ale
 from mnsmeta.meta_analysis.clusters import label_clusters
 from mnsmeta.meta_analysis.datasets import to_dataset
-from mnsmeta.meta_analysis.engine import montecarlo
-from mnsmeta.meta_analysis.engine import shared_nulls as nulls
+from mnsmeta.meta_analysis.engine import montecarlo, shared_nulls
 
 N_ITERS = 200  # per null; enough to separate the designed cases below
 TARGET_MM = (-22, -4, -18)  # left amygdala
@@ -71,7 +70,7 @@ def small_design():
 
 def test_leave_one_out_null_equals_rerunning_each_subset(small_design):
     sizes, counts, cuts = small_design
-    draws = nulls._Draws(brain_mask_img(), sizes, counts, 1, 0)
+    draws = shared_nulls._Draws(brain_mask_img(), sizes, counts, 1, 0)
     rng = np.random.default_rng(0)
     out = np.zeros(len(sizes) + 1, dtype=np.int64)
     buffers = draws.volumes()
@@ -81,7 +80,7 @@ def test_leave_one_out_null_equals_rerunning_each_subset(small_design):
     for _ in range(10):
         foci = draws.foci(rng)
         b = buffers
-        nulls._leave_one_out_iteration(
+        shared_nulls._leave_one_out_iteration(
             foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
             draws.mask, cuts, b["prod"], b["scratch"], b["index"], b["cand"], pcand, ma, b["state"], b["queue"],
             b["keep"], out,
@@ -98,7 +97,7 @@ def test_leave_one_out_null_equals_rerunning_each_subset(small_design):
 def test_added_experiments_null_equals_rerunning_each_prefix(small_design):
     sizes, counts, cuts = small_design
     checkpoints = np.array([3, 5, 9])
-    draws = nulls._Draws(brain_mask_img(), sizes, counts, 1, 0)
+    draws = shared_nulls._Draws(brain_mask_img(), sizes, counts, 1, 0)
     rng = np.random.default_rng(1)
     out = np.zeros(len(checkpoints), dtype=np.int64)
     b = draws.volumes()
@@ -106,7 +105,7 @@ def test_added_experiments_null_equals_rerunning_each_prefix(small_design):
     counts = np.zeros(len(checkpoints), np.int64)
     for _ in range(10):
         foci = draws.foci(rng)
-        nulls._added_experiments_iteration(
+        shared_nulls._added_experiments_iteration(
             foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
             draws.mask, checkpoints, cuts[:3], b["prod"], b["scratch"], b["index"], cand, counts,
             b["state"], b["queue"], b["keep"], out,
@@ -120,8 +119,8 @@ def test_added_experiments_null_equals_rerunning_each_prefix(small_design):
 
 def test_shared_nulls_do_not_depend_on_the_number_of_threads(small_design):
     sizes, counts, cuts = small_design
-    one = nulls.leave_one_out_null(brain_mask_img(), sizes, counts, cuts, 250, 3, n_jobs=1)
-    two = nulls.leave_one_out_null(brain_mask_img(), sizes, counts, cuts, 250, 3, n_jobs=2)
+    one = shared_nulls.leave_one_out_null(brain_mask_img(), sizes, counts, cuts, 250, 3, n_jobs=1)
+    two = shared_nulls.leave_one_out_null(brain_mask_img(), sizes, counts, cuts, 250, 3, n_jobs=2)
     np.testing.assert_array_equal(one, two)
 
 
@@ -132,7 +131,7 @@ def test_full_dataset_column_agrees_with_the_engine_null_in_distribution():
     _, result = ale.fit_ale(to_dataset(experiments, positional_ids=True), 300, 2, n_jobs=2)
     cut = float(result.estimator._p_to_summarystat(0.001))
     n = len(experiments.ids)
-    shared = nulls.leave_one_out_null(
+    shared = shared_nulls.leave_one_out_null(
         brain_mask_img(), experiments.sample_sizes, experiments.counts, [cut] * (n + 1), 300, 1, 2
     )[:, -1]
     reference = result.estimator.null_distributions_[

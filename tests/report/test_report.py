@@ -490,3 +490,25 @@ def test_clicking_a_header_sorts_the_table(opened):
         "ascending"
     )
     assert seen["errors"] == []
+
+
+def test_directional_analyses_and_experiments_show_beside_the_study_level_ones(tmp_path):
+    results = fabricate_results(tmp_path)
+    with results.summary.open("a") as stream:
+        stream.write(
+            "SAD_patients_lt_controls,ale,0,,0,0,,,,not computed: no included experiment has "
+            "a curated patients<controls contrast\n"
+        )
+    sad = results.analysis(Analysis("SAD", "ale", ("SAD",)))
+    sad.experiments.write_text(
+        "experiment_id,n_foci,sample_size,sample_size_rule,contrasts,kinds\n"
+        "12147314,12,20,n_total,SAD > HC; HC > SAD,patients<controls; patients>controls\n"
+    )
+    analyses = section(build_report(results).read_text(), "analyses")
+    directional = analyses.split('id="analysis-sad-patients-lt-controls"')[1]
+    assert "not computed: no included experiment has a curated patients&lt;controls" in directional
+    assert "not computed yet" not in directional
+    assert (
+        "<summary>Experiments (1): sample sizes, contrasts and their kinds</summary>" in analyses
+    )
+    assert "patients&lt;controls; patients&gt;controls" in analyses

@@ -16,7 +16,7 @@ from mnsmeta.curation.records import load_curation
 from mnsmeta.data.space import brain_mask_img
 from mnsmeta.errors import MnsmetaInputError
 from mnsmeta.meta_analysis import ale
-from mnsmeta.workflows import run as pipeline
+from mnsmeta.workflows import run
 from mnsmeta.workflows.results import ResultsFolder
 from mnsmeta.workflows.run import RunSettings, run_analyses
 
@@ -165,7 +165,7 @@ def test_interrupted_run_leaves_earlier_results_untouched(synthetic_run, tmp_pat
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "plot_map", interrupted)
+    monkeypatch.setattr(run, "plot_map", interrupted)
     settings = RunSettings(n_iters=N_ITERS, seed=99, progress=False)
     with pytest.raises(KeyboardInterrupt):
         run_analyses([SAD], curation, root / "coordinates", results, settings)
@@ -190,7 +190,20 @@ def test_default_analyses_file_and_dependency_selection(tmp_path):
 
     analyses = read_analyses(REPO / "coordinates" / "analyses.toml")
     names = [a.name for a in analyses]
-    assert names == ["SAD", "BPD", "SAD_BPD_pooled", "SAD_vs_BPD", "SAD_and_BPD", "MNS"]
+    assert names == [
+        "SAD",
+        "BPD",
+        "SAD_BPD_pooled",
+        "SAD_vs_BPD",
+        "SAD_and_BPD",
+        "MNS",
+        "SAD_patients_gt_controls",
+        "SAD_patients_lt_controls",
+        "BPD_patients_gt_controls",
+        "BPD_patients_lt_controls",
+    ]
+    directional = {a.name: a.direction for a in analyses if a.contrasts}
+    assert set(directional.values()) == {"hyper", "hypo"}
     assert [a.name for a in select(analyses, ["SAD_and_BPD"])] == ["SAD", "BPD", "SAD_and_BPD"]
     with pytest.raises(MnsmetaInputError, match="unknown analysis OCD"):
         select(analyses, ["OCD"])
@@ -286,3 +299,35 @@ def test_a_user_mask_keeps_its_place_in_the_figure_and_the_sensitivity_table(syn
     main = sensitivity[sensitivity["variant"] == "main"].iloc[0]
     assert 0 < main["roi_p_left_half"] <= 1
     assert "cdt_0.005" in set(sensitivity["variant"])
+
+
+def test_directional_analyses_run_where_contrasts_are_curated_and_are_noted_elsewhere(tmp_path):
+    """Half the synthetic studies' contrast is curated as patients < controls: that
+    analysis runs (underpowered, and says so); the patients > controls one has no data,
+    gets a summary row saying so, and no folder; the study-level analysis is unchanged."""
+    from mnsmeta.curation.contrasts import CONTRAST_COLUMNS, CONTRAST_OPTIONAL
+
+    root = tmp_path / "coordinates"
+    synthetic_coordinates(root)
+    (root / "contrasts").mkdir()
+    lines = ["\t".join(CONTRAST_COLUMNS + CONTRAST_OPTIONAL)]
+    lines += [f"synthetic{i:02d}\tSAD\tc1\tpatients<controls\t\t\t\tTable 1\t" for i in range(6)]
+    (root / "contrasts" / "synthetic.tsv").write_text("\n".join(lines) + "\n")
+    curation = load_curation(root)
+    assert curation.problems == []
+    less = Analysis("SAD_less", "ale", ("SAD",), contrasts=("patients<controls",))
+    greater = Analysis("SAD_greater", "ale", ("SAD",), contrasts=("patients>controls",))
+    results = ResultsFolder(tmp_path / "results")
+    results.analysis(greater).path.mkdir(parents=True)  # a stale folder of an earlier run
+    settings = RunSettings(n_iters=N_ITERS, seed=3, progress=False)
+    summary, outputs = run_analyses([SAD, less, greater], curation, root, results, settings)
+    summary = summary.set_index("analysis")
+    assert summary.loc["SAD", "experiments"] == 12
+    assert summary.loc["SAD_less", "experiments"] == 6
+    assert "6 experiments < 17: low power" in summary.loc["SAD_less", "warnings"]
+    assert summary.loc["SAD_greater", "experiments"] == 0
+    assert summary.loc["SAD_greater", "note"].startswith("not computed: no included experiment")
+    assert set(outputs) == {"SAD", "SAD_less"}
+    assert results.computed(less) and not results.computed(greater)
+    kinds = results.analysis(less).read_experiments().experiments["kinds"]
+    assert set(kinds) == {"patients<controls"}

@@ -5,8 +5,12 @@ Rules (also in the README):
 * ``convergence``: *supported* when a cluster-FWE cluster of the analysis lies in one of the
   claim's regions (its peak, or at least 10 % of its voxels, carries one of the region's
   Harvard-Oxford labels); *not supported* otherwise. A directional claim (``hypo`` or
-  ``hyper``) is *not testable*: experiments pool all their contrasts, so foci are not split by
-  direction, and the count of single-direction experiments is given.
+  ``hyper``) is tested on the analysis of that direction's contrasts (patients < controls,
+  patients > controls): *not testable* when no such analysis is configured or no included
+  study has a curated contrast of that kind; *too few to test* when the analysis has fewer
+  than 17 experiments (Eickhoff et al., 2016) and no cluster in the regions, since the
+  absence of convergence at that power is no evidence against the claim. The evidence line
+  gives the experiments of each direction.
 * ``mns_overlap``: *supported* when, for at least one MNS mask, the significant clusters
   overlap the mask more than the same clusters moved at random (p < 0.05) and the ALE inside
   the mask beats the grey-matter relocation null (p < 0.05); *not supported* otherwise;
@@ -27,8 +31,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mnsmeta.curation.analyses import MIN_EXPERIMENTS, Analysis, answering
+from mnsmeta.curation.analyses import (
+    DIRECTION_KINDS,
+    MIN_EXPERIMENTS,
+    Analysis,
+    answering,
+    underpowered,
+)
 from mnsmeta.curation.claims_file import Claim
+from mnsmeta.curation.contrasts import PATIENTS_GT_CONTROLS, PATIENTS_LT_CONTROLS
 from mnsmeta.data.atlases import labels_at, without_hemisphere
 from mnsmeta.data.space import brain_mask_img, voxel_to_mm
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
@@ -37,6 +48,7 @@ ALPHA = 0.05
 #: A cluster is in a region when this share of its voxels carries one of the region's labels.
 REGION_SHARE = 0.10
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable"
+TOO_FEW = "too few to test"
 WORDS = {"hypo": "reduced", "hyper": "increased"}
 
 
@@ -72,6 +84,8 @@ class Evidence:
     overlap, robustness, sensitivity : pandas.DataFrame or None
         The overlap table, the robustness clusters table and the sensitivity table, or None
         when the stage has not run.
+    computed : callable, optional
+        Analysis -> whether it has results (an analysis without data has none).
     """
 
     def __init__(
@@ -81,9 +95,11 @@ class Evidence:
         overlap: pd.DataFrame | None = None,
         robustness: pd.DataFrame | None = None,
         sensitivity: pd.DataFrame | None = None,
+        computed: Callable[[Analysis], bool] | None = None,
     ):
         self.analyses = {a.name: a for a in analyses}
         self._load = load
+        self.computed = computed or (lambda analysis: True)
         self._results: dict[str, AnalysisResult] = {}
         self.overlap = overlap
         self.robustness = robustness
@@ -197,8 +213,6 @@ def _convergence(claim, analysis, evidence, regions, inconsistent=False):
     inside, region_labels, table = _regional(claim, analysis, evidence, regions)
     where = "/".join(claim.regions)
     head = f"{analysis.name} ({_n_text(evidence, analysis)})"
-    if claim.direction in WORDS and not inconsistent:
-        return _directional(claim, analysis, evidence, inside, table, head)
     if not len(table):
         text = f"{head}: no significant cluster at all"
         return (SUPPORTED if inconsistent else NOT_SUPPORTED), text
@@ -229,26 +243,47 @@ def _convergence(claim, analysis, evidence, regions, inconsistent=False):
     return SUPPORTED, text
 
 
-def _directional(claim, analysis, evidence, inside, table, head):
-    experiments = evidence.experiments(analysis)
-    counts = (
-        experiments["direction"].fillna("").value_counts()
-        if experiments is not None
-        else pd.Series(dtype=int)
+def _direction_counts(evidence, study_level: Analysis) -> str:
+    """Experiments of the study-level analysis by the kinds of their curated contrasts."""
+    experiments = evidence.experiments(study_level)
+    if experiments is None:
+        return ""
+    kinds = experiments.get("kinds", pd.Series("", index=experiments.index)).fillna("")
+    greater = int(kinds.str.contains(PATIENTS_GT_CONTROLS, regex=False).sum())
+    less = int(kinds.str.contains(PATIENTS_LT_CONTROLS, regex=False).sum())
+    directions = experiments["direction"].fillna("").value_counts()
+    return (
+        f"{study_level.name}: {greater} of {len(experiments)} experiments with a curated "
+        f"{PATIENTS_GT_CONTROLS} contrast, {less} with {PATIENTS_LT_CONTROLS}; by their "
+        f"abstracts {directions.get('hyper', 0)} report only increased, "
+        f"{directions.get('hypo', 0)} only reduced, {directions.get('mixed', 0)} both"
     )
+
+
+def _directional(claim, analysis, study_level, evidence, regions):
+    """A ``hypo`` or ``hyper`` claim, on the analysis of that direction's contrasts."""
     word = WORDS[claim.direction]
-    undirected = (
-        f"undirected: {len(inside)} cluster(s) in {'/'.join(claim.regions)}"
-        if len(table)
-        else "undirected: no significant cluster"
-    )
-    text = (
-        f"{head}: {counts.get(claim.direction, 0)} experiments report only {word} activity, "
-        f"{counts.get('mixed', 0)} both directions (foci not split by direction), "
-        f"{counts.get('', 0)} unknown; an ALE of {word} activity needs direction-split foci "
-        f"from >= {MIN_EXPERIMENTS} experiments; {undirected}"
-    )
-    return NOT_TESTABLE, text
+    kinds = " / ".join(DIRECTION_KINDS[claim.direction])
+    counts = _direction_counts(evidence, study_level)
+    if analysis is None:
+        text = (
+            f"no analysis of {kinds} contrasts in analyses.toml (an ale analysis with "
+            f'contrasts = ["{kinds}"]) to test {word} activity; {counts}'
+        )
+        return NOT_TESTABLE, None, text
+    if not evidence.computed(analysis):
+        text = (
+            f"{analysis.name}: no included study has a curated {kinds} contrast, so {word} "
+            f"activity cannot be tested; {counts}"
+        )
+        return NOT_TESTABLE, analysis, text
+    verdict, text = _convergence(claim, analysis, evidence, regions)
+    n = len(evidence.experiments(analysis))
+    if underpowered(n):
+        text += f"; underpowered: {n} experiments < {MIN_EXPERIMENTS} (Eickhoff et al., 2016)"
+        if verdict == NOT_SUPPORTED:
+            verdict = TOO_FEW
+    return verdict, analysis, f"{text}; {counts}"
 
 
 def _mns_overlap(claim, analysis, evidence):
@@ -282,11 +317,16 @@ def check_claims(
     claims: list[Claim], regions: dict[str, list[str]], evidence: Evidence
 ) -> list[Verdict]:
     """One verdict per claim, from the evidence of the results."""
+    analyses = list(evidence.analyses.values())
     verdicts = []
     for claim in claims:
-        analysis = answering(claim.analysis, list(evidence.analyses.values()))
+        analysis = answering(claim.analysis, analyses)
         if claim.test == "mns_overlap":
             verdict, text = _mns_overlap(claim, analysis, evidence)
+        elif claim.direction in WORDS and claim.test == "convergence":
+            directed = answering(claim.analysis, analyses, claim.direction)
+            verdict, tested, text = _directional(claim, directed, analysis, evidence, regions)
+            analysis = tested or analysis
         else:
             verdict, text = _convergence(
                 claim, analysis, evidence, regions, inconsistent=claim.test == "inconsistent"

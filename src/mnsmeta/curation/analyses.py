@@ -12,6 +12,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnsmeta.curation.contrasts import KINDS as CONTRAST_KINDS
+from mnsmeta.curation.contrasts import PATIENTS_GT_CONTROLS, PATIENTS_LT_CONTROLS
 from mnsmeta.curation.groups import DISORDER_GROUPS, GROUPS, MNS_REFERENCE
 from mnsmeta.curation.records import MODALITIES
 from mnsmeta.errors import MnsmetaInputError, Problem
@@ -30,6 +32,10 @@ CLAIM_TARGETS = {
     "conjunction": (CONJUNCTION, None),
     "contrast": (SUBTRACTION, None),
 }
+
+
+#: The contrast kinds of a directional claim's analysis (claims.toml ``direction``).
+DIRECTION_KINDS = {"hyper": (PATIENTS_GT_CONTROLS,), "hypo": (PATIENTS_LT_CONTROLS,)}
 
 
 def underpowered(n_experiments) -> bool:
@@ -52,6 +58,9 @@ class Analysis:
         For ``ale``: record modalities kept (empty: all included records).
     inputs : tuple of str
         For ``subtraction`` and ``conjunction``: the two ``ale`` analyses combined.
+    contrasts : tuple of str
+        For ``ale``: the contrast kinds selected (empty: every contrast, the study-level
+        analysis); see :mod:`mnsmeta.curation.contrasts`.
     """
 
     name: str
@@ -59,6 +68,7 @@ class Analysis:
     groups: tuple[str, ...] = ()
     modalities: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
+    contrasts: tuple[str, ...] = ()
 
     @property
     def is_ale(self) -> bool:
@@ -71,6 +81,14 @@ class Analysis:
     @property
     def is_conjunction(self) -> bool:
         return self.kind == CONJUNCTION
+
+    @property
+    def direction(self) -> str:
+        """``hyper`` or ``hypo`` for an analysis of one between-group direction, else ``any``."""
+        for direction, kinds in DIRECTION_KINDS.items():
+            if self.contrasts and set(self.contrasts) == set(kinds):
+                return direction
+        return "any"
 
     @property
     def is_disorder(self) -> bool:
@@ -92,10 +110,16 @@ class Analysis:
         """Disorder ALEs get the robustness checks (contributions, jackknife, fail-safe N)."""
         return self.is_disorder
 
-    def answers(self, claim_analysis: str) -> bool:
-        """Whether this analysis is the one a claim's ``analysis`` field names."""
+    def answers(self, claim_analysis: str, direction: str = "any") -> bool:
+        """Whether this analysis is the one a claim's ``analysis`` and ``direction`` name.
+
+        An undirected claim (``any``) is tested on the study-level analysis (all
+        contrasts); a directional one on the analysis of that direction's contrasts.
+        """
         kind, groups = CLAIM_TARGETS[claim_analysis]
-        if kind != self.kind:
+        if kind != self.kind or self.direction != direction:
+            return False
+        if direction == "any" and self.contrasts:
             return False
         return groups is None or set(groups) == set(self.groups)
 
@@ -137,6 +161,12 @@ def read_analyses(path: Path) -> list[Analysis]:
         groups = tuple(entry.get("groups", ()))
         modalities = tuple(entry.get("modalities", ()))
         inputs = tuple(entry.get("inputs", ()))
+        contrasts = tuple(entry.get("contrasts", ()))
+        if contrasts and (kind != ALE or any(c not in CONTRAST_KINDS for c in contrasts)):
+            problem(
+                f"contrasts {list(contrasts)}",
+                f"an ale analysis may select contrast kinds among {', '.join(CONTRAST_KINDS)}",
+            )
         if kind == ALE:
             if not groups or any(g not in GROUPS for g in groups):
                 problem(f"groups {list(groups)}", f"give one or more of {', '.join(GROUPS)}")
@@ -149,7 +179,7 @@ def read_analyses(path: Path) -> list[Analysis]:
                     f"inputs {list(inputs)}",
                     "name two ale analyses defined above this one",
                 )
-        analyses.append(Analysis(name, kind, groups, modalities, inputs))
+        analyses.append(Analysis(name, kind, groups, modalities, inputs, contrasts))
     if not analyses:
         problems.append(Problem(str(path), None, "no [[analysis]] entries", "add one"))
     if problems:
@@ -178,11 +208,19 @@ def mns_reference(analyses: list[Analysis]) -> Analysis | None:
     return next((a for a in analyses if a.is_mns_reference), None)
 
 
-def answering(claim_analysis: str, analyses: list[Analysis]) -> Analysis:
-    """The analysis of analyses.toml that a claim's ``analysis`` names."""
+def answering(
+    claim_analysis: str, analyses: list[Analysis], direction: str = "any"
+) -> Analysis | None:
+    """The analysis of analyses.toml that a claim's ``analysis`` (and direction) names.
+
+    Raises when no study-level analysis answers; returns None when no analysis of a claim's
+    direction is configured (the claim is then not testable).
+    """
     for analysis in analyses:
-        if analysis.answers(claim_analysis):
+        if analysis.answers(claim_analysis, direction):
             return analysis
+    if direction != "any":
+        return None
     raise MnsmetaInputError(
         f"claims: no analysis in analyses.toml answers {claim_analysis!r}: add one"
     )

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse
 
-from mnsmeta.data import databases as database
+from mnsmeta.data import databases
 from mnsmeta.data.releases import release_path
 from mnsmeta.data.space import FAR_OUTSIDE_MM, distance_to_brain, outside_bounding_box
 
@@ -118,11 +118,11 @@ def find_candidates(group: str) -> pd.DataFrame:
     table = pd.DataFrame(index=pd.Index(pmids, name="pmid"))
     for column, members in found.items():
         table[column] = table.index.isin(list(members))
-    studies = database.study_metadata().loc[pmids]
+    studies = databases.study_metadata().loc[pmids]
     table["n_foci_neurosynth"] = studies["n_foci_neurosynth"]
     table["n_foci_neuroquery"] = studies["n_foci_neuroquery"]
     table["source"] = [
-        database.choose_source(r.n_foci_neurosynth, r.n_foci_neuroquery, r.neurosynth_space)
+        databases.choose_source(r.n_foci_neurosynth, r.n_foci_neuroquery, r.neurosynth_space)
         for r in studies.itertuples()
     ]
     table["flags"] = pd.Series(flags_for(pmids)).reindex(table.index).fillna("")
@@ -134,7 +134,7 @@ def flags_for(pmids, source_overrides: dict[int, str] | None = None) -> dict[int
 
     Computed on the foci the merge rule (or the override) would use, in MNI.
     """
-    foci = database.merged_foci(source_overrides=source_overrides, pmids=pmids)
+    foci = databases.merged_foci(source_overrides=source_overrides, pmids=pmids)
     xyz = foci[["x", "y", "z"]].to_numpy()
     foci["outside"] = outside_bounding_box(xyz) | (distance_to_brain(xyz) > FAR_OUTSIDE_MM)
     flags = {}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mnsmeta.curation.contrasts import BETWEEN_GROUPS, UNKNOWN, Contrast
 from mnsmeta.curation.records import Curation, StudyRecord
 from mnsmeta.curation.sleuth import SleuthExperiment
 from mnsmeta.data import databases
@@ -35,11 +36,14 @@ EXPERIMENT_COLUMNS = [
     "modality",
     "design",
     "direction",
+    "contrasts",
+    "kinds",
 ]
 
 
-#: Columns of the foci table: experiment, the table (contrast) it was read from, MNI mm.
-FOCI_COLUMNS = ["experiment_id", "table_id", "x", "y", "z"]
+#: Columns of the foci table: experiment, its contrast (label and kind), the table it was
+#: read from, MNI mm.
+FOCI_COLUMNS = ["experiment_id", "contrast", "kind", "table_id", "x", "y", "z"]
 
 
 @dataclass
@@ -89,6 +93,8 @@ class ExperimentSet:
         foci = pd.DataFrame(
             {
                 "experiment_id": np.repeat(np.asarray(ids, dtype=str), counts),
+                "contrast": "",
+                "kind": UNKNOWN,
                 "table_id": "",
                 "x": xyz[:, 0],
                 "y": xyz[:, 1],
@@ -196,6 +202,7 @@ def _manual_foci(curation: Curation, record: StudyRecord) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "experiment_id": record.study_id,
+            "contrast": [f.experiment for f in foci],
             "x": mni[:, 0],
             "y": mni[:, 1],
             "z": mni[:, 2],
@@ -206,18 +213,47 @@ def _manual_foci(curation: Curation, record: StudyRecord) -> pd.DataFrame:
     )
 
 
+#: How the N of a between-group experiment is counted: both groups (the main rule), or the
+#: patients alone (a sensitivity variant). See :meth:`StudyRecord.sample_size`.
+N_RULES = ("both_groups", "patients_only")
+
+
+def _label_contrasts(foci: pd.DataFrame, curation: Curation, records) -> pd.DataFrame:
+    """Each focus's contrast label and kind: as curated, else its table (kind unknown).
+
+    A database focus belongs to the contrast curated for its table; a typed-in focus to the
+    contrast named in its ``experiment`` column.
+    """
+    foci = foci.copy()
+    labels = foci["contrast"] if "contrast" in foci else pd.Series(None, index=foci.index)
+    foci["contrast"] = labels.astype(object).where(labels.notna(), foci["table_id"]).astype(str)
+    foci["kind"] = UNKNOWN
+    for record in records:
+        for contrast in curation.contrasts_of(record):
+            mine = foci["experiment_id"] == record.study_id
+            if record.is_manual:
+                hit = mine & (foci["contrast"] == contrast.label)
+            else:
+                hit = mine & (foci["table_id"].astype(str) == contrast.table_id)
+                foci.loc[hit, "contrast"] = contrast.label
+            foci.loc[hit, "kind"] = contrast.kind
+    return foci
+
+
 def build_experiments(
     curation: Curation,
     group: str,
     fallback: str | int = "median",
     modalities: tuple[str, ...] = (),
+    contrast_kinds: tuple[str, ...] = (),
+    n_rule: str = "both_groups",
 ) -> ExperimentSet:
     """Select a group's included studies and turn them into ALE experiments.
 
     Parameters
     ----------
     curation : Curation
-        Records and manual foci from ``coordinates/``.
+        Records, manual foci and contrasts from ``coordinates/``.
     group : str
         SAD, BPD or MNS.
     fallback : "median" or int
@@ -225,16 +261,27 @@ def build_experiments(
         experiments that have one (rounded to a whole number), or a fixed number.
     modalities : tuple of str
         Keep only records of these modalities (default: every included record).
+    contrast_kinds : tuple of str
+        Keep only the contrasts of these kinds (default: every contrast, the study-level
+        analysis). The selected contrasts of one study are pooled into one experiment
+        (Turkeltaub et al., 2012), in which a focus counts once; studies with no selected
+        contrast are left out.
+    n_rule : {"both_groups", "patients_only"}
+        The N of an experiment that compares patients with controls: both groups (the main
+        rule), or the patients alone (a sensitivity variant).
 
     Returns
     -------
     ExperimentSet
+        Empty (no experiment) when ``contrast_kinds`` selects nothing.
 
     Raises
     ------
     MnsmetaInputError
         If the group has no included study, or an included study has no foci.
     """
+    if n_rule not in N_RULES:
+        raise ValueError(f"n_rule must be one of {N_RULES}, not {n_rule!r}")
     records = [r for r in curation.for_group(group) if not modalities or r.modality in modalities]
     if not records:
         raise MnsmetaInputError(
@@ -260,6 +307,7 @@ def build_experiments(
             f"group {group}: {len(empty)} included experiment(s) have zero foci",
             [_zero_foci_problem(record) for record in empty],
         )
+    foci = _label_contrasts(foci, curation, records)
 
     known = [r.sample_size()[0] for r in records if r.sample_size()[0] is not None]
     if fallback == "median":
@@ -267,9 +315,21 @@ def build_experiments(
         fallback_rule = f"fallback: median N of {len(known)} experiments with N"
     else:
         fallback_n, fallback_rule = int(fallback), "fallback: fixed N"
+    if contrast_kinds:
+        foci = foci[foci["kind"].isin(contrast_kinds)]
+        # Pooled contrasts of one study share peaks: within an experiment a focus counts once.
+        foci = foci.drop_duplicates(["experiment_id", "x", "y", "z"])
+        records = [r for r in records if (foci["experiment_id"] == r.study_id).any()]
     rows = []
     for record in records:
-        n, rule = record.sample_size()
+        study_foci = foci[foci["experiment_id"] == record.study_id]
+        # A directional experiment's N may be its contrasts' own; a study's is its record's.
+        selected = [
+            c
+            for c in curation.contrasts_of(record)
+            if contrast_kinds and c.label in set(study_foci["contrast"])
+        ]
+        n, rule = _sample_size(record, selected, n_rule)
         if n is None:
             if fallback_n is None:
                 raise MnsmetaInputError(
@@ -277,7 +337,6 @@ def build_experiments(
                     "to fall back on: curate at least one N, or give a fixed fallback"
                 )
             n, rule = fallback_n, fallback_rule
-        study_foci = foci[foci["experiment_id"] == record.study_id]
         rows.append(
             {
                 "experiment_id": record.study_id,
@@ -295,11 +354,40 @@ def build_experiments(
                 "modality": record.modality,
                 "design": record.design,
                 "direction": record.direction,
+                "contrasts": "; ".join(dict.fromkeys(study_foci["contrast"].astype(str))),
+                "kinds": "; ".join(sorted(set(study_foci["kind"]))),
             }
         )
     experiments = pd.DataFrame(rows, columns=EXPERIMENT_COLUMNS).set_index("experiment_id")
     foci = foci[FOCI_COLUMNS].reset_index(drop=True)
     return ExperimentSet(group, experiments, foci, fallback_n)
+
+
+def _sample_size(record: StudyRecord, contrasts: list[Contrast], n_rule: str):
+    """The N of one experiment and the rule that gave it.
+
+    The selected contrasts' own group sizes when a curator read them (the largest, if they
+    differ), else the study's record. Under ``patients_only`` a between-group experiment
+    counts its patients alone.
+    """
+    between = record.design == "patients_vs_controls" or any(
+        c.kind in BETWEEN_GROUPS for c in contrasts
+    )
+    patients_only = n_rule == "patients_only" and between
+    sized = [c for c in contrasts if c.n_patients]
+    if sized:
+        if patients_only:
+            return max(c.n_patients for c in sized), "contrast n_patients (patients-only rule)"
+        if all(c.n_controls for c in sized):
+            return max(
+                c.n_patients + c.n_controls for c in sized
+            ), "contrast n_patients+n_controls"
+    if patients_only:
+        if record.n_patients:
+            return record.n_patients, "n_patients (patients-only rule)"
+        n, rule = record.sample_size()
+        return n, (f"{rule}: patients not stated" if n is not None else rule)
+    return record.sample_size()
 
 
 def _zero_foci_problem(record: StudyRecord) -> Problem:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from mnsmeta.curation.records import Curation
 from mnsmeta.curation.tsv import read_tsv
-from mnsmeta.data import databases as database
+from mnsmeta.data import databases
 from mnsmeta.data.releases import release_path
 from mnsmeta.errors import Problem
 
@@ -107,7 +107,7 @@ def ledger_table(path: Path, curation: Curation) -> pd.DataFrame:
     """
     problems: list[Problem] = []
     ledger = read_ledger(path, problems)
-    studies = database.study_metadata()
+    studies = databases.study_metadata()
     dois = (
         pd.read_csv(release_path("neurosynth_metadata"), sep="\t", usecols=["id", "doi"])
         .dropna()

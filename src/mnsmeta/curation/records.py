@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mnsmeta.curation.contrasts import Contrast, read_contrasts
 from mnsmeta.curation.groups import GROUPS
-from mnsmeta.curation.tsv import Row, positive_whole_number, read_tsv
+from mnsmeta.curation.tsv import Row, participant_count, read_tsv
 from mnsmeta.data.databases import to_mni
 from mnsmeta.data.space import FAR_OUTSIDE_MM, distance_to_brain, outside_bounding_box
 from mnsmeta.errors import Problem
@@ -152,6 +153,7 @@ class Curation:
     records: list[StudyRecord] = field(default_factory=list)
     manual_foci: list[ManualFocus] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    contrasts: list[Contrast] = field(default_factory=list)
 
     def for_group(self, group: str, included_only: bool = True) -> list[StudyRecord]:
         """Return the records of one group (by default only the included ones)."""
@@ -159,6 +161,12 @@ class Curation:
             record
             for record in self.records
             if record.group == group and (record.included or not included_only)
+        ]
+
+    def contrasts_of(self, record: StudyRecord) -> list[Contrast]:
+        """The curated contrasts of one study in one group."""
+        return [
+            c for c in self.contrasts if c.study_id == record.study_id and c.group == record.group
         ]
 
 
@@ -170,23 +178,6 @@ def _choice(row: Row, column: str, allowed, path: str, problems: list[Problem]) 
             Problem(path, row.line, f"unknown {column} {value!r}", f"use one of {shown}")
         )
     return value
-
-
-def _count(row: Row, column: str, path: str, problems: list[Problem]) -> int | None:
-    value = row[column]
-    if value == "":
-        return None
-    number = positive_whole_number(value)
-    if number is None:
-        problems.append(
-            Problem(
-                path,
-                row.line,
-                f"{column} = {value!r} is not a positive whole number",
-                "write the number of participants as read in the source, or leave it empty",
-            )
-        )
-    return number
 
 
 def _record_from_row(row: Row, path: str, problems: list[Problem]) -> StudyRecord:
@@ -211,9 +202,9 @@ def _record_from_row(row: Row, path: str, problems: list[Problem]) -> StudyRecor
         design=_choice(row, "design", DESIGNS, path, problems),
         status=_choice(row, "status", STATUSES, path, problems),
         reason=row["reason"],
-        n_patients=_count(row, "n_patients", path, problems),
-        n_controls=_count(row, "n_controls", path, problems),
-        n_total=_count(row, "n_total", path, problems),
+        n_patients=participant_count(row, "n_patients", path, problems),
+        n_controls=participant_count(row, "n_controls", path, problems),
+        n_total=participant_count(row, "n_total", path, problems),
         n_source=row["n_source"],
         direction=_choice(row, "direction", DIRECTIONS, path, problems),
         space=_choice(row, "space", ("", *SPACES), path, problems),
@@ -362,7 +353,7 @@ def load_curation(root: Path) -> Curation:
     Parameters
     ----------
     root : Path
-        The ``coordinates/`` folder (holding ``records/`` and ``manual/``).
+        The ``coordinates/`` folder (holding ``records/``, ``manual/`` and ``contrasts/``).
 
     Returns
     -------
@@ -376,12 +367,15 @@ def load_curation(root: Path) -> Curation:
         curation.records += read_records(path, curation.problems)
     for path in sorted((root / "manual").glob("*.tsv")):
         curation.manual_foci += read_manual_foci(path, curation.problems)
+    for path in sorted((root / "contrasts").glob("*.tsv")):
+        curation.contrasts += read_contrasts(path, curation.problems)
     check_consistency(curation)
     return curation
 
 
 def check_consistency(curation: Curation) -> None:
-    """Cross-file checks: duplicate studies, manual studies with no foci, orphan foci."""
+    """Cross-file checks: duplicate studies, manual studies with no foci, orphan foci, and
+    contrasts that belong to no study or name no foci."""
     first_seen: dict[tuple[str, str], StudyRecord] = {}
     for record in curation.records:
         key = (record.group, record.study_id)
@@ -421,3 +415,64 @@ def check_consistency(curation: Curation) -> None:
                     "add a record for this study in coordinates/records/ with source_db manual",
                 )
             )
+    check_contrasts(curation)
+
+
+def check_contrasts(curation: Curation) -> None:
+    """Every contrast belongs to a study record, once, and names foci of that study.
+
+    A typed-in study's contrast names an ``experiment`` of its manual foci; a database
+    study's contrast names its database table (``table_id``, checked against the database by
+    ``mnsmeta validate``).
+    """
+    records = {(r.study_id, r.group): r for r in curation.records}
+    labels: dict[str, set[str]] = defaultdict(set)
+    for focus in curation.manual_foci:
+        labels[focus.study_id].add(focus.experiment)
+    seen: dict[tuple[str, str, str], Contrast] = {}
+    for contrast in curation.contrasts:
+        key = (contrast.study_id, contrast.group, contrast.label)
+        where = f"{contrast.study_id} ({contrast.group})"
+        record = records.get(key[:2])
+        if record is None:
+            curation.problems.append(
+                Problem(
+                    contrast.file,
+                    contrast.line,
+                    f"contrast {contrast.label!r} belongs to no study: no record of {where}",
+                    "fix the study_id or group, or add the study's record in coordinates/records/",
+                )
+            )
+        elif record.is_manual and contrast.label not in labels[record.study_id]:
+            known = ", ".join(sorted(labels[record.study_id])) or "none"
+            curation.problems.append(
+                Problem(
+                    contrast.file,
+                    contrast.line,
+                    f"contrast {contrast.label!r} of {where} names no experiment of its typed-in "
+                    f"foci (they have: {known})",
+                    "write the contrast exactly as the experiment column of coordinates/manual/",
+                )
+            )
+        elif not record.is_manual and not contrast.table_id:
+            curation.problems.append(
+                Problem(
+                    contrast.file,
+                    contrast.line,
+                    f"contrast {contrast.label!r} of database study {where} has no table_id",
+                    "write the database table that holds its foci (`mnsmeta studies --tables "
+                    f"{contrast.study_id}` lists them)",
+                )
+            )
+        if key in seen:
+            first = seen[key]
+            curation.problems.append(
+                Problem(
+                    contrast.file,
+                    contrast.line,
+                    f"contrast {contrast.label!r} of {where} is curated twice (also "
+                    f"{first.file}:{first.line})",
+                    "keep one line per contrast",
+                )
+            )
+        seen.setdefault(key, contrast)

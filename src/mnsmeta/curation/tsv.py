@@ -125,3 +125,22 @@ def positive_whole_number(value: str) -> int | None:
     if not math.isfinite(number) or number != int(number) or number <= 0:
         return None
     return int(number)
+
+
+def participant_count(row: Row, column: str, path: str, problems: list[Problem]) -> int | None:
+    """A column holding a number of participants: empty is missing, else a positive whole
+    number; anything else is recorded as a problem (and read as missing)."""
+    value = row[column]
+    if value == "":
+        return None
+    number = positive_whole_number(value)
+    if number is None:
+        problems.append(
+            Problem(
+                path,
+                row.line,
+                f"{column} = {value!r} is not a positive whole number",
+                "write the number of participants as read in the source, or leave it empty",
+            )
+        )
+    return number

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mnsmeta.curation.candidates import flags_for
 from mnsmeta.curation.claims_file import read_claims
+from mnsmeta.curation.contrasts import read_contrasts
 from mnsmeta.curation.ledger import read_ledger
 from mnsmeta.curation.records import (
     Curation,
@@ -17,7 +18,7 @@ from mnsmeta.curation.records import (
 )
 from mnsmeta.curation.sleuth import read_sleuth
 from mnsmeta.curation.tsv import read_text
-from mnsmeta.data import databases as database
+from mnsmeta.data import databases
 from mnsmeta.errors import Problem
 
 LEDGER_FILE = "cited_references.tsv"
@@ -47,6 +48,8 @@ def _kind_of_tsv(path: Path, problems: list[Problem]) -> str | None:
     columns = {c.strip() for c in header.split("\t")}
     if "short_citation" in columns:
         return "ledger"
+    if {"contrast", "kind"} <= columns:
+        return "contrasts"
     if "status" in columns:
         return "records"
     if {"x", "y", "z"} <= columns:
@@ -56,7 +59,8 @@ def _kind_of_tsv(path: Path, problems: list[Problem]) -> str | None:
             str(path),
             None,
             "not a records file (with a 'status' column), a coordinates file "
-            "(with x, y, z columns) or the ledger (with short_citation)",
+            "(with x, y, z columns), a contrasts file (with contrast and kind) or the ledger "
+            "(with short_citation)",
             "see coordinates/README.md for the file formats",
         )
     )
@@ -72,7 +76,7 @@ def check_against_database(curation: Curation) -> None:
     records = [r for r in curation.records if r.included and not r.is_manual and r.pmid]
     if not records:
         return
-    studies = database.study_metadata()
+    studies = databases.study_metadata()
     known = [r for r in records if r.pmid in studies.index]
     flags = flags_for(
         [r.pmid for r in known],
@@ -91,6 +95,7 @@ def check_against_database(curation: Curation) -> None:
                     "implausible_foci) and write the flag exactly in the flags column",
                 )
             )
+    check_contrast_tables(curation, [r for r in known if r.pmid in studies.index])
     for record in records:
         if record.pmid not in studies.index:
             curation.problems.append(
@@ -104,7 +109,7 @@ def check_against_database(curation: Curation) -> None:
             )
             continue
         row = studies.loc[record.pmid]
-        source = record.source_db or database.choose_source(
+        source = record.source_db or databases.choose_source(
             row.n_foci_neurosynth, row.n_foci_neuroquery, row.neurosynth_space
         )
         if row[f"n_foci_{source}"] == 0:
@@ -115,6 +120,30 @@ def check_against_database(curation: Curation) -> None:
                     f"experiment {record.pmid} has zero foci in {source}",
                     "choose the other source_db, enter its foci by hand, or exclude it "
                     "(reason no_coordinates)",
+                )
+            )
+
+
+def check_contrast_tables(curation: Curation, records) -> None:
+    """A database study's contrast names one of the tables its foci come from."""
+    curated = [(r, c) for r in records for c in curation.contrasts_of(r)]
+    if not curated:
+        return
+    foci = databases.merged_foci(
+        source_overrides={r.pmid: r.source_db for r, _ in curated if r.source_db},
+        pmids=sorted({r.pmid for r, _ in curated}),
+    )
+    tables = foci.groupby("pmid")["table_id"].agg(lambda ids: set(map(str, ids)))
+    for record, contrast in curated:
+        known = tables.get(record.pmid, set())
+        if contrast.table_id and contrast.table_id not in known:
+            curation.problems.append(
+                Problem(
+                    contrast.file,
+                    contrast.line,
+                    f"table_id {contrast.table_id!r} is not a table of study {record.pmid} "
+                    f"(its tables: {', '.join(sorted(known)) or 'none'})",
+                    f"use one of them (`mnsmeta studies --tables {record.pmid}`)",
                 )
             )
 
@@ -141,9 +170,11 @@ def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationRe
             found = load_curation(path)
             curation.records += found.records
             curation.manual_foci += found.manual_foci
+            curation.contrasts += found.contrasts
             curation.problems += found.problems
-            report.files += len(list(path.glob("records/*.tsv"))) + len(
-                list(path.glob("manual/*.tsv"))
+            report.files += sum(
+                len(list(path.glob(f"{folder}/*.tsv")))
+                for folder in ("records", "manual", "contrasts")
             )
             if (path / LEDGER_FILE).is_file():
                 read_ledger(path / LEDGER_FILE, curation.problems)
@@ -168,6 +199,8 @@ def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationRe
                 curation.manual_foci += read_manual_foci(path, curation.problems)
             elif kind == "ledger":
                 read_ledger(path, curation.problems)
+            elif kind == "contrasts":
+                curation.contrasts += read_contrasts(path, curation.problems)
         elif path.suffix == ".toml":
             read_claims(path, curation.problems)
         else:
@@ -182,7 +215,7 @@ def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationRe
             )
     if any(not p.is_dir() for p in map(Path, paths)):
         # Folder checks already ran per folder; re-run across single files given together.
-        extra = Curation(curation.records, curation.manual_foci, [])
+        extra = Curation(curation.records, curation.manual_foci, [], curation.contrasts)
         check_consistency(extra)
         seen = set(map(str, curation.problems))
         curation.problems += [p for p in extra.problems if str(p) not in seen]

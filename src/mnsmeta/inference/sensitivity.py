@@ -4,6 +4,8 @@ Variants (each against the main run, same seed):
 
 * ``fallback_low`` / ``fallback_high``: experiments without a curated N get the smallest /
   largest N read in the group's sources instead of the median (bounds on the unknown N);
+* ``n_patients_only``: a patients-vs-controls experiment's N counts its patients only
+  (the main rule counts both groups, whose data both shape a between-group contrast);
 * ``cdt_0.005``: cluster-forming threshold p < 0.005 instead of 0.001;
 * ``neurosynth_only`` / ``neuroquery_only``: every study's foci from one database; studies
   it lacks are dropped;
@@ -41,6 +43,10 @@ class Variant:
 VARIANTS = (
     Variant("fallback_low", "missing N set to the smallest N read in the group's sources"),
     Variant("fallback_high", "missing N set to the largest N read in the group's sources"),
+    Variant(
+        "n_patients_only",
+        "N of a patients-vs-controls experiment counts the patients only (main: both groups)",
+    ),
     Variant("cdt_0.005", "cluster-forming threshold p < 0.005 (main: 0.001)"),
     Variant("neurosynth_only", "foci from Neurosynth only; studies it lacks dropped"),
     Variant("neuroquery_only", "foci from NeuroQuery only; studies it lacks dropped"),
@@ -93,6 +99,19 @@ def variant_inputs(variant: Variant, curation: Curation, analysis: Analysis, set
         n = min(sizes) if variant.name == "fallback_low" else max(sizes)
         changed = dataclasses.replace(settings, sample_size_fallback=n)
         return curation, changed, f"{missing} experiments get N={n}"
+    if variant.name == "n_patients_only":
+        changed = [
+            r
+            for g in analysis.groups
+            for r in curation.for_group(g)
+            if r.design == "patients_vs_controls"
+            and r.n_patients
+            and r.sample_size()[0] not in (None, r.n_patients)
+        ]
+        if not changed:
+            return None, None, "no experiment has a patient count apart from its total N"
+        rule = dataclasses.replace(settings, n_rule="patients_only")
+        return curation, rule, f"{len(changed)} experiments get their patients' N"
     if variant.name == "cdt_0.005":
         return curation, dataclasses.replace(settings, cluster_forming_p=0.005), ""
     if variant.name in ("neurosynth_only", "neuroquery_only"):

@@ -252,11 +252,18 @@ def _analysis(
         f'<small class="kind">{html.escape(kind)}</small></h3>',
         _stats(facts),
     ]
+    note = "" if _is_missing(row.get("note")) else str(row.get("note"))
+    if note.startswith("not computed"):
+        return "\n".join([*out, _note(note, kind="info")])
+    if not _is_missing(row.get("warnings")) and row.get("warnings"):
+        out.append(_note(f"warning: {row['warnings']}", kind="warning"))
     if not folder.path.is_dir():
         return "\n".join([*out, _missing(folder.path, COMMANDS["run"])])
     figures = folder.figures()
     out.append(_figures(figures) if figures else _note(f"no figures in {folder.path}"))
     out.append(_clusters(folder.clusters, kind))
+    if folder.experiments.is_file():
+        out.append(_experiments(folder.experiments))
     if contributions is None or robust_clusters is None:
         missing = "clusters" if contributions is not None else "contributions"
         path = results.robustness.table(missing)
@@ -316,6 +323,30 @@ def _clusters(path: Path, kind: str) -> str:
             for ids in table["experiments"]
         ]
     return _table(table, headers=headers, caption="Clusters (peak coordinates in MNI mm).")
+
+
+#: Experiment table columns shown on the page: what each experiment is made of.
+EXPERIMENT_COLUMNS = (
+    "experiment_id",
+    "n_foci",
+    "sample_size",
+    "sample_size_rule",
+    "contrasts",
+    "kinds",
+    "direction",
+)
+
+
+def _experiments(path: Path) -> str:
+    """The experiments of an analysis: N, rule, and the contrasts and kinds pooled in each."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    shown = [column for column in EXPERIMENT_COLUMNS if column in table.columns]
+    return (
+        f"<details><summary>Experiments ({len(table)}): sample sizes, contrasts and their "
+        "kinds</summary>"
+        + _table(table[shown], caption="One row per experiment (a study's selected contrasts).")
+        + "</details>"
+    )
 
 
 def _overlap(results: ResultsFolder) -> str:

@@ -18,6 +18,7 @@ def evidence_from(results: ResultsFolder, analyses: list[Analysis]) -> Evidence:
         overlap=results.read_overlap(),
         robustness=results.robustness.read_table("clusters"),
         sensitivity=results.robustness.read_table("sensitivity"),
+        computed=results.computed,
     )
 
 

@@ -301,7 +301,8 @@ def run_overlap(
     write_masks(masks, results)
     rows, cluster_rows = [], []
     roi_cache: dict[tuple[str, str], tuple] = {}
-    tested = tested_analyses(analyses)
+    # An analysis without data (no curated contrast of its kind) has nothing to test.
+    tested = [a for a in tested_analyses(analyses) if a.name in outputs or results.computed(a)]
     bar = tqdm(tested, desc="overlap", unit="analysis", disable=not settings.progress)
     with results.staged(results.overlap) as folder:
         for analysis in bar:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -401,6 +402,16 @@ class ResultsFolder:
         if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)
 
+    def discard(self, folder) -> None:
+        """Remove a folder of results that no longer hold (renamed away first, so that an
+        interruption never leaves half of it in place)."""
+        final = Path(folder.path)
+        if not final.exists():
+            return
+        gone = final.with_name(f".{final.name}.discarded-{os.getpid()}")
+        final.rename(gone)
+        shutil.rmtree(gone, ignore_errors=True)
+
     # -- readers -------------------------------------------------------------------------
 
     def require(self) -> None:
@@ -420,6 +431,10 @@ class ResultsFolder:
 
     def read_claims(self) -> dict | None:
         return _read_json(self.claims)
+
+    def computed(self, analysis: Analysis) -> bool:
+        """Whether the analysis has results here (one without data has none)."""
+        return self.analysis(analysis).path.is_dir()
 
     def load(self, analysis: Analysis, with_experiments: bool = True) -> AnalysisResult:
         """Read one analysis's result back (what ``mnsmeta run`` handed on in memory)."""

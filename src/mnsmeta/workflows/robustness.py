@@ -263,6 +263,17 @@ def _sensitivity(analyses, curation, coordinates_dir, results: ResultsFolder, se
         _, outputs = run_analyses(
             [analysis], variant_curation, coordinates_dir, target, variant_settings
         )
+        if analysis.name not in outputs:
+            rows.append(
+                {
+                    "analysis": analysis.name,
+                    "variant": variant.name,
+                    "description": variant.description,
+                    "experiments": 0,
+                    "conclusion_changes": "not applicable: no experiment in this variant",
+                }
+            )
+            continue
         overlap = run_overlap(
             [analysis],
             masks,
@@ -309,7 +320,8 @@ def run_review(
         ``failsafe_levels`` and (unless disabled) ``sensitivity``.
     """
     started = now()
-    reviewed = reviewed_analyses(analyses)
+    # An analysis without data (no curated contrast of its kind) has nothing to check.
+    reviewed = [a for a in reviewed_analyses(analyses) if results.computed(a)]
     if not reviewed:
         raise MnsmetaInputError(
             "no SAD or BPD analysis to review: check coordinates/analyses.toml"

@@ -16,7 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mnsmeta.curation.analyses import MIN_EXPERIMENTS, Analysis, underpowered
-from mnsmeta.curation.experiments import build_experiments, combine
+from mnsmeta.curation.experiments import ExperimentSet, build_experiments, combine
 from mnsmeta.curation.records import Curation
 from mnsmeta.data.space import brain_mask_img
 from mnsmeta.meta_analysis import ale
@@ -57,16 +57,31 @@ class RunSettings:
     subtraction_p: float = 0.001
     subtraction_min_mm3: float = 200.0
     sample_size_fallback: str | int = "median"
+    n_rule: str = "both_groups"
     engine: str = "fast"
     progress: bool = True
 
 
 def _experiment_set(curation: Curation, analysis: Analysis, settings: RunSettings):
     sets = [
-        build_experiments(curation, group, settings.sample_size_fallback, analysis.modalities)
+        build_experiments(
+            curation,
+            group,
+            settings.sample_size_fallback,
+            analysis.modalities,
+            analysis.contrasts,
+            settings.n_rule,
+        )
         for group in analysis.groups
     ]
     return sets[0] if len(sets) == 1 else combine(sets, analysis.name)
+
+
+def _not_computed(analysis: Analysis, note: str, results: ResultsFolder) -> dict:
+    """The summary row of an analysis without data; its stale folder, if any, goes."""
+    LGR.warning("%s: %s", analysis.name, note)
+    results.discard(results.analysis(analysis))
+    return _summary_row(analysis, None, pd.DataFrame(), note) | {"experiments": 0}
 
 
 def _write_clusters(
@@ -138,14 +153,16 @@ def inference_summary(result, settings: RunSettings) -> dict:
 
 
 def run_ale_analysis(
-    analysis: Analysis, curation: Curation, settings: RunSettings, folder: AnalysisFolder
+    analysis: Analysis,
+    experiment_set: ExperimentSet,
+    settings: RunSettings,
+    folder: AnalysisFolder,
 ) -> tuple[AnalysisResult, dict, object]:
-    """Fit one ALE analysis and write its maps, tables and figures into ``folder``.
+    """Fit one ALE analysis of ``experiment_set``; write its maps, tables and figures.
 
     Returns the analysis's result, its summary row and its NiMARE dataset (the input of a
     subtraction).
     """
-    experiment_set = _experiment_set(curation, analysis, settings)
     n = len(experiment_set.experiments)
     if underpowered(n):
         LGR.warning(
@@ -304,10 +321,27 @@ def run_analyses(
     for analysis in bar:
         bar.set_description(f"{analysis.name} ({analysis.kind})")
         analysis_started = now()
+        if analysis.is_ale:
+            experiment_set = _experiment_set(curation, analysis, settings)
+            if not len(experiment_set.experiments):
+                kinds = " or ".join(analysis.contrasts)
+                rows.append(
+                    _not_computed(
+                        analysis,
+                        f"not computed: no included experiment has a curated {kinds} contrast",
+                        results,
+                    )
+                )
+                continue
+        missing = [name for name in analysis.inputs if name not in outputs]
+        if missing:
+            note = f"not computed: {' and '.join(missing)} not computed"
+            rows.append(_not_computed(analysis, note, results))
+            continue
         with results.staged(results.analysis(analysis)) as folder:
             if analysis.is_ale:
                 output, row, datasets[analysis.name] = run_ale_analysis(
-                    analysis, curation, settings, folder
+                    analysis, experiment_set, settings, folder
                 )
             elif analysis.is_subtraction:
                 output, row = run_subtraction(analysis, outputs, datasets, settings, folder)
