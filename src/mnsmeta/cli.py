@@ -6,6 +6,7 @@ them, so that ``--help`` and the quick commands answer at once.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
@@ -20,8 +21,39 @@ LGR = logging.getLogger("mnsmeta")
 DEFAULT_COORDINATES = Path("coordinates")
 
 
+#: What to do about a file system error, by its errno.
+FILESYSTEM_FIXES = {
+    errno.EACCES: "make it writable (chmod), or choose another folder (--output)",
+    errno.EPERM: "make it writable (chmod), or choose another folder (--output)",
+    errno.EROFS: "the file system is read-only: choose another folder (--output)",
+    errno.ENOSPC: "the disk is full: free some space, then run the command again",
+    errno.EDQUOT: "the disk quota is full: free some space, then run the command again",
+    errno.ENOTDIR: "a file stands where a folder should be: rename or remove it, or choose "
+    "another folder (--output)",
+    errno.EEXIST: "a file stands where a folder should be: rename or remove it, or choose "
+    "another folder (--output)",
+    errno.EISDIR: "a folder stands where a file should be: rename or remove it",
+    errno.ENOENT: "check that the path exists",
+}
+
+
+def filesystem_message(error: OSError) -> str:
+    """One line: the path, what the system said, and what to do."""
+    path = error.filename or "a file"
+    if error.filename2:
+        path = f"{path} -> {error.filename2}"
+    what = error.strerror or type(error).__name__
+    fix = FILESYSTEM_FIXES.get(error.errno, "check the path and its permissions, then retry")
+    return f"{path}: {what}: {fix} (the previous results are unchanged)"
+
+
 class _Group(click.Group):
-    """Catch user errors once: one clear message on stderr, non-zero exit, no traceback."""
+    """Catch user errors once: one clear message on stderr, non-zero exit, no traceback.
+
+    Input problems (``MnsmetaInputError``) and file system failures (``OSError``: a folder
+    that cannot be written, a full disk...) are the user's to fix; anything else is a bug
+    and shows its traceback with ``--debug``.
+    """
 
     def invoke(self, ctx):
         try:
@@ -30,6 +62,11 @@ class _Group(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.secho(f"error: {error}", fg="red", err=True)
+            ctx.exit(1)
+        except OSError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.secho(f"error: {filesystem_message(error)}", fg="red", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted: nothing was left half-written", err=True)
@@ -289,6 +326,11 @@ _OUTPUT = click.option(
     show_default=True,
     help="Results folder.",
 )
+_WAIT = click.option(
+    "--wait",
+    is_flag=True,
+    help="If another command is writing the results folder, wait for it instead of stopping.",
+)
 _CONFIG = click.option(
     "--config",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -376,6 +418,7 @@ def _run_overlap(analyses, results, mask_path, mask_threshold, n_perm, seed, job
 )
 @_mask_options
 @_dask_options
+@_WAIT
 @click.pass_obj
 def run(
     obj,
@@ -391,6 +434,7 @@ def run(
     n_perm,
     use_dask,
     scheduler,
+    wait,
 ):
     """Run every analysis: ALE maps, cluster-FWE inference, tables, figures.
 
@@ -424,7 +468,7 @@ def run(
     import pandas as pd
 
     results = ResultsFolder(output)
-    with _cluster(use_dask, scheduler, jobs):
+    with results.locked("mnsmeta run", wait), _cluster(use_dask, scheduler, jobs):
         summary, outputs = run_analyses(chosen, curation, coordinates_dir, results, settings)
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             click.echo(summary.drop(columns=["note"]).to_string(index=False))
@@ -440,9 +484,10 @@ def run(
 @_CONFIG
 @_mask_options
 @_dask_options
+@_WAIT
 @click.pass_obj
 def overlap(
-    obj, output, seed, jobs, config, mask_path, mask_threshold, n_perm, use_dask, scheduler
+    obj, output, seed, jobs, config, mask_path, mask_threshold, n_perm, use_dask, scheduler, wait
 ):
     """Test SAD, BPD, pooled and conjunction convergence against the MNS masks.
 
@@ -463,10 +508,9 @@ def overlap(
     from mnsmeta.workflows.results import ResultsFolder
 
     analyses = read_analyses(config or obj["coordinates"] / "analyses.toml")
-    with _cluster(use_dask, scheduler, jobs):
-        _run_overlap(
-            analyses, ResultsFolder(output), mask_path, mask_threshold, n_perm, seed, jobs
-        )
+    results = ResultsFolder(output)
+    with results.locked("mnsmeta overlap", wait), _cluster(use_dask, scheduler, jobs):
+        _run_overlap(analyses, results, mask_path, mask_threshold, n_perm, seed, jobs)
 
 
 @main.command()
@@ -481,8 +525,9 @@ def overlap(
 @click.option("--seed", default=0, show_default=True, help="Seed: same seed, same tables.")
 @click.option("--jobs", default=1, show_default=True, help="Threads and processes.")
 @click.option("--no-sensitivity", is_flag=True, help="Skip the sensitivity reruns.")
+@_WAIT
 @click.pass_obj
-def robustness(obj, output, config, n_iters, seed, jobs, no_sensitivity):
+def robustness(obj, output, config, n_iters, seed, jobs, no_sensitivity, wait):
     """How much weight each SAD, BPD and pooled cluster bears: results/robustness/.
 
     \b
@@ -514,7 +559,8 @@ def robustness(obj, output, config, n_iters, seed, jobs, no_sensitivity):
         n_iters=n_iters, seed=seed, jobs=jobs, sensitivity=not no_sensitivity
     )
     results = ResultsFolder(output)
-    tables = run_review(analyses, curation, coordinates_dir, results, settings)
+    with results.locked("mnsmeta robustness", wait):
+        tables = run_review(analyses, curation, coordinates_dir, results, settings)
     import pandas as pd
 
     columns = ["analysis", "cluster", "label", "top_share", "dominated"]
@@ -533,8 +579,9 @@ def robustness(obj, output, config, n_iters, seed, jobs, no_sensitivity):
 @_OUTPUT
 @_CONFIG
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@_WAIT
 @click.pass_obj
-def claims(obj, output, config, as_json):
+def claims(obj, output, config, as_json, wait):
     """A verdict for each claim of coordinates/claims.toml, with its evidence in one line.
 
     \b
@@ -562,7 +609,10 @@ def claims(obj, output, config, as_json):
     if problems:
         raise MnsmetaInputError(f"{coordinates_dir / 'claims.toml'}: problems", problems)
     analyses = read_analyses(config or coordinates_dir / "analyses.toml")
-    verdicts = run_claims(claims_list, regions, analyses, ResultsFolder(output))
+    results = ResultsFolder(output)
+    results.require()
+    with results.locked("mnsmeta claims", wait):
+        verdicts = run_claims(claims_list, regions, analyses, results)
     if as_json:
         click.echo(json.dumps([v.as_dict() for v in verdicts], indent=2))
         return
@@ -631,8 +681,9 @@ def import_(obj, input_file, group, modality, design, source_text):
     "their contrasts as analyses, kinds in the metadata).",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.pass_obj
-def export(obj, group, contrast_kind, format_, output):
+def export(obj, group, contrast_kind, format_, output, force):
     """Write the exact foci and sample sizes of a group's analysis (MNI).
 
     The Sleuth text opens in GingerALE and in NiMARE (nimare.io.convert_sleuth_to_dataset):
@@ -647,6 +698,10 @@ def export(obj, group, contrast_kind, format_, output):
 
     if not group:
         raise MnsmetaInputError("export needs --group: SAD, BPD or MNS")
+    if output.exists() and not force:
+        raise MnsmetaInputError(
+            f"{output}: exists: choose another file (-o), or pass --force to overwrite it"
+        )
     if contrast_kind and contrast_kind not in KINDS:
         raise MnsmetaInputError(f"--contrast {contrast_kind!r}: use one of {', '.join(KINDS)}")
     kinds = (contrast_kind,) if contrast_kind else ()
@@ -673,8 +728,9 @@ def export(obj, group, contrast_kind, format_, output):
 
 @main.command()
 @_OUTPUT
+@_WAIT
 @click.pass_obj
-def report(obj, output):
+def report(obj, output, wait):
     """Write one self-contained HTML page with every result: results/report.html.
 
     \b
@@ -689,5 +745,8 @@ def report(obj, output):
     from mnsmeta.report.render import build_report
     from mnsmeta.workflows.results import ResultsFolder
 
-    path = build_report(ResultsFolder(output))
+    results = ResultsFolder(output)
+    results.require()
+    with results.locked("mnsmeta report", wait):
+        path = build_report(results)
     click.echo(f"wrote {path}")

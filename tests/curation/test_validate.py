@@ -138,16 +138,27 @@ def test_empty_file(tmp_path):
     assert problems_of(path) == [f"{path}: the file is empty: add content or delete it"]
 
 
-def test_file_that_is_not_utf8(tmp_path):
-    path = tmp_path / "latin1.tsv"
-    path.write_bytes(
-        (
-            RECORD_HEADER
-            + "123\tSAD\ttask_fmri\tpatients_vs_controls\tincluded\t\t\t\t\t\t\t\t\t\tM\xfcller\n"
-        ).encode("latin-1")
-    )
+LINE = "123\tSAD\ttask_fmri\tpatients_vs_controls\tincluded\t\t\t\t\t\t\t\t\t\tM\u00fcller\n"
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-16"])
+def test_windows_encodings_are_decoded_with_a_warning(tmp_path, caplog, encoding):
+    from mnsmeta.curation.records import read_records
+
+    path = tmp_path / f"{encoding}.tsv"
+    path.write_bytes((RECORD_HEADER + LINE).encode(encoding))  # Python's utf-16 writes a BOM
+    problems = []
+    (record,) = read_records(path, problems)
+    assert problems == []
+    assert record.note == "M\u00fcller"
+    assert "UTF-8 is preferred" in caplog.text
+
+
+def test_a_file_in_no_known_encoding_is_one_clear_problem(tmp_path):
+    path = tmp_path / "binary.tsv"
+    path.write_bytes(RECORD_HEADER.encode() + b"123\tSAD\x00\x81\n")
     assert problems_of(path) == [
-        f"{path}:2: not UTF-8 (byte 0xfc): save the file as UTF-8 (in a spreadsheet: 'UTF-8 CSV/TSV')"
+        f"{path}:2: not UTF-8 (byte 0x81): save the file as UTF-8 (in a spreadsheet: 'UTF-8 CSV/TSV')"
     ]
 
 
@@ -186,3 +197,43 @@ def test_claims_file_problems(tmp_path):
     assert any("region IFG: unknown Harvard-Oxford label(s) Not_A_Label" in p for p in found)
     assert any("claim 1 (a): unknown analysis 'OCD'" in p for p in found)
     assert any("claim 1 (a): undefined region(s) IPL" in p for p in found)
+
+
+GOOD_ANALYSES = '[[analysis]]\nname = "SAD"\nkind = "ale"\ngroups = ["SAD"]\n'
+BROKEN_ANALYSES = [
+    ('directions = ["hypo"]\n', "5: analysis 1 (SAD): unknown key 'directions'"),
+    ('contrasts = ["hypo"]\n', "analysis 1 (SAD): contrasts ['hypo']"),
+    ('modalities = ["fmri"]\n', "analysis 1 (SAD): modalities ['fmri']"),
+    ('\n[[analysis]]\nname = "SAD"\nkind = "ale"\ngroups = ["SAD"]\n', "duplicate name"),
+    ('\n[[analysis]]\nname = "x"\nkind = "conjunction"\ninputs = ["SAD"]\n', "inputs ['SAD']"),
+    ('\n[[analysis]]\nname = "y"\nkind = "meta"\n', "unknown kind 'meta'"),
+    ('\n[[analysis]]\nname = "z"\nkind = "ale"\ngroups = ["OCD"]\n', "groups ['OCD']"),
+    ('\n[[analysis]]\nname = "bad name"\nkind = "ale"\ngroups = ["SAD"]\n', "name must be"),
+    ("\n[settings]\nn_iters = 5\n", "unknown table or key 'settings'"),
+    ('\n[[analysis]]\nname = "w"\nkind = "ale"\ngroup = ["SAD"]\n', "unknown key 'group'"),
+]
+
+
+@pytest.mark.parametrize(("extra", "expected"), BROKEN_ANALYSES)
+def test_validate_reads_the_analyses_file_with_the_rules_of_run(tmp_path, extra, expected):
+    from mnsmeta.curation.analyses import read_analyses
+    from mnsmeta.errors import MnsmetaInputError
+
+    path = tmp_path / "analyses.toml"
+    path.write_text(GOOD_ANALYSES + extra)
+    found = problems_of(path)
+    assert any(expected in problem for problem in found), found
+    with pytest.raises(MnsmetaInputError):  # and run refuses it too
+        read_analyses(path)
+
+
+def test_an_unknown_key_of_a_claim_names_its_line_and_the_known_keys(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text(
+        '[[claim]]\nid = "x"\nparaphrase = "p"\nanalysis = "SAD"\ntest = "convergence"\n'
+        'direction = "any"\nregion = ["IFG"]\n'
+    )
+    assert problems_of(path) == [
+        f"{path}:7: claim 1 (x): unknown key 'region': use only id, paraphrase, quote_hint, "
+        "analysis, test, regions, direction (check the spelling)"
+    ]

@@ -16,9 +16,12 @@ from mnsmeta.curation.contrasts import KINDS as CONTRAST_KINDS
 from mnsmeta.curation.contrasts import PATIENTS_GT_CONTROLS, PATIENTS_LT_CONTROLS
 from mnsmeta.curation.groups import DISORDER_GROUPS, GROUPS, MNS_REFERENCE
 from mnsmeta.curation.records import MODALITIES
+from mnsmeta.curation.tsv import toml_entry_lines, unknown_keys
 from mnsmeta.errors import MnsmetaInputError, Problem
 
 ALE, SUBTRACTION, CONJUNCTION = "ale", "subtraction", "conjunction"
+#: The keys an [[analysis]] entry may have.
+ANALYSIS_KEYS = ("name", "kind", "groups", "modalities", "contrasts", "inputs")
 KINDS = (ALE, SUBTRACTION, CONJUNCTION)
 
 #: Fewer experiments than this leave ALE underpowered (Eickhoff et al., 2016).
@@ -138,19 +141,38 @@ def read_analyses(path: Path) -> list[Analysis]:
             f"{path}: no analyses file: create it (see coordinates/analyses.toml in the project)"
         )
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise MnsmetaInputError(f"{path}: not valid TOML ({error}): fix the syntax") from error
     problems: list[Problem] = []
     analyses: list[Analysis] = []
-    for number, entry in enumerate(data.get("analysis", []), start=1):
-        name = entry.get("name", "")
-
-        def problem(message: str, fix: str, number=number, name=name) -> None:
+    lines = toml_entry_lines(text, "analysis")
+    for key in data:
+        if key != "analysis":
             problems.append(
-                Problem(str(path), None, f"analysis {number} ({name}): {message}", fix)
+                Problem(
+                    str(path),
+                    None,
+                    f"unknown table or key {key!r}",
+                    "the file holds [[analysis]] entries only",
+                )
+            )
+    entries = data.get("analysis", [])
+    if not isinstance(entries, list):
+        entries = []
+    for number, entry in enumerate(entries, start=1):
+        name = entry.get("name", "")
+        where = lines[number - 1] if number <= len(lines) else {}
+
+        def problem(message: str, fix: str, number=number, name=name, where=where) -> None:
+            problems.append(
+                Problem(str(path), where.get(""), f"analysis {number} ({name}): {message}", fix)
             )
 
+        problems.extend(
+            unknown_keys(entry, ANALYSIS_KEYS, where, str(path), f"analysis {number} ({name})")
+        )
         if not name or not name.replace("_", "").isalnum():
             problem("name must be letters, digits and underscores", "rename it")
         if name in {a.name for a in analyses}:

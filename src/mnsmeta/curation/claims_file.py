@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnsmeta.curation.analyses import CLAIM_TARGETS
+from mnsmeta.curation.tsv import toml_entry_lines, unknown_keys
 from mnsmeta.data.atlases import region_names
 from mnsmeta.errors import Problem
 
 #: What a claim may be tested on (see :data:`mnsmeta.curation.analyses.CLAIM_TARGETS`).
 ANALYSES = tuple(CLAIM_TARGETS)
 TESTS = ("convergence", "mns_overlap", "inconsistent")
+#: The keys a [[claim]] entry may have.
+CLAIM_KEYS = ("id", "paraphrase", "quote_hint", "analysis", "test", "regions", "direction")
 DIRECTIONS = ("hypo", "hyper", "any")
 
 
@@ -44,7 +47,8 @@ def read_claims(path: Path, problems: list[Problem]) -> tuple[list[Claim], dict[
     """
     path_s = str(path)
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except UnicodeDecodeError:
         problems.append(Problem(path_s, None, "not UTF-8", "save the file as UTF-8"))
         return [], {}
@@ -65,13 +69,26 @@ def read_claims(path: Path, problems: list[Problem]) -> tuple[list[Claim], dict[
                     "(e.g. Inferior_Frontal_Gyrus_pars_opercularis)",
                 )
             )
+    for key in data:
+        if key not in ("regions", "claim"):
+            problems.append(
+                Problem(
+                    path_s,
+                    None,
+                    f"unknown table or key {key!r}",
+                    "the file holds a [regions] table and [[claim]] entries only",
+                )
+            )
+    lines = toml_entry_lines(text, "claim")
     claims, seen = [], set()
     for number, entry in enumerate(data.get("claim", []), start=1):
         where = f"claim {number} ({entry.get('id', 'no id')})"
+        at = lines[number - 1] if number <= len(lines) else {}
 
-        def problem(message: str, fix: str, where=where) -> None:
-            problems.append(Problem(path_s, None, f"{where}: {message}", fix))
+        def problem(message: str, fix: str, where=where, at=at) -> None:
+            problems.append(Problem(path_s, at.get(""), f"{where}: {message}", fix))
 
+        problems.extend(unknown_keys(entry, CLAIM_KEYS, at, path_s, where))
         for key in ("id", "paraphrase", "analysis", "test", "direction"):
             if not isinstance(entry.get(key), str) or not entry.get(key):
                 problem(f"missing {key}", f"give {key} as a non-empty string")

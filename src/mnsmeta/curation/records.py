@@ -21,8 +21,7 @@ import numpy as np
 from mnsmeta.curation.contrasts import Contrast, read_contrasts
 from mnsmeta.curation.groups import GROUPS
 from mnsmeta.curation.tsv import Row, participant_count, read_tsv
-from mnsmeta.data.databases import to_mni
-from mnsmeta.data.space import FAR_OUTSIDE_MM, distance_to_brain, outside_bounding_box
+from mnsmeta.data.space import FAR_OUTSIDE_MM, distance_to_brain, outside_bounding_box, to_mni
 from mnsmeta.errors import Problem
 
 MODALITIES = {

@@ -16,7 +16,7 @@ import numpy as np
 
 from mnsmeta.curation.records import check_focus_location
 from mnsmeta.curation.tsv import positive_whole_number, read_text
-from mnsmeta.data.databases import to_mni
+from mnsmeta.data.space import to_mni
 from mnsmeta.errors import Problem
 
 #: Spellings of the reference space that GingerALE and NiMARE accept, and what they mean.

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from mnsmeta.errors import Problem
+
+LGR = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,14 +27,38 @@ class Row:
 
 
 def read_text(path: Path, problems: list[Problem]) -> str | None:
-    """Read a UTF-8 text file; record a problem and return None if it is empty or not UTF-8."""
+    """Read a text file; record a problem and return None if it is empty or undecodable.
+
+    UTF-8 (with or without a byte-order mark) is read as is. Two encodings that Windows tools
+    write are detected and decoded, with a warning: UTF-16 with its byte-order mark, and
+    Windows-1252 (a file that is not UTF-8 but decodes there to ordinary text). Anything
+    else is a problem that names the first undecodable byte.
+    """
     data = Path(path).read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            LGR.warning(
+                "%s: decoded as UTF-16 (saved by a Windows tool); UTF-8 is preferred", path
+            )
+            data = text.encode("utf-8")
     if not data.strip():
         problems.append(Problem(str(path), None, "the file is empty", "add content or delete it"))
         return None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
+        windows = _windows_1252(data)
+        if windows is not None:
+            LGR.warning(
+                "%s: not UTF-8, decoded as Windows-1252 (saved by a Windows tool); "
+                "UTF-8 is preferred",
+                path,
+            )
+            return windows
         line = data[: error.start].count(b"\n") + 1
         problems.append(
             Problem(
@@ -40,6 +69,18 @@ def read_text(path: Path, problems: list[Problem]) -> str | None:
             )
         )
         return None
+
+
+def _windows_1252(data: bytes) -> str | None:
+    """The text, if the bytes are Windows-1252 text (no undefined byte, no control
+    character but tab and line ends); else None."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    if any(ord(c) < 32 and c not in "\t\r\n" for c in text):
+        return None
+    return text
 
 
 def read_tsv(
@@ -144,3 +185,40 @@ def participant_count(row: Row, column: str, path: str, problems: list[Problem])
             )
         )
     return number
+
+
+def toml_entry_lines(text: str, array: str) -> list[dict[str, int]]:
+    """Line numbers in a TOML text of each ``[[array]]`` entry's header and keys.
+
+    ``tomllib`` keeps no positions; an error about an entry names the line of its key (or of
+    its header, ``""``). Entry ``i`` of the returned list is the ``i``-th ``[[array]]``.
+    """
+    entries: list[dict[str, int]] = []
+    current: dict[str, int] | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            current = {"": number} if stripped.replace(" ", "") == f"[[{array}]]" else None
+            if current is not None:
+                entries.append(current)
+            continue
+        key = re.match(r"^([A-Za-z0-9_-]+)\s*=", stripped)
+        if current is not None and key:
+            current.setdefault(key.group(1), number)
+    return entries
+
+
+def unknown_keys(
+    entry: dict, known, lines: dict[str, int], path: str, where: str
+) -> list[Problem]:
+    """A problem for each key of a TOML entry that is not among ``known``."""
+    return [
+        Problem(
+            path,
+            lines.get(key, lines.get("")),
+            f"{where}: unknown key {key!r}",
+            f"use only {', '.join(known)} (check the spelling)",
+        )
+        for key in entry
+        if key not in known
+    ]

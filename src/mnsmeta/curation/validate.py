@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnsmeta.curation.candidates import flags_for
-from mnsmeta.curation.claims_file import read_claims
 from mnsmeta.curation.contrasts import read_contrasts
-from mnsmeta.curation.ledger import read_ledger
 from mnsmeta.curation.records import (
     Curation,
     check_consistency,
@@ -18,11 +15,25 @@ from mnsmeta.curation.records import (
 )
 from mnsmeta.curation.sleuth import read_sleuth
 from mnsmeta.curation.tsv import read_text
-from mnsmeta.data import databases
 from mnsmeta.errors import Problem
+
+# The database, ledger and claims checks import pandas and the databases' readers, and are
+# imported where they run: validating a Sleuth file answers at once.
 
 LEDGER_FILE = "cited_references.tsv"
 CLAIMS_FILE = "claims.toml"
+ANALYSES_FILE = "analyses.toml"
+
+
+def check_analyses(path: Path, problems: list[Problem]) -> None:
+    """Read the analyses file with the rules ``mnsmeta run`` applies; record its problems."""
+    from mnsmeta.curation.analyses import read_analyses
+    from mnsmeta.errors import MnsmetaInputError
+
+    try:
+        read_analyses(path)
+    except MnsmetaInputError as error:
+        problems.extend(error.problems or [Problem(str(path), None, str(error), "fix it")])
 
 
 @dataclass
@@ -73,6 +84,9 @@ def check_against_database(curation: Curation) -> None:
     A flag (more than 100 foci, foci outside the brain) must be copied into the record's
     ``flags`` column, so that keeping a flagged study is a visible decision, never silent.
     """
+    from mnsmeta.curation.candidates import flags_for
+    from mnsmeta.data import databases
+
     records = [r for r in curation.records if r.included and not r.is_manual and r.pmid]
     if not records:
         return
@@ -126,6 +140,8 @@ def check_against_database(curation: Curation) -> None:
 
 def check_contrast_tables(curation: Curation, records) -> None:
     """A database study's contrast names one of the tables its foci come from."""
+    from mnsmeta.data import databases
+
     curated = [(r, c) for r in records for c in curation.contrasts_of(r)]
     if not curated:
         return
@@ -163,6 +179,9 @@ def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationRe
     -------
     ValidationReport
     """
+    from mnsmeta.curation.claims_file import read_claims
+    from mnsmeta.curation.ledger import read_ledger
+
     report = ValidationReport()
     curation = report.curation
     for path in map(Path, paths):
@@ -181,6 +200,9 @@ def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationRe
                 report.files += 1
             if (path / CLAIMS_FILE).is_file():
                 read_claims(path / CLAIMS_FILE, curation.problems)
+                report.files += 1
+            if (path / ANALYSES_FILE).is_file():
+                check_analyses(path / ANALYSES_FILE, curation.problems)
                 report.files += 1
             continue
         if not path.is_file():
@@ -202,15 +224,19 @@ def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationRe
             elif kind == "contrasts":
                 curation.contrasts += read_contrasts(path, curation.problems)
         elif path.suffix == ".toml":
-            read_claims(path, curation.problems)
+            text = read_text(path, curation.problems) or ""
+            if "[[analysis]]" in text.replace(" ", ""):
+                check_analyses(path, curation.problems)
+            else:
+                read_claims(path, curation.problems)
         else:
             curation.problems.append(
                 Problem(
                     str(path),
                     None,
                     f"unknown file type {path.suffix!r}",
-                    "validate .tsv records, coordinates or ledger files, .txt Sleuth files, "
-                    "or the .toml claims file",
+                    "validate .tsv records, coordinates, contrasts or ledger files, .txt Sleuth "
+                    "files, or the .toml analyses and claims files",
                 )
             )
     if any(not p.is_dir() for p in map(Path, paths)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import cache
 from importlib.util import find_spec
@@ -10,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from mnsmeta.filesystem import atomic
+
+LGR = logging.getLogger(__name__)
 
 ATLASES = ("harvard_oxford", "juelich")
 
@@ -64,16 +67,22 @@ def probability_image(atlas: str):
 def maxprob_image(atlas: str):
     """Return a 3D label image: the most probable label where it reaches 25 % (0: none).
 
-    Computed once from the 4D atlas and cached beside the databases (outside git).
+    Computed once from the 4D atlas and cached beside the databases (outside git), with its
+    SHA-256 beside it: a cache file that is truncated or altered is computed again.
     """
     import nibabel as nib
     import numpy as np
 
-    from mnsmeta.data.releases import data_dir
+    from mnsmeta.data.releases import data_dir, sha256_of
 
     cache_path = data_dir() / "atlases" / f"{atlas}_maxprob-thr{MAXPROB_THRESHOLD}.nii.gz"
+    checksum_path = cache_path.with_name(f"{cache_path.name}.sha256")
     if cache_path.is_file():
-        return nib.load(cache_path)
+        expected = checksum_path.read_text().strip() if checksum_path.is_file() else ""
+        if expected and sha256_of(cache_path) == expected:
+            image = nib.load(cache_path)
+            return nib.Nifti1Image(np.asarray(image.dataobj), image.affine, image.header)
+        LGR.warning("%s: cached atlas fails its checksum; computing it again", cache_path)
     image = probability_image(atlas)
     data = np.asarray(image.dataobj)
     best = data.argmax(axis=3)
@@ -81,6 +90,9 @@ def maxprob_image(atlas: str):
     result = nib.Nifti1Image(labels, image.affine)
     with atomic(cache_path) as temporary:
         result.to_filename(temporary)
+        digest = sha256_of(temporary)
+    with atomic(checksum_path) as temporary:
+        temporary.write_text(digest + "\n")
     return result
 
 

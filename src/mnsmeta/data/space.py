@@ -7,6 +7,8 @@ Talairach foci are converted with the Lancaster icbm2tal transform, as NiMARE co
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.util import find_spec
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -22,6 +24,19 @@ SPACE_RULES = {
 FAR_OUTSIDE_MM = 10.0
 
 
+#: NiMARE's file of its default ALE mask (``get_template("mni152_2mm", mask="brain")``).
+BRAIN_MASK_FILE = "tpl-MNI152NLin6Asym_res-02_desc-brain_mask.nii.gz"
+
+
+def brain_mask_file() -> Path:
+    """The path of NiMARE's MNI152 2 mm brain mask, found without importing NiMARE."""
+    spec = find_spec("nimare")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("NiMARE is not installed (pip install nimare)")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return folder / "resources" / "templates" / BRAIN_MASK_FILE
+
+
 @lru_cache(maxsize=1)
 def brain_mask_img():
     """Return NiMARE's default ALE mask: the MNI152 2 mm brain mask."""
@@ -32,8 +47,12 @@ def brain_mask_img():
 
 @lru_cache(maxsize=1)
 def _geometry():
-    img = brain_mask_img()
-    mask = np.asarray(img.get_fdata()) > 0
+    # The mask file itself, read without importing NiMARE (seconds at start-up): checking a
+    # typed-in focus must answer at once.
+    import nibabel as nib
+
+    img = nib.load(brain_mask_file())
+    mask = np.asanyarray(img.dataobj).astype(bool)
     # Distance (mm) from every voxel to the nearest brain voxel; 0 inside the brain.
     zooms = img.header.get_zooms()[:3]
     distance = ndimage.distance_transform_edt(~mask, sampling=zooms)
@@ -80,11 +99,12 @@ def to_mni(xyz: np.ndarray, spaces: np.ndarray) -> np.ndarray:
     (n, 3) array
         Coordinates in MNI space.
     """
-    from nimare.utils import tal2mni
-
     xyz = np.array(xyz, dtype=float, copy=True).reshape(-1, 3)
     is_tal = np.asarray(spaces) == "TAL"
     if is_tal.any():
+        # Imported only when needed: importing NiMARE takes seconds.
+        from nimare.utils import tal2mni
+
         xyz[is_tal] = tal2mni(xyz[is_tal])
     return xyz
 

@@ -402,6 +402,54 @@ class ResultsFolder:
         if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)
 
+    @property
+    def lock_file(self) -> Path:
+        return self.path / ".mnsmeta.lock"
+
+    @property
+    def lock_holder(self) -> Path:
+        return self.path / ".mnsmeta.lock.json"
+
+    @contextmanager
+    def locked(self, command: str, wait: bool = False):
+        """Hold the folder's lock for the block: one writer at a time.
+
+        The lock is the operating system's (``filelock``: ``flock``), so a process that dies,
+        even by ``kill -9``, releases it: a stale lock never blocks. The holder's command,
+        process id and start time are written beside it, for the message of a second run.
+
+        Raises
+        ------
+        MnsmetaInputError
+            If another command holds the lock and ``wait`` is False.
+        """
+        from filelock import FileLock, Timeout
+
+        from mnsmeta.workflows.provenance import now
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.lock_file)
+        try:
+            lock.acquire(timeout=-1 if wait else 0)
+        except Timeout:
+            try:
+                holder = _read_json(self.lock_holder) or {}
+            except ValueError:  # being written by the holder
+                holder = {}
+            raise MnsmetaInputError(
+                f"{self.path}: in use by `{holder.get('command', 'another mnsmeta command')}` "
+                f"(process {holder.get('pid', '?')}, since {holder.get('started', '?')}): wait "
+                "for it to finish, or pass --wait to queue behind it"
+            ) from None
+        try:
+            write_json(
+                self.lock_holder, {"command": command, "pid": os.getpid(), "started": now()}
+            )
+            yield self
+        finally:
+            self.lock_holder.unlink(missing_ok=True)
+            lock.release()
+
     def discard(self, folder) -> None:
         """Remove a folder of results that no longer hold (renamed away first, so that an
         interruption never leaves half of it in place)."""
