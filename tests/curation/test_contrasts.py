@@ -304,7 +304,7 @@ def test_export_of_one_kind_writes_only_its_experiments(imported, tmp_path):
             "--contrast",
             "controls_only",
             "-o",
-            str(out),
+            str(tmp_path / "none.txt"),
         ],
     )
     assert empty.exit_code == 1
