@@ -288,6 +288,12 @@ def build_experiments(
             f"group {group}: no included study in coordinates/records/: "
             "set status to 'included' for the studies to analyse"
         )
+    if contrast_kinds and UNKNOWN not in contrast_kinds:
+        # Only curated contrasts can be of a selected kind: without one, nothing is selected,
+        # and the databases need not be read.
+        curated = {c.kind for r in records for c in curation.contrasts_of(r)}
+        if not curated & set(contrast_kinds):
+            return _empty(group)
     database_records = [r for r in records if not r.is_manual]
     foci_parts = []
     if database_records:
@@ -361,6 +367,12 @@ def build_experiments(
     experiments = pd.DataFrame(rows, columns=EXPERIMENT_COLUMNS).set_index("experiment_id")
     foci = foci[FOCI_COLUMNS].reset_index(drop=True)
     return ExperimentSet(group, experiments, foci, fallback_n)
+
+
+def _empty(group: str) -> ExperimentSet:
+    """An experiment set without experiments (an analysis with no data)."""
+    experiments = pd.DataFrame(columns=EXPERIMENT_COLUMNS).set_index("experiment_id")
+    return ExperimentSet(group, experiments, pd.DataFrame(columns=FOCI_COLUMNS))
 
 
 def _sample_size(record: StudyRecord, contrasts: list[Contrast], n_rule: str):
