@@ -71,9 +71,9 @@ def read_sleuth(
     problems : list of Problem
         Where problems are recorded; reading continues past them.
     keep_repeats : bool
-        Keep a focus repeated within an experiment instead of reporting it. Our own
-        ``foci.txt`` keeps every database row (a study's contrasts pooled may repeat a peak),
-        and each row is one random focus in the Monte Carlo null, as in NiMARE.
+        Keep a focus repeated within an experiment instead of reporting it: the exports
+        (``foci.txt``) keep every database row (a study's pooled tables may repeat a peak),
+        each of which is one random focus in the Monte Carlo null, as in NiMARE.
 
     Returns
     -------
