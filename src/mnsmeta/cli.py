@@ -587,8 +587,10 @@ def claims(obj, output, config, as_json, wait):
     \b
     supported       the results back the claim (see the evidence line)
     not supported   the test ran and the claim does not hold
-    not testable    this data cannot answer it (e.g. reduced activity when foci are not
-                    split by contrast direction)
+    not testable    this data cannot answer it (e.g. reduced activity when no study has
+                    a curated patients<controls contrast)
+    too few to test the analysis of the claim's direction has fewer than 17 experiments
+                    and no cluster in the claim's regions (no evidence either way)
 
     Reads results/ (run, overlap and, for jackknife and fail-safe N, robustness) and
     writes results/claims.json. The exit code is 0 whatever the verdicts.
