@@ -230,19 +230,13 @@ def studies(obj, group, candidates, flow, cited, tables_of, output):
     groups = [group] if group else list(GROUPS)
     results = ResultsFolder(Path("results"))
     if tables_of:
-        from mnsmeta.data.databases import merged_foci
+        from mnsmeta.data.databases import study_tables
 
         if not str(tables_of).isdigit():
             raise MnsmetaInputError(f"--tables {tables_of!r}: give a PubMed ID (digits)")
         pmid = int(tables_of)
-        overrides = {
-            r.pmid: r.source_db for r in curation.records if r.pmid == pmid and r.source_db
-        }
-        foci = merged_foci(source_overrides=overrides, pmids=[pmid])
-        if foci.empty:
-            raise MnsmetaInputError(f"PMID {pmid}: no foci in Neurosynth 0.7 or NeuroQuery 1")
-        tables = foci.groupby(["source", "table_id"], sort=False).size().rename("foci")
-        click.echo(tables.reset_index().to_string(index=False))
+        source = next((r.source_db for r in curation.records if r.pmid == pmid), "")
+        click.echo(study_tables(pmid, source).to_string(index=False))
         return
     if flow:
         from mnsmeta.curation.flow import study_flow
@@ -303,7 +297,7 @@ def studies(obj, group, candidates, flow, cited, tables_of, output):
                     ["source", "n_foci", "sample_size", "sample_size_rule", "space_rule"]
                 ].to_string()
             )
-        n_fallback = table["sample_size_rule"].str.startswith("fallback").sum()
+        n_fallback = len(experiment_set.with_fallback())
         n_unknown_space = (table["reported_space"] == "UNKNOWN").sum()
         click.echo(
             f"{name}: {len(records)} records, {len(table)} experiments included, "

@@ -266,25 +266,18 @@ def test_a_nimads_round_trip_through_nimare_gives_back_studies_contrasts_and_poi
     assert _points(build_experiments(after, "SAD")) == _points(build_experiments(before, "SAD"))
 
 
+def _export(root, kind, out):
+    """``mnsmeta export -g SAD --contrast KIND -o OUT`` on the coordinates ``root``."""
+    arguments = ["--coordinates", root, "export", "-g", "SAD", "--contrast", kind, "-o", out]
+    return CliRunner().invoke(main, [str(a) for a in arguments])
+
+
 def test_export_of_one_kind_writes_only_its_experiments(imported, tmp_path):
     from nimare.io import convert_sleuth_to_dataset
 
     root, _ = imported
     out = tmp_path / "less.txt"
-    result = CliRunner().invoke(
-        main,
-        [
-            "--coordinates",
-            str(root),
-            "export",
-            "-g",
-            "SAD",
-            "--contrast",
-            "patients<controls",
-            "-o",
-            str(out),
-        ],
-    )
+    result = _export(root, "patients<controls", out)
     assert result.exit_code == 0, result.output
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # NiMARE's Dataset deprecation
@@ -293,20 +286,7 @@ def test_export_of_one_kind_writes_only_its_experiments(imported, tmp_path):
         [-48.0, 14.0, 10.0],
         [48.0, 14.0, 10.0],
     ]
-    empty = CliRunner().invoke(
-        main,
-        [
-            "--coordinates",
-            str(root),
-            "export",
-            "-g",
-            "SAD",
-            "--contrast",
-            "controls_only",
-            "-o",
-            str(tmp_path / "none.txt"),
-        ],
-    )
+    empty = _export(root, "controls_only", tmp_path / "none.txt")
     assert empty.exit_code == 1
     assert "no included study has a curated controls_only contrast" in empty.output
 

@@ -156,7 +156,7 @@ class ExperimentSet:
         out = []
         source = self.experiments.get("source", pd.Series("", index=self.experiments.index))
         for (experiment_id, n), foci in zip(
-            self.experiments["sample_size"].items(), self._foci_by_experiment(), strict=True
+            self.experiments["sample_size"].items(), self.foci_by_experiment(), strict=True
         ):
             out.append(
                 SleuthExperiment(
@@ -172,7 +172,7 @@ class ExperimentSet:
         """Return the NiMARE dataset dictionary (one contrast per study, MNI, sample size)."""
         source = {}
         for (experiment_id, n), foci in zip(
-            self.experiments["sample_size"].items(), self._foci_by_experiment(), strict=True
+            self.experiments["sample_size"].items(), self.foci_by_experiment(), strict=True
         ):
             source[str(experiment_id)] = {
                 "contrasts": {
@@ -189,7 +189,8 @@ class ExperimentSet:
             }
         return source
 
-    def _foci_by_experiment(self):
+    def foci_by_experiment(self) -> list[pd.DataFrame]:
+        """Each experiment's foci, in analysis order (the table is grouped by experiment)."""
         bounds = np.r_[0, np.cumsum(self.counts)]
         return [self.foci.iloc[a:b] for a, b in itertools.pairwise(bounds)]
 

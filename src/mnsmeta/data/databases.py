@@ -24,6 +24,7 @@ import pandas as pd
 
 from mnsmeta.data.releases import release_path
 from mnsmeta.data.space import KNOWN_SPACES, SPACE_RULES, to_mni
+from mnsmeta.errors import MnsmetaInputError
 
 NEUROSYNTH = "neurosynth"
 NEUROQUERY = "neuroquery"
@@ -160,3 +161,22 @@ def merged_foci(
     foci["title"] = foci["pmid"].map(studies["title"])
     foci["year"] = foci["pmid"].map(studies["year"])
     return foci.reset_index(drop=True)
+
+
+def study_tables(pmid: int, source: str = "") -> pd.DataFrame:
+    """The database tables of one study as the merge uses them: source, table id, foci.
+
+    ``source`` overrides the merge rule (a record's ``source_db``). A contrast's
+    ``table_id`` names one of these tables.
+
+    Raises
+    ------
+    MnsmetaInputError
+        If neither database has foci for the PMID.
+    """
+    overrides = {pmid: source} if source else None
+    foci = merged_foci(source_overrides=overrides, pmids=[pmid])
+    if foci.empty:
+        raise MnsmetaInputError(f"PMID {pmid}: no foci in Neurosynth 0.7 or NeuroQuery 1")
+    tables = foci.groupby(["source", "table_id"], sort=False).size().rename("foci")
+    return tables.reset_index()

@@ -41,8 +41,9 @@ def to_nimads_dict(experiments: ExperimentSet) -> dict:
     (``metadata``), and its foci in MNI.
     """
     studies = []
-    for experiment_id, row in experiments.experiments.iterrows():
-        foci = experiments.foci[experiments.foci["experiment_id"] == experiment_id]
+    for (experiment_id, row), foci in zip(
+        experiments.experiments.iterrows(), experiments.foci_by_experiment(), strict=True
+    ):
         analyses = []
         for label, contrast in foci.groupby("contrast", sort=False):
             analyses.append(
