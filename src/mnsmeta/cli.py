@@ -205,20 +205,27 @@ _GROUP = click.option(
     "table_id names.",
 )
 @click.option(
+    "--copies",
+    is_flag=True,
+    help="The database tables stored twice among the included studies: dropped as copies, "
+    "near copies flagged for a curator with the coordinates that differ.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV file for --flow, --cited or --candidates (default for --flow and --cited: in "
-    "results/, where the report reads them).",
+    help="CSV file for --flow, --cited, --copies or --candidates (default for --flow and "
+    "--cited: in results/, where the report reads them).",
 )
 @click.pass_obj
-def studies(obj, group, candidates, flow, cited, tables_of, output):
+def studies(obj, group, candidates, flow, cited, tables_of, copies, output):
     """List the experiments each group's default analysis would use, with counts.
 
     \b
     --candidates  studies the selection rule finds in the databases, curated or not
     --flow        identified / merged / screened / excluded by reason / included
     --cited       every reference of the review: modality, in a database, included
+    --copies      tables a database stores twice (dropped; near copies flagged)
 
     Example: mnsmeta studies --group SAD
     """
@@ -260,6 +267,31 @@ def studies(obj, group, candidates, flow, cited, tables_of, output):
             f"included in an analysis: {(table['included_in'] != '').sum()}"
         )
         click.echo(f"wrote {write_csv(table, output or results.ledger)}")
+        return
+    if copies:
+        from mnsmeta.data.databases import table_copies
+
+        parts = []
+        for name in groups:
+            records = [r for r in curation.for_group(name) if not r.is_manual]
+            found = table_copies(
+                [r.pmid for r in records], {r.pmid: r.source_db for r in records if r.source_db}
+            )
+            parts.append(found.assign(group=name))
+            near = found[found["rule"] == "near_copy_table"]
+            click.echo(
+                f"{name}: {len(found)} tables stored twice in {found['pmid'].nunique()} "
+                f"included studies ({int(found['n_foci'].sum())} foci dropped); "
+                f"{len(near)} near copies to check against the paper"
+            )
+            for row in found.itertuples():
+                differs = f": {row.differences}" if row.differences else ""
+                click.echo(
+                    f"  {row.pmid} {row.source} {row.table_id} copies {row.copy_of} "
+                    f"({row.rule}, {row.n_foci} foci){differs}"
+                )
+        if output:
+            click.echo(f"wrote {write_csv(pd.concat(parts), output)}")
         return
     if candidates:
         from mnsmeta.curation.candidates import find_candidates
@@ -304,6 +336,15 @@ def studies(obj, group, candidates, flow, cited, tables_of, output):
             f"{int(table['n_foci'].sum())} foci; N curated for {len(table) - n_fallback}, "
             f"fallback N={experiment_set.fallback_sample_size} for {n_fallback}; "
             f"space unknown (MNI assumed) for {n_unknown_space}"
+        )
+        removed = {
+            rule: int(table[f"foci_removed_{rule}"].sum())
+            for rule in ("duplicate_table", "near_copy_table", "repeated_focus")
+        }
+        click.echo(
+            "  foci removed by hygiene: "
+            + ", ".join(f"{rule} {n}" for rule, n in removed.items())
+            + " (mnsmeta studies --copies lists the tables)"
         )
         if underpowered(len(table)):
             click.echo(

@@ -118,8 +118,9 @@ def test_two_directions_give_two_directional_experiments_and_one_pooled(imported
     assert _foci(less, "lee_2015") == [(48, 14, 10)]
     assert _foci(less, "kim_2018") == [(-48, 14, 10)]
     assert _foci(greater, "kim_2018") == [(22, -4, -18)]
-    # The study-level analysis pools every contrast, as before: every row counts.
-    assert len(_foci(pooled, "lee_2015")) == 7  # the shared peak twice
+    # The study-level analysis pools every contrast; the peak two contrasts share counts once.
+    assert len(_foci(pooled, "lee_2015")) == 6
+    assert pooled.experiments.loc["lee_2015", "foci_removed_repeated_focus"] == 1
     assert pooled.experiments.loc["lee_2015", "kinds"] == (
         "correlation; patients<controls; patients>controls; unknown"
     )
@@ -155,7 +156,7 @@ def test_an_unknown_kind_is_reported_with_its_file_and_line(imported):
     problems = [str(p) for p in validate_paths([root], use_database=False).problems]
     assert problems == [
         f"{path}:4: unknown contrast kind 'patients<<controls': use one of patients>controls, "
-        "patients<controls, patients_only, controls_only, all_participants, correlation, unknown"
+        "patients<controls, patients<>controls, patients_only, controls_only, all_participants, correlation, unknown"
     ]
 
 
@@ -302,3 +303,19 @@ def test_a_studyset_that_nimare_cannot_read_is_one_clear_error(tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith(f"error: {bad}")
     assert "Traceback" not in result.output
+
+
+def test_a_kind_curated_on_a_copied_table_labels_the_copy_kept(make_coordinates):
+    """19651401's T5 is NeuroQuery's second copy of tbl4: its kind reaches tbl4's foci."""
+    from conftest import record_line
+
+    root = make_coordinates([record_line("19651401", group="BPD", n=(15, 15, ""))])
+    (root / "contrasts").mkdir()
+    (root / "contrasts" / "bpd.tsv").write_text(
+        "study_id\tgroup\tcontrast\tkind\ttable_id\tsource\n"
+        "19651401\tBPD\tBPD > HC, Table 5\tpatients>controls\tT5\thttps://doi.org/10.0/x\n"
+    )
+    greater = build_experiments(load_curation(root), "BPD", contrast_kinds=("patients>controls",))
+    assert greater.experiments.loc["19651401", "n_foci"] == 10
+    assert set(greater.foci["table_id"]) == {"tbl4"}
+    assert set(greater.foci["contrast"]) == {"BPD > HC, Table 5"}

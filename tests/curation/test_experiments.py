@@ -43,8 +43,36 @@ def test_included_studies_become_one_experiment_each(curation):
     assert table.loc["10202567", "reported_space"] == "UNKNOWN"
     # Both contrasts of the typed study are pooled into one experiment.
     assert table.loc["typed2020", "n_foci"] == 2
-    counts = databases.study_metadata().loc[[19717138, 10202567]]
-    assert table.loc["19717138", "n_foci"] == counts.loc[19717138, "n_foci_neurosynth"]
+    # Every stored focus is analysed or counted by the hygiene rule that removed it.
+    stored = databases.study_metadata().loc[19717138, "n_foci_neurosynth"]
+    removed = table.filter(like="foci_removed_").loc["19717138"]
+    assert table.loc["19717138", "n_foci"] + removed.sum() == stored == 47
+    assert removed.to_dict() == {
+        "foci_removed_duplicate_table": 0,
+        "foci_removed_near_copy_table": 0,
+        "foci_removed_repeated_focus": 1,
+    }
+
+
+def test_a_table_stored_twice_is_analysed_once_and_a_focus_counts_once(make_coordinates):
+    root = make_coordinates(
+        [
+            record_line("19651401", group="BPD", n=(15, 15, "")),
+            record_line("typed2021", group="BPD", n=("", "", 20), source_db="manual"),
+        ],
+        # the same peak in two contrasts of one typed-in study
+        ["typed2021\ta\tMNI\tTable 2\t-40\t20\t10\n", "typed2021\tb\tMNI\tTable 3\t-40\t20\t10\n"],
+    )
+    table = build_experiments(load_curation(root), "BPD").experiments
+    # NeuroQuery holds tbl2-tbl4 and T2-T5: T2 and T4 are copies, T5 a copy with one z flipped
+    assert table.loc["19651401", "foci_removed_duplicate_table"] == 11 + 15
+    assert table.loc["19651401", "foci_removed_near_copy_table"] == 10
+    assert (
+        table.loc["19651401", "n_foci"] + table.filter(like="foci_removed_").loc["19651401"].sum()
+        == 100
+    )
+    assert table.loc["typed2021", "n_foci"] == 1
+    assert table.loc["typed2021", "foci_removed_repeated_focus"] == 1
 
 
 def test_sample_size_rules_and_median_fallback(curation):

@@ -77,3 +77,52 @@ def test_changed_conclusions_are_named_and_unchanged_ones_say_none():
     assert "loses cluster 2 (Insula)" in text
     assert "1 new cluster(s): Right_IFG" in text
     assert "roi_p_meta 0.01 -> 0.08 (loses significance)" in text
+
+
+def test_unknown_space_variants_convert_or_drop_only_the_studies_no_source_places():
+    curation = load_curation(REPO / "coordinates")
+    spaces = study_metadata()["neurosynth_space"]
+    unknown = [
+        r
+        for r in curation.for_group("SAD")
+        if not r.is_manual and not r.space and spaces.get(r.pmid) not in ("MNI", "TAL")
+    ]
+    assert unknown  # NeuroQuery-only studies whose space nobody read
+    as_tal, n = sensitivity.unknown_space(curation, ("SAD",), "TAL")
+    assert n == len(unknown)
+    assert {r.study_id for r in as_tal.for_group("SAD") if r.space == "TAL"} >= {
+        r.study_id for r in unknown
+    }
+    dropped, n = sensitivity.unknown_space(curation, ("SAD",), "drop")
+    assert len(dropped.for_group("SAD")) == len(curation.for_group("SAD")) - len(unknown)
+    assert dropped.for_group("MNS") == curation.for_group("MNS")
+
+
+def test_group_contrasts_variant_selects_every_between_group_kind():
+    variant = VARIANTS["group_contrasts_only"]
+    analysis = sensitivity.variant_analysis(variant, SAD)
+    assert set(analysis.contrasts) == {
+        "patients>controls",
+        "patients<controls",
+        "patients<>controls",
+    }
+    assert sensitivity.variant_analysis(VARIANTS["cdt_0.005"], SAD) is SAD
+    curation = load_curation(REPO / "coordinates")
+    changed, _, note = sensitivity.variant_inputs(variant, curation, SAD, RunSettings())
+    assert changed is curation and note.endswith("studies with a curated group contrast")
+    directional = Analysis("SAD_gt", "ale", ("SAD",), contrasts=("patients>controls",))
+    assert sensitivity.variant_inputs(variant, curation, directional, RunSettings())[0] is None
+
+
+def test_mns_fallback_variants_bound_the_reference_s_missing_sizes():
+    curation = load_curation(REPO / "coordinates")
+    mns = Analysis("MNS", "ale", ("MNS",))
+    known = sensitivity.known_sizes(curation, mns)
+    missing = sum(r.sample_size()[0] is None for r in curation.for_group("MNS"))
+    assert missing > len(known)  # most MNS experiments have no N in their abstracts
+    for name, expected in (("mns_fallback_low", min(known)), ("mns_fallback_high", max(known))):
+        _, settings, note = sensitivity.variant_inputs(
+            VARIANTS[name], curation, mns, RunSettings()
+        )
+        assert settings.sample_size_fallback == expected
+        assert note == f"{missing} experiments get N={expected}"

@@ -22,10 +22,14 @@ from mnsmeta.errors import Problem
 
 PATIENTS_GT_CONTROLS = "patients>controls"
 PATIENTS_LT_CONTROLS = "patients<controls"
+PATIENTS_VS_CONTROLS = "patients<>controls"
 UNKNOWN = "unknown"
 KINDS = {
     PATIENTS_GT_CONTROLS: "patients activate more than healthy controls",
     PATIENTS_LT_CONTROLS: "patients activate less than healthy controls",
+    # A table of group differences in both directions, whose foci the source does not
+    # separate (the databases keep no sign): a group difference, but no direction.
+    PATIENTS_VS_CONTROLS: "patients differ from controls, both directions in one table",
     "patients_only": "a task effect within patients only",
     "controls_only": "a task effect within healthy controls only",
     "all_participants": "a task effect in patients and controls together",
@@ -33,7 +37,7 @@ KINDS = {
     UNKNOWN: "not (yet) read in a source",
 }
 #: Kinds that compare patients with controls (their N is both groups', or patients' alone).
-BETWEEN_GROUPS = (PATIENTS_GT_CONTROLS, PATIENTS_LT_CONTROLS)
+BETWEEN_GROUPS = (PATIENTS_GT_CONTROLS, PATIENTS_LT_CONTROLS, PATIENTS_VS_CONTROLS)
 
 CONTRAST_COLUMNS = ["study_id", "group", "contrast", "kind"]
 CONTRAST_OPTIONAL = ["table_id", "n_patients", "n_controls", "source", "note"]

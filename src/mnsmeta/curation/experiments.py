@@ -16,7 +16,7 @@ import pandas as pd
 from mnsmeta.curation.contrasts import BETWEEN_GROUPS, UNKNOWN, Contrast
 from mnsmeta.curation.records import Curation, StudyRecord
 from mnsmeta.curation.sleuth import SleuthExperiment
-from mnsmeta.data import databases
+from mnsmeta.data import databases, hygiene
 from mnsmeta.data.space import SPACE_RULES, mm_to_voxel, to_mni, voxel_to_mm
 from mnsmeta.errors import MnsmetaInputError, Problem
 
@@ -38,6 +38,10 @@ EXPERIMENT_COLUMNS = [
     "direction",
     "contrasts",
     "kinds",
+    # Foci dropped by each hygiene rule (mnsmeta.data.hygiene), before n_foci was counted.
+    "foci_removed_duplicate_table",
+    "foci_removed_near_copy_table",
+    "foci_removed_repeated_focus",
 ]
 
 
@@ -64,8 +68,8 @@ class ExperimentSet:
         indexed by ``experiment_id`` (str), in analysis order.
     foci : pandas.DataFrame
         One row per focus (``FOCI_COLUMNS``), MNI mm, grouped by experiment in the order of
-        ``experiments``. Every row counts: a peak that two pooled contrasts of a study both
-        report is one random focus in the Monte Carlo null, as in NiMARE.
+        ``experiments``. Every row counts (one random focus in the Monte Carlo null, as in
+        NiMARE), so a location appears once per experiment (:mod:`mnsmeta.data.hygiene`).
     fallback_sample_size : int or None
         The N given to experiments whose sample size was not curated.
     """
@@ -229,13 +233,19 @@ def _label_contrasts(foci: pd.DataFrame, curation: Curation, records) -> pd.Data
     labels = foci["contrast"] if "contrast" in foci else pd.Series(None, index=foci.index)
     foci["contrast"] = labels.astype(object).where(labels.notna(), foci["table_id"]).astype(str)
     foci["kind"] = UNKNOWN
+    table = foci["table_id"].astype(str)
     for record in records:
-        for contrast in curation.contrasts_of(record):
-            mine = foci["experiment_id"] == record.study_id
+        mine = foci["experiment_id"] == record.study_id
+        # A table stored twice: a contrast curated on either copy labels the kept one too;
+        # one curated on the kept table itself (applied last) wins.
+        kept_of = dict(zip(table[mine], foci.loc[mine, "copy_of"], strict=True))
+        contrasts = curation.contrasts_of(record)
+        for contrast in sorted(contrasts, key=lambda c: not kept_of.get(c.table_id)):
             if record.is_manual:
                 hit = mine & (foci["contrast"] == contrast.label)
             else:
-                hit = mine & (foci["table_id"].astype(str) == contrast.table_id)
+                tables = {contrast.table_id, kept_of.get(contrast.table_id) or contrast.table_id}
+                hit = mine & table.isin(tables)
                 foci.loc[hit, "contrast"] = contrast.label
             foci.loc[hit, "kind"] = contrast.kind
     return foci
@@ -265,8 +275,9 @@ def build_experiments(
     contrast_kinds : tuple of str
         Keep only the contrasts of these kinds (default: every contrast, the study-level
         analysis). The selected contrasts of one study are pooled into one experiment
-        (Turkeltaub et al., 2012), in which a focus counts once; studies with no selected
-        contrast are left out.
+        (Turkeltaub et al., 2012); studies with no selected contrast are left out. In every
+        analysis a copied table is dropped and a location counts once per experiment
+        (:mod:`mnsmeta.data.hygiene`), counted in ``foci_removed_*``.
     n_rule : {"both_groups", "patients_only"}
         The N of an experiment that compares patients with controls: both groups (the main
         rule), or the patients alone (a sensitivity variant).
@@ -307,6 +318,7 @@ def build_experiments(
         foci_parts.append(merged)
     foci_parts += [_manual_foci(curation, r) for r in records if r.is_manual]
     foci = pd.concat(foci_parts, ignore_index=True)
+    foci[["copy_of", "copy_rule"]] = foci.reindex(columns=["copy_of", "copy_rule"]).fillna("")
     counts = foci.groupby("experiment_id").size()
     empty = [r for r in records if counts.get(r.study_id, 0) == 0]
     if empty:
@@ -322,10 +334,19 @@ def build_experiments(
         fallback_rule = f"fallback: median N of {len(known)} experiments with N"
     else:
         fallback_n, fallback_rule = int(fallback), "fallback: fixed N"
+    # Foci hygiene (mnsmeta.data.hygiene): tables stored twice, then repeated foci.
+    removed = {rule: pd.Series(0, dtype=int) for rule in hygiene.RULES}
     if contrast_kinds:
         foci = foci[foci["kind"].isin(contrast_kinds)]
-        # Pooled contrasts of one study share peaks: within an experiment a focus counts once.
-        foci = foci.drop_duplicates(["experiment_id", "x", "y", "z"])
+    for rule in (hygiene.DUPLICATE_TABLE, hygiene.NEAR_COPY_TABLE):
+        copies = foci["copy_rule"] == rule
+        removed[rule] = foci.loc[copies].groupby("experiment_id").size()
+        foci = foci.loc[~copies]
+    kept = hygiene.drop_repeated_foci(foci)
+    before, after = foci.groupby("experiment_id").size(), kept.groupby("experiment_id").size()
+    removed[hygiene.REPEATED_FOCUS] = before.sub(after, fill_value=0)
+    foci = kept
+    if contrast_kinds:
         records = [r for r in records if (foci["experiment_id"] == r.study_id).any()]
     rows = []
     for record in records:
@@ -363,6 +384,10 @@ def build_experiments(
                 "direction": record.direction,
                 "contrasts": "; ".join(dict.fromkeys(study_foci["contrast"].astype(str))),
                 "kinds": "; ".join(sorted(set(study_foci["kind"]))),
+                **{
+                    f"foci_removed_{rule}": int(removed[rule].get(record.study_id, 0))
+                    for rule in hygiene.RULES
+                },
             }
         )
     experiments = pd.DataFrame(rows, columns=EXPERIMENT_COLUMNS).set_index("experiment_id")

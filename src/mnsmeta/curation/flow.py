@@ -1,12 +1,18 @@
-"""PRISMA-style study flow per group: identified, merged, screened, excluded, included."""
+"""PRISMA-style study flow per group: identified, merged, screened, excluded, included.
+
+Below the studies, the foci of the included studies: as the databases store them, what
+each hygiene rule removed (:mod:`mnsmeta.data.hygiene`), and what the analysis uses.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from mnsmeta.curation.candidates import find_candidates
+from mnsmeta.curation.experiments import build_experiments
 from mnsmeta.curation.groups import GROUPS
 from mnsmeta.curation.records import REASONS, Curation
+from mnsmeta.data import hygiene
 
 
 def study_flow(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFrame:
@@ -51,7 +57,20 @@ def study_flow(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFrame:
         counts["included with a sample size read in a source"] = sum(
             r.sample_size()[0] is not None for r in included
         )
+        counts.update(_foci_counts(curation, group) if included else {})
         columns[group] = counts
     table = pd.DataFrame(columns)
     table.index.name = "stage"
-    return table
+    return table.fillna(0).astype(int)
+
+
+def _foci_counts(curation: Curation, group: str) -> dict[str, int]:
+    """Foci of a group's included studies before and after each hygiene rule."""
+    experiments = build_experiments(curation, group).experiments
+    removed = {rule: int(experiments[f"foci_removed_{rule}"].sum()) for rule in hygiene.RULES}
+    analysed = int(experiments["n_foci"].sum())
+    counts = {"foci of included studies (as stored)": analysed + sum(removed.values())}
+    for rule, n in removed.items():
+        counts[f"foci removed: {rule}"] = n
+    counts["foci analysed"] = analysed
+    return counts

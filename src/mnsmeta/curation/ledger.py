@@ -28,7 +28,8 @@ LEDGER_COLUMNS = [
     "population",
     "reports_coordinates",
 ]
-LEDGER_OPTIONAL = ["source_url", "note"]
+# What was tried to reach a cited study's coordinates, and with what result (curation round 2).
+LEDGER_OPTIONAL = ["source_url", "note", "coordinates_tried", "coordinates_result"]
 #: Columns that :func:`ledger_table` computes from the curation and the databases.
 LEDGER_COMPUTED = ["in_database", "included_in", "why_not"]
 LEDGER_MODALITIES = (

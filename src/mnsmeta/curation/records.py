@@ -50,6 +50,8 @@ REASONS = {
     "structural": "structural imaging (VBM, thickness, volume)",
     "dti": "diffusion imaging",
     "resting_state": "resting-state functional imaging",
+    "connectivity_only": "task imaging whose results are connectivity or synchrony only, no "
+    "activation peaks",
     "off_topic": "matched by terms but not about this group",
     "other_population": "another population (other primary disorder, children for MNS...)",
     "clinical_sample": "MNS reference study in patients rather than healthy adults",

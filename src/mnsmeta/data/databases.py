@@ -6,7 +6,8 @@ Merge rule (one source per study, never both, so that no focus is counted twice)
 2. otherwise NeuroQuery, when it has foci for the PMID;
 3. otherwise Neurosynth (its space is then UNKNOWN).
 
-A curator can override both the source and the space of a study in its record.
+A curator can override both the source and the space of a study in its record. A table
+that a database stores twice is marked as a copy (:mod:`mnsmeta.data.hygiene`).
 
 Space: Neurosynth gives one space per study. NeuroQuery gives none and its coordinates
 are as the paper reported them, so a NeuroQuery study takes Neurosynth's space for the same
@@ -22,6 +23,7 @@ from functools import lru_cache
 
 import pandas as pd
 
+from mnsmeta.data import hygiene
 from mnsmeta.data.releases import release_path
 from mnsmeta.data.space import KNOWN_SPACES, SPACE_RULES, to_mni
 from mnsmeta.errors import MnsmetaInputError
@@ -129,7 +131,9 @@ def merged_foci(
     -------
     pandas.DataFrame
         Columns ``pmid``, ``source``, ``table_id``, ``x``, ``y``, ``z`` (MNI),
-        ``reported_space``, ``space_rule``, ``title``, ``year``.
+        ``reported_space``, ``space_rule``, ``title``, ``year``, and ``copy_of`` and
+        ``copy_rule``: a table stored twice is marked (not dropped) as a copy of the
+        earlier one (:mod:`mnsmeta.data.hygiene`).
     """
     source_overrides = source_overrides or {}
     space_overrides = space_overrides or {}
@@ -160,14 +164,16 @@ def merged_foci(
     foci["space_rule"] = foci["reported_space"].map(SPACE_RULES)
     foci["title"] = foci["pmid"].map(studies["title"])
     foci["year"] = foci["pmid"].map(studies["year"])
-    return foci.reset_index(drop=True)
+    return hygiene.mark_table_copies(foci.reset_index(drop=True))
 
 
 def study_tables(pmid: int, source: str = "") -> pd.DataFrame:
-    """The database tables of one study as the merge uses them: source, table id, foci.
+    """The database tables of one study as the merge uses them.
 
-    ``source`` overrides the merge rule (a record's ``source_db``). A contrast's
-    ``table_id`` names one of these tables.
+    Columns: source, table id, foci, and for a table stored twice the table it copies, the
+    rule and the differing coordinates (:mod:`mnsmeta.data.hygiene`). ``source`` overrides
+    the merge rule (a record's ``source_db``). A contrast's ``table_id`` names one of these
+    tables.
 
     Raises
     ------
@@ -178,5 +184,13 @@ def study_tables(pmid: int, source: str = "") -> pd.DataFrame:
     foci = merged_foci(source_overrides=overrides, pmids=[pmid])
     if foci.empty:
         raise MnsmetaInputError(f"PMID {pmid}: no foci in Neurosynth 0.7 or NeuroQuery 1")
-    tables = foci.groupby(["source", "table_id"], sort=False).size().rename("foci")
-    return tables.reset_index()
+    tables = foci.groupby(["source", "table_id"], sort=False).size().rename("foci").reset_index()
+    copies = hygiene.find_table_copies(foci).drop(columns=["pmid", "n_foci"])
+    tables = tables.merge(copies, on=["source", "table_id"], how="left")
+    return tables.fillna({"copy_of": "", "rule": "", "differences": ""})
+
+
+def table_copies(pmids, source_overrides: dict[int, str] | None = None) -> pd.DataFrame:
+    """The tables stored twice among these studies' tables (``hygiene.COPY_COLUMNS``)."""
+    foci = merged_foci(source_overrides=source_overrides, pmids=pmids)
+    return hygiene.find_table_copies(foci)

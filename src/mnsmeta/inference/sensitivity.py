@@ -9,7 +9,15 @@ Variants (each against the main run, same seed):
 * ``cdt_0.005``: cluster-forming threshold p < 0.005 instead of 0.001;
 * ``neurosynth_only`` / ``neuroquery_only``: every study's foci from one database; studies
   it lacks are dropped;
-* ``voxel_fwe``: the main run's voxel-level FWE map (p < 0.05) instead of cluster-level FWE.
+* ``voxel_fwe``: the main run's voxel-level FWE map (p < 0.05) instead of cluster-level FWE;
+* ``unknown_space_tal`` / ``unknown_space_dropped``: foci whose space no source states
+  (NeuroQuery-only studies; used as MNI in the main run) converted from Talairach, or their
+  studies dropped;
+* ``group_contrasts_only``: only the curated patients-vs-controls contrasts of each study
+  (any direction) instead of every database table of it;
+* ``mns_fallback_low`` / ``mns_fallback_high``: the MNS reference's experiments without a
+  curated N (most of them) get its smallest / largest N read; the meta-analytic mask is
+  rebuilt from that ALE and the disorder's main map tested against it.
 
 Every row carries the overlap p-values for each MNS mask, so a change of mask is read
 across columns. A conclusion is the set of main clusters (by peak label) and, per mask,
@@ -26,8 +34,10 @@ import numpy as np
 import pandas as pd
 
 from mnsmeta.curation.analyses import Analysis
+from mnsmeta.curation.contrasts import BETWEEN_GROUPS
 from mnsmeta.curation.records import Curation
 from mnsmeta.data.databases import NEUROQUERY, NEUROSYNTH, study_metadata
+from mnsmeta.data.space import KNOWN_SPACES
 
 ALPHA = 0.05
 
@@ -51,7 +61,26 @@ VARIANTS = (
     Variant("neurosynth_only", "foci from Neurosynth only; studies it lacks dropped"),
     Variant("neuroquery_only", "foci from NeuroQuery only; studies it lacks dropped"),
     Variant("voxel_fwe", "voxel-level FWE p < 0.05 instead of cluster-level FWE"),
+    Variant(
+        "unknown_space_tal",
+        "foci of unknown space converted from Talairach (main: used as MNI)",
+    ),
+    Variant("unknown_space_dropped", "studies whose foci space is unknown dropped"),
+    Variant(
+        "group_contrasts_only",
+        "only curated patients-vs-controls contrasts, any direction (main: every table)",
+    ),
+    Variant(
+        "mns_fallback_low",
+        "MNS reference: missing N set to its smallest N read; meta-analytic mask rebuilt",
+    ),
+    Variant(
+        "mns_fallback_high",
+        "MNS reference: missing N set to its largest N read; meta-analytic mask rebuilt",
+    ),
 )
+#: Variants that change the meta-analytic MNS mask, not the disorder analysis.
+MASK_VARIANTS = ("mns_fallback_low", "mns_fallback_high")
 
 
 def known_sizes(curation: Curation, analysis: Analysis) -> list[int]:
@@ -87,8 +116,47 @@ def single_source(curation: Curation, groups, source: str) -> tuple[Curation, in
     return dataclasses.replace(curation, records=records), dropped
 
 
+def unknown_space(curation: Curation, groups, mode: str) -> tuple[Curation, int]:
+    """The curation with the unknown-space studies of ``groups`` as Talairach, or dropped.
+
+    A study's space is unknown when no curator read it and Neurosynth does not state it
+    (:mod:`mnsmeta.data.databases`). ``mode`` is ``"TAL"`` or ``"drop"``; returns the new
+    curation and how many studies changed.
+    """
+    spaces = study_metadata()["neurosynth_space"]
+    records, changed = [], 0
+    for record in curation.records:
+        unknown = (
+            record.group in groups
+            and record.included
+            and not record.is_manual
+            and not record.space
+            and spaces.get(record.pmid) not in KNOWN_SPACES
+        )
+        if unknown:
+            changed += 1
+            if mode == "drop":
+                record = dataclasses.replace(record, status="excluded", reason="variant")
+            else:
+                record = dataclasses.replace(record, space="TAL")
+        records.append(record)
+    return dataclasses.replace(curation, records=records), changed
+
+
+def variant_analysis(variant: Variant, analysis: Analysis) -> Analysis:
+    """The analysis a variant runs: the same, or restricted to group-difference contrasts."""
+    if variant.name == "group_contrasts_only":
+        return dataclasses.replace(analysis, contrasts=BETWEEN_GROUPS)
+    return analysis
+
+
 def variant_inputs(variant: Variant, curation: Curation, analysis: Analysis, settings):
-    """The curation and run settings of a variant, and a note (or None if not applicable)."""
+    """The curation and run settings of a variant, and a note (or None if not applicable).
+
+    For a mask variant (``MASK_VARIANTS``) ``analysis`` is the MNS reference analysis.
+    """
+    if variant.name in MASK_VARIANTS:
+        variant = Variant(variant.name.removeprefix("mns_"), variant.description)
     if variant.name.startswith("fallback"):
         sizes = known_sizes(curation, analysis)
         missing = sum(
@@ -118,6 +186,26 @@ def variant_inputs(variant: Variant, curation: Curation, analysis: Analysis, set
         source = NEUROSYNTH if variant.name == "neurosynth_only" else NEUROQUERY
         changed, dropped = single_source(curation, analysis.groups, source)
         return changed, settings, f"{dropped} studies without {source} foci dropped"
+    if variant.name.startswith("unknown_space"):
+        mode = "drop" if variant.name == "unknown_space_dropped" else "TAL"
+        changed, n = unknown_space(curation, analysis.groups, mode)
+        if not n:
+            return None, None, "every study's space is known"
+        verb = "dropped" if mode == "drop" else "converted from Talairach"
+        return changed, settings, f"{n} studies of unknown space {verb}"
+    if variant.name == "group_contrasts_only":
+        if analysis.contrasts:
+            return None, None, "the analysis already selects contrasts"
+        studies = {
+            r.study_id
+            for g in analysis.groups
+            for r in curation.for_group(g)
+            for c in curation.contrasts_of(r)
+            if c.kind in BETWEEN_GROUPS
+        }
+        if not studies:
+            return None, None, "no study has a curated patients-vs-controls contrast"
+        return curation, settings, f"{len(studies)} studies with a curated group contrast"
     raise ValueError(variant.name)
 
 

@@ -88,8 +88,8 @@ def roi_test(
 ):
     """Observed mean/max ALE in each mask and their relocation nulls (chunked, seeded).
 
-    Every focus row is relocated, repeated peaks of pooled contrasts included, as the ALE's
-    own Monte Carlo null does.
+    Every focus row is relocated (a location appears once per experiment), as the ALE's own
+    Monte Carlo null does.
     """
     from joblib import Parallel, delayed
 

@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mnsmeta.curation.analyses import Analysis
+from mnsmeta.curation.analyses import Analysis, mns_reference
 from mnsmeta.curation.records import Curation
 from mnsmeta.data.space import brain_mask_img
 from mnsmeta.errors import MnsmetaInputError
 from mnsmeta.inference import robustness, sensitivity
+from mnsmeta.inference.masks import meta_analytic_mask
 from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.clusters import cluster_table
 from mnsmeta.workflows.overlap import (
@@ -49,6 +50,11 @@ class ReviewSettings:
     cluster_p: float = 0.05
     sensitivity: bool = True
     progress: bool = True
+
+
+#: Fewest experiments an analysis needs for its robustness checks (a jackknife subset must
+#: keep one).
+MIN_REVIEWED = 2
 
 
 def reviewed_analyses(analyses: list[Analysis]) -> list[Analysis]:
@@ -216,7 +222,57 @@ def _voxel_fwe_row(analysis, variant, reference, results, masks, main_overlap, s
     return _row(analysis, variant, reference, labels, table, overlap, "", experiments, list(masks))
 
 
-def _sensitivity(analyses, curation, coordinates_dir, results: ResultsFolder, settings, folder):
+def _not_applicable(analysis, variant, note) -> dict:
+    return {
+        "analysis": analysis.name,
+        "variant": variant.name,
+        "description": variant.description,
+        "conclusion_changes": f"not applicable: {note}",
+    }
+
+
+def _mask_variant_row(analysis, variant, reference, mask, overlap_inputs):
+    """A variant of the MNS mask: the disorder's main map tested against the rebuilt mask."""
+    masks, results, target, settings, note = overlap_inputs
+    overlap = run_overlap(
+        [analysis],
+        {**masks, "meta": mask},
+        target,
+        OverlapSettings(settings.n_iters, settings.seed, settings.jobs, False),
+        {analysis.name: results.load(analysis)},
+    )
+    experiments = reference.conclusions["experiments"]
+    return _row(
+        analysis, variant, reference, reference.labels, reference.table, overlap, note,
+        experiments, list(masks),
+    )  # fmt: skip
+
+
+def _rebuilt_mask(variant, configured, curation, coordinates_dir, target, run_settings):
+    """The meta-analytic mask from the MNS reference rerun under a variant, and a note."""
+    mns = mns_reference(configured)
+    if mns is None:
+        return None, "no MNS reference analysis in analyses.toml"
+    mns_curation, mns_settings, note = sensitivity.variant_inputs(
+        variant, curation, mns, run_settings
+    )
+    if mns_curation is None:
+        return None, note
+    _, outputs = run_analyses([mns], mns_curation, coordinates_dir, target, mns_settings)
+    made = outputs[mns.name]
+    mask = meta_analytic_mask(
+        made.labels > 0,
+        source=f"{variant.name}: {mns.name} rerun",
+        n_experiments=len(made.experiments.ids),
+        n_iters=mns_settings.n_iters,
+        experiments=made.experiments.ids,
+    )
+    return mask, f"{note}; rebuilt mask {mask.n_voxels} voxels"
+
+
+def _sensitivity(
+    analyses, configured, curation, coordinates_dir, results: ResultsFolder, settings, folder
+):
     main_overlap = results.read_overlap()
     # Every mask the main overlap tests used, a user's mask included.
     masks = masks_from_results(results)
@@ -236,9 +292,23 @@ def _sensitivity(analyses, curation, coordinates_dir, results: ResultsFolder, se
     )
     work = [(a, v) for a in analyses for v in sensitivity.VARIANTS]
     bar = tqdm(work, desc="sensitivity", unit="variant", disable=not settings.progress)
+    rebuilt: dict[str, tuple] = {}
     for analysis, variant in bar:
         bar.set_description(f"sensitivity {analysis.name} {variant.name}")
         reference = references[analysis.name]
+        if variant.name in sensitivity.MASK_VARIANTS:
+            target = folder.sensitivity_variant(variant.name)
+            if variant.name not in rebuilt:  # one MNS rerun serves every disorder analysis
+                rebuilt[variant.name] = _rebuilt_mask(
+                    variant, configured, curation, coordinates_dir, target, run_settings
+                )
+            mask, note = rebuilt[variant.name]
+            if mask is None:
+                rows.append(_not_applicable(analysis, variant, note))
+                continue
+            overlap_inputs = (masks, results, target, settings, note)
+            rows.append(_mask_variant_row(analysis, variant, reference, mask, overlap_inputs))
+            continue
         if variant.name == "voxel_fwe":
             rows.append(
                 _voxel_fwe_row(
@@ -250,18 +320,15 @@ def _sensitivity(analyses, curation, coordinates_dir, results: ResultsFolder, se
             variant, curation, analysis, run_settings
         )
         if variant_curation is None:
-            rows.append(
-                {
-                    "analysis": analysis.name,
-                    "variant": variant.name,
-                    "description": variant.description,
-                    "conclusion_changes": f"not applicable: {note}",
-                }
-            )
+            rows.append(_not_applicable(analysis, variant, note))
             continue
         target = folder.sensitivity_variant(variant.name)
         _, outputs = run_analyses(
-            [analysis], variant_curation, coordinates_dir, target, variant_settings
+            [sensitivity.variant_analysis(variant, analysis)],
+            variant_curation,
+            coordinates_dir,
+            target,
+            variant_settings,
         )
         if analysis.name not in outputs:
             rows.append(
@@ -320,8 +387,15 @@ def run_review(
         ``failsafe_levels`` and (unless disabled) ``sensitivity``.
     """
     started = now()
-    # An analysis without data (no curated contrast of its kind) has nothing to check.
-    reviewed = [a for a in reviewed_analyses(analyses) if results.computed(a)]
+    # An analysis without data (no curated contrast of its kind) has nothing to check, and
+    # one of a single experiment no jackknife: leaving it out leaves nothing.
+    summary = results.read_summary()
+    sizes = summary.set_index("analysis")["experiments"] if summary is not None else {}
+    reviewed = [
+        a
+        for a in reviewed_analyses(analyses)
+        if results.computed(a) and sizes.get(a.name, MIN_REVIEWED) >= MIN_REVIEWED
+    ]
     if not reviewed:
         raise MnsmetaInputError(
             "no SAD or BPD analysis to review: check coordinates/analyses.toml"
@@ -349,7 +423,7 @@ def run_review(
             folder.write_table(key, table)
         if settings.sensitivity:
             tables["sensitivity"] = _sensitivity(
-                reviewed, curation, coordinates_dir, results, settings, folder
+                reviewed, analyses, curation, coordinates_dir, results, settings, folder
             )
             folder.write_table("sensitivity", tables["sensitivity"])
         write_json(

@@ -1,0 +1,144 @@
+"""Foci hygiene: database tables stored twice, and foci repeated within an experiment.
+
+The databases' automatic extraction sometimes stores one table of a paper twice: NeuroQuery 1
+under two numbering schemes of the same article (``tbl2`` and ``T2``), Neurosynth 0.7 under two
+table ids. Both copies then enter the merge. An exact copy adds no new location to the MA map
+(the kernel takes the maximum per voxel) but adds random foci to the Monte Carlo null and
+inflates the foci counts; a copy in which the extraction misread one coordinate (a lost minus
+sign, a dropped digit) adds a false focus. So a copy is dropped, and a copy that disagrees is
+flagged for a curator, who can read the paper and choose the database (``source_db``).
+
+Rules, applied within one study and one database (a "table" is the foci of one ``table_id``):
+
+``duplicate_table``
+    Two tables of at least 2 foci hold exactly the same coordinates (as a multiset, in any
+    order). The later table (in database order) is dropped.
+``near_copy_table``
+    Two tables of the same length, at least 3 foci, share all but at most 10 % of their
+    coordinates (at least one differs), and each differing focus pairs with a focus of the
+    other table that differs in one coordinate only (``sign`` when only the sign differs). The
+    later table is dropped and the differences are listed for a curator: which copy is right
+    is not known without the paper.
+``repeated_focus`` (applied per experiment, :func:`drop_repeated_foci`)
+    Within one experiment a focus counts once: pooled contrasts share peaks (a conjunction
+    peak reported in two tables), and a peak twice in one table is an extraction artefact.
+
+Single-focus tables are never called copies: two contrasts of one study can share their one
+peak. They still count once within an experiment.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+DUPLICATE_TABLE = "duplicate_table"
+NEAR_COPY_TABLE = "near_copy_table"
+REPEATED_FOCUS = "repeated_focus"
+#: Every rule, in the order it is applied, with the one line the flow shows for it.
+RULES = {
+    DUPLICATE_TABLE: "a database table stored twice (same foci): the copy is dropped",
+    NEAR_COPY_TABLE: "a table stored twice, one coordinate differing in a few foci: the copy "
+    "is dropped and the difference flagged for a curator",
+    REPEATED_FOCUS: "a focus repeated within one experiment counts once",
+}
+#: Columns of the table of copies (:func:`find_table_copies`).
+COPY_COLUMNS = ["pmid", "source", "table_id", "copy_of", "rule", "n_foci", "differences"]
+#: Coordinates are compared at this precision (mm): the databases store at most 2 decimals.
+DECIMALS = 2
+MIN_COPY_FOCI = {DUPLICATE_TABLE: 2, NEAR_COPY_TABLE: 3}
+NEAR_COPY_MAX_DIFFERING = 0.10
+
+
+def find_table_copies(foci: pd.DataFrame) -> pd.DataFrame:
+    """Find the tables that are copies of an earlier table of the same study and database.
+
+    Parameters
+    ----------
+    foci : pandas.DataFrame
+        Columns ``pmid``, ``source``, ``table_id``, ``x``, ``y``, ``z``, in database order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per copy (``COPY_COLUMNS``): the dropped ``table_id``, the earlier table it
+        copies (``copy_of``), the rule, its foci, and for a near copy the differing
+        coordinates (``x 19 vs -19 (sign)``).
+    """
+    rows = []
+    # Only tables of equal length can be copies: look at the studies that have two.
+    sizes = foci.groupby(["pmid", "source", "table_id"], sort=False).size().rename("n")
+    sizes = sizes[sizes >= min(MIN_COPY_FOCI.values())].reset_index()
+    paired = sizes[sizes.duplicated(["pmid", "source", "n"], keep=False)]
+    candidates = pd.MultiIndex.from_frame(paired[["pmid", "source"]]).unique()
+    foci = foci[pd.MultiIndex.from_frame(foci[["pmid", "source"]]).isin(candidates)]
+    for (pmid, source), study in foci.groupby(["pmid", "source"], sort=False):
+        tables = {
+            table: [tuple(p) for p in np.round(part[["x", "y", "z"]].to_numpy(float), DECIMALS)]
+            for table, part in study.groupby("table_id", sort=False)
+        }
+        if len(tables) < 2:
+            continue
+        copied = set()
+        for (first, a), (later, b) in itertools.combinations(tables.items(), 2):
+            if later in copied or first in copied or len(a) != len(b):
+                continue
+            rule, differences = _compare(a, b)
+            if rule is not None:
+                copied.add(later)
+                rows.append([pmid, source, later, first, rule, len(b), differences])
+    return pd.DataFrame(rows, columns=COPY_COLUMNS)
+
+
+def _compare(a: list[tuple], b: list[tuple]) -> tuple[str | None, str]:
+    """The copy rule two equally long tables meet (or None), and their differences."""
+    only_a = list((Counter(a) - Counter(b)).elements())
+    only_b = list((Counter(b) - Counter(a)).elements())
+    if not only_a:
+        return (DUPLICATE_TABLE, "") if len(a) >= MIN_COPY_FOCI[DUPLICATE_TABLE] else (None, "")
+    allowed = max(1, int(NEAR_COPY_MAX_DIFFERING * len(a)))
+    if len(a) < MIN_COPY_FOCI[NEAR_COPY_TABLE] or len(only_a) > allowed:
+        return None, ""
+    differences = []
+    unmatched = list(only_b)
+    for p in only_a:
+        match = next((q for q in unmatched if _one_coordinate_differs(p, q)), None)
+        if match is None:
+            return None, ""
+        unmatched.remove(match)
+        axis = next(i for i in range(3) if p[i] != match[i])
+        sign = " (sign)" if p[axis] == -match[axis] else ""
+        differences.append(f"{'xyz'[axis]} {p[axis]:g} vs {match[axis]:g}{sign}")
+    return NEAR_COPY_TABLE, "; ".join(differences)
+
+
+def _one_coordinate_differs(p: tuple, q: tuple) -> bool:
+    return sum(u != v for u, v in zip(p, q, strict=True)) == 1
+
+
+def mark_table_copies(foci: pd.DataFrame) -> pd.DataFrame:
+    """Add ``copy_of`` and ``copy_rule`` to each focus (empty for a table kept).
+
+    The foci are annotated, not dropped, so that each consumer counts what it drops.
+    """
+    copies = find_table_copies(foci)
+    key = pd.MultiIndex.from_frame(foci[["pmid", "source", "table_id"]].astype(str))
+    copy_key = pd.MultiIndex.from_frame(copies[["pmid", "source", "table_id"]].astype(str))
+    position = copy_key.get_indexer(key)
+    hit = position >= 0
+    foci = foci.copy()
+    foci["copy_of"] = ""
+    foci["copy_rule"] = ""
+    foci.loc[hit, "copy_of"] = copies["copy_of"].astype(str).to_numpy()[position[hit]]
+    foci.loc[hit, "copy_rule"] = copies["rule"].to_numpy()[position[hit]]
+    return foci
+
+
+def drop_repeated_foci(foci: pd.DataFrame, experiment: str = "experiment_id") -> pd.DataFrame:
+    """Keep the first of the foci that repeat one location within one experiment."""
+    rounded = foci[["x", "y", "z"]].astype(float).round(DECIMALS)
+    repeated = pd.concat([foci[[experiment]], rounded], axis=1).duplicated()
+    return foci.loc[~repeated.to_numpy()]
