@@ -65,7 +65,7 @@ def test_validate_reports_problems_and_exits_nonzero_without_traceback(tmp_path)
     )
     assert process.returncode == 1
     assert f"{bad}:1: no '// Reference=' line" in process.stderr
-    assert "error: 1 problem(s) found" in process.stderr
+    assert "error: 1 error(s), 0 warning(s) found" in process.stderr
     assert "Traceback" not in process.stderr
 
 

@@ -132,23 +132,37 @@ def fetch(mirror):
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--no-database", is_flag=True, help="Skip the checks against the databases.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit non-zero).")
 @click.pass_obj
-def validate(obj, paths, no_database):
+def validate(obj, paths, no_database, strict):
     """Check records, manual coordinates and Sleuth files; list every problem.
 
     PATHS are folders laid out like coordinates/, .tsv files, or Sleuth .txt files
     (default: the coordinates folder). Each problem is printed as
     FILE:LINE: what is wrong: how to fix it.
 
+    \b
+    Errors (the file cannot be read as intended: a short row, a non-number, no reference
+    space, a missing or non-positive N, a space switch mid-file, a focus outside the MNI
+    box) exit non-zero. Warnings do not (unless --strict): a focus repeated within an
+    experiment counts once; a focus more than 10 mm outside the brain mask is used as
+    given, as GingerALE and NiMARE do.
+
     Example: mnsmeta validate coordinates/ my_new_study.txt
     """
     from mnsmeta.curation.validate import validate_paths
+    from mnsmeta.errors import errors_in
 
     report = validate_paths(list(paths) or [obj["coordinates"]], use_database=not no_database)
-    if report.problems:
-        for problem in report.problems:
-            click.echo(str(problem), err=True)
-        raise MnsmetaInputError(f"{len(report.problems)} problem(s) found")
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    errors = errors_in(report.problems)
+    n_warnings = len(report.problems) - len(errors)
+    if errors or (strict and n_warnings):
+        raise MnsmetaInputError(
+            f"{len(errors)} error(s), {n_warnings} warning(s) found"
+            + (" (--strict)" if strict and not errors else "")
+        )
     curation = report.curation
     included = sum(r.included for r in curation.records)
     click.echo(
@@ -159,6 +173,7 @@ def validate(obj, paths, no_database):
             if report.sleuth_experiments
             else ""
         )
+        + (f"; {n_warnings} warning(s)" if n_warnings else "")
     )
 
 
@@ -170,11 +185,11 @@ def _load_valid_curation(coordinates_dir: Path):
             f"{coordinates_dir}: no such folder: run from the project folder or pass --coordinates"
         )
     curation = load_curation(coordinates_dir)
-    if curation.problems:
+    if curation.errors:
         raise MnsmetaInputError(
-            f"{len(curation.problems)} problem(s) in {coordinates_dir} "
+            f"{len(curation.errors)} problem(s) in {coordinates_dir} "
             "(run `mnsmeta validate` for the list)",
-            curation.problems[:10],
+            curation.errors[:10],
         )
     return curation
 
@@ -431,6 +446,169 @@ def _run_overlap(analyses, results, mask_path, mask_threshold, n_perm, seed, job
         f"overlap tables in {results.overlap_table} and {results.overlap.path}/; "
         f"masks in {results.masks.path}/"
     )
+
+
+@main.command("ale")
+@click.argument("input_file", metavar="INPUT")
+@click.option(
+    "--minus",
+    "minus",
+    metavar="OTHER",
+    help="A second input: also its ALE, and the subtraction INPUT - OTHER (both directions).",
+)
+@click.option(
+    "--and",
+    "conjunction",
+    metavar="OTHER",
+    help="A second input: also its ALE, and the conjunction (minimum statistic).",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Results folder (default: ale-<INPUT name> in the current folder).",
+)
+@click.option("--n-iters", default=10_000, show_default=True, help="Monte Carlo iterations.")
+@click.option("--seed", default=0, show_default=True, help="Seed: same seed, same maps.")
+@click.option("--jobs", default=1, show_default=True, help="Processes for the Monte Carlo null.")
+@click.option(
+    "--cluster-forming-p",
+    default=0.001,
+    show_default=True,
+    help="Voxel-level p that forms clusters (Eickhoff et al. 2016 advise 0.001).",
+)
+@click.option("--cluster-p", default=0.05, show_default=True, help="Cluster-level FWE p.")
+@click.option(
+    "--robustness",
+    "robust_iters",
+    type=int,
+    default=None,
+    metavar="N_ITERS",
+    help="Also check each cluster: experiments' contributions, leave-one-out jackknife and "
+    "fail-safe N (Acar et al. 2018), with N_ITERS Monte Carlo iterations per rerun (1000 is "
+    "the published tooling's default).",
+)
+@click.option("--report/--no-report", default=True, show_default=True, help="Write the report.")
+@click.option("--progress/--no-progress", default=True, help="Progress bars on stderr.")
+@click.option("--strict", is_flag=True, help="Stop on warnings too (repeated or outside foci).")
+@_WAIT
+@click.pass_obj
+def ale_command(
+    obj,
+    input_file,
+    minus,
+    conjunction,
+    output,
+    n_iters,
+    seed,
+    jobs,
+    cluster_forming_p,
+    cluster_p,
+    robust_iters,
+    report,
+    progress,
+    strict,
+    wait,
+):
+    """ALE of your own foci: maps, cluster table, figures and a report, in one command.
+
+    \b
+    INPUT is a Sleuth text file (GingerALE's format, MNI or Talairach; one experiment per
+    block), a NIMADS studyset .json (NeuroStore, NiMARE; one experiment per analysis), or a
+    group of the project's curation (SAD, BPD, MNS). Talairach foci are converted to MNI
+    (Lancaster icbm2tal, as NiMARE).
+
+    \b
+    The folder gets, per input, NIfTI maps under NiMARE's names (stat = ALE, z, p, the
+    cluster-FWE and voxel-FWE maps), clusters.csv with Harvard-Oxford and Juelich labels
+    and the experiments contributing to each cluster, figures, experiments.csv, foci.tsv
+    and foci.txt (the exact foci used, for GingerALE or NiMARE), provenance.json with the
+    input file's checksum, summary.csv, and report.html. Inference: cluster-level FWE by
+    Monte Carlo (Eickhoff et al. 2012, 2016). A second input (--minus, --and) adds the
+    subtraction (group labels permuted, Eickhoff et al. 2011, evaluated where the minuend
+    survived) or the conjunction.
+
+    \b
+    --robustness N_ITERS adds, for every cluster, each experiment's share, the leave-one-out
+    jackknife and the fail-safe N (noise experiments added until it vanishes).
+
+    \b
+    Examples:
+      mnsmeta ale my_studies.txt --output my_ale --jobs 2
+      mnsmeta ale patients.txt --minus controls.txt --n-iters 5000
+      mnsmeta ale SAD --and BPD --output sad_and_bpd
+      mnsmeta ale my_studies.txt --robustness 1000
+    """
+    import pandas as pd
+
+    from mnsmeta.workflows.own_foci import read_input, run_own_foci
+    from mnsmeta.workflows.results import ResultsFolder
+    from mnsmeta.workflows.run import RunSettings
+
+    if minus and conjunction:
+        raise MnsmetaInputError("give --minus or --and, not both")
+    if n_iters < 1:
+        raise MnsmetaInputError(f"--n-iters {n_iters}: give a positive number of iterations")
+    for name, value, low, high in (
+        ("--cluster-forming-p", cluster_forming_p, 0, 0.05),
+        ("--cluster-p", cluster_p, 0, 0.5),
+    ):
+        if not low < value <= high:
+            raise MnsmetaInputError(f"{name} {value}: give a p in ({low}, {high}]")
+    sources = [input_file] + [other for other in (minus, conjunction) if other]
+    inputs = [read_input(source, obj["coordinates"]) for source in sources]
+    for own in inputs:
+        for warning in own.warnings:
+            click.echo(str(warning), err=True)
+        if strict and own.warnings:
+            raise MnsmetaInputError(
+                f"{own.path}: {len(own.warnings)} warning(s) (--strict)", own.warnings
+            )
+        table = own.experiments.experiments
+        repeated = int(table["foci_removed_repeated_focus"].fillna(0).sum())
+        click.echo(
+            f"{own.name}: {len(table)} experiments, {len(own.experiments.foci)} foci"
+            + (f" ({repeated} repeated foci counted once)" if repeated else "")
+            + f", N {int(table['sample_size'].min())}-{int(table['sample_size'].max())}"
+        )
+    operation = "minus" if minus else ("and" if conjunction else None)
+    results = ResultsFolder(output or Path(f"ale-{inputs[0].name}"))
+    settings = RunSettings(
+        n_iters=n_iters,
+        seed=seed,
+        jobs=jobs,
+        cluster_forming_p=cluster_forming_p,
+        cluster_p=cluster_p,
+        progress=progress,
+    )
+    review = None
+    if robust_iters is not None:
+        from mnsmeta.workflows.robustness import ReviewSettings
+
+        if robust_iters < 1:
+            raise MnsmetaInputError(f"--robustness {robust_iters}: give a positive number")
+        review = ReviewSettings(
+            n_iters=robust_iters,
+            seed=seed,
+            jobs=jobs,
+            cluster_forming_p=cluster_forming_p,
+            cluster_p=cluster_p,
+            sensitivity=False,
+            progress=progress,
+        )
+    with results.locked("mnsmeta ale", wait):
+        summary, tables = run_own_foci(inputs, operation, results, settings, review)
+        shown = [c for c in summary.columns if c not in ("note", "kind")]
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            click.echo(summary[shown].to_string(index=False))
+            if len(tables.get("clusters", [])):
+                columns = ["analysis", "cluster", "label", "top_share", "jackknife_survived"]
+                columns += ["jackknife_n", "fsn", "fsn_robust"]
+                click.echo(tables["clusters"][columns].to_string(index=False))
+        if report:
+            from mnsmeta.report.render import build_report
+
+            click.echo(f"wrote {build_report(results)}")
+    click.echo(f"results in {results.path}/")
 
 
 @main.command()

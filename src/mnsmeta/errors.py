@@ -18,17 +18,32 @@ class Problem:
     message : str
         What is wrong, naming the bad value.
     fix : str
-        What the user should do about it.
+        What the user should do about it (for a warning: what the analysis does with it).
+    severity : {"error", "warning"}
+        An error means the file cannot be read as intended, and stops the command; a
+        warning is read and used as documented (a repeated focus counts once), and stops
+        nothing unless ``--strict`` is given.
     """
 
     file: str
     line: int | None
     message: str
     fix: str
+    severity: str = "error"
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity == "warning"
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.message}: {self.fix}"
+        prefix = "warning: " if self.is_warning else ""
+        return f"{where}: {prefix}{self.message}: {self.fix}"
+
+
+def errors_in(problems: list[Problem]) -> list[Problem]:
+    """The problems that stop a command (every one but the warnings)."""
+    return [problem for problem in problems if not problem.is_warning]
 
 
 class MnsmetaInputError(Exception):

@@ -99,10 +99,6 @@ def test_sleuth_round_trip_gives_identical_foci(tmp_path):
             "bad.txt:2: experiment 'S: a' has zero foci",
         ),
         (
-            "// Reference=MNI\n// S: a\n// Subjects=10\n1 2 3\n1 2 3\n",
-            "bad.txt:5: focus '1 2 3' entered twice",
-        ),
-        (
             "// Reference=MNI\n// S: a\n// Subjects=10\n1 -200 3\n",
             "lies outside the MNI152 bounding box",
         ),
@@ -140,3 +136,13 @@ def test_our_own_exports_are_read_back_with_repeated_foci(tmp_path):
     (experiment,) = read_sleuth(path, problems, keep_repeats=True)
     assert problems == []
     assert experiment.foci == [(1.0, 2.0, 3.0), (1.0, 2.0, 3.0), (4.0, 5.0, 6.0)]
+
+
+def test_a_repeated_focus_is_a_warning_and_the_first_is_kept(tmp_path):
+    path = tmp_path / "repeat.txt"
+    path.write_text("// Reference=MNI\n// S: a\n// Subjects=10\n1 2 3\n1 2 3\n4 5 6\n")
+    problems: list[Problem] = []
+    experiments = read_sleuth(path, problems)
+    assert experiments[0].foci == [(1.0, 2.0, 3.0), (4.0, 5.0, 6.0)]
+    assert [(p.line, p.severity) for p in problems] == [(5, "warning")]
+    assert str(problems[0]).startswith(f"{path}:5: warning: focus '1 2 3' entered twice")

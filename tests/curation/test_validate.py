@@ -63,12 +63,6 @@ def test_a_clean_folder_has_no_problems(make_coordinates):
         ),
         # inside the box but far outside the brain
         ([manual_study()], ["typed2020\tc\tMNI\tT1\t85\t80\t90\n"], "mm outside the brain mask"),
-        # the same focus twice in one experiment
-        (
-            [manual_study()],
-            ["typed2020\tc\tMNI\tT1\t-24\t-4\t-18\n", "typed2020\tc\tMNI\tT1\t-24\t-4\t-18\n"],
-            "typed.tsv:3: focus (-24, -4, -18) entered twice in experiment 'c' of typed2020 (first at line 2)",
-        ),
         # duplicate study id
         (
             [record_line("123"), record_line("123")],
@@ -237,3 +231,27 @@ def test_an_unknown_key_of_a_claim_names_its_line_and_the_known_keys(tmp_path):
         f"{path}:7: claim 1 (x): unknown key 'region': use only id, paraphrase, quote_hint, "
         "analysis, test, regions, direction (check the spelling)"
     ]
+
+
+def test_warnings_are_reported_but_stop_only_a_strict_validation(make_coordinates):
+    """A repeated focus counts once and a focus outside the brain is used as given."""
+    from click.testing import CliRunner
+
+    from mnsmeta.cli import main
+
+    root = make_coordinates(
+        [manual_study()],
+        [
+            "typed2020\tc\tMNI\tT1\t-24\t-4\t-18\n",
+            "typed2020\tc\tMNI\tT1\t-24\t-4\t-18\n",  # repeated
+            "typed2020\tc\tMNI\tT1\t84\t-20\t0\n",  # 14 mm outside the brain mask
+        ],
+    )
+    problems = validate_paths([root], use_database=False).problems
+    assert [(p.line, p.severity) for p in problems] == [(3, "warning"), (4, "warning")]
+    assert "counts once" in problems[0].fix and "used as given" in problems[1].fix
+    runner = CliRunner()
+    lenient = runner.invoke(main, ["validate", "--no-database", str(root)])
+    assert lenient.exit_code == 0 and "2 warning(s)" in lenient.output
+    strict = runner.invoke(main, ["validate", "--no-database", "--strict", str(root)])
+    assert strict.exit_code == 1 and "0 error(s), 2 warning(s) found (--strict)" in strict.output

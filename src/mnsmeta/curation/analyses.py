@@ -96,7 +96,7 @@ class Analysis:
     @property
     def is_disorder(self) -> bool:
         """An ALE of disorder groups only (SAD, BPD or both pooled)."""
-        return self.is_ale and set(self.groups) <= set(DISORDER_GROUPS)
+        return self.is_ale and bool(self.groups) and set(self.groups) <= set(DISORDER_GROUPS)
 
     @property
     def is_mns_reference(self) -> bool:

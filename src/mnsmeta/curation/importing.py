@@ -30,7 +30,7 @@ from mnsmeta.curation.records import (
     load_curation,
 )
 from mnsmeta.curation.sleuth import read_sleuth
-from mnsmeta.errors import MnsmetaInputError, Problem
+from mnsmeta.errors import MnsmetaInputError, Problem, errors_in
 from mnsmeta.filesystem import atomic
 
 
@@ -78,18 +78,24 @@ def _kind_of(label: str) -> tuple[str, str]:
     return kind, ("label" if kind != UNKNOWN else "")
 
 
-def studies_from_sleuth(path: Path) -> list[ImportedStudy]:
+def studies_from_sleuth(path: Path, warnings: list[Problem] | None = None) -> list[ImportedStudy]:
     """The studies of a Sleuth file: one contrast per block (``// Study: contrast``).
+
+    Warnings (a repeated focus, counted once; a focus outside the brain mask, kept) are
+    appended to ``warnings``.
 
     Raises
     ------
     MnsmetaInputError
-        With every problem of the file (nothing is imported from a file with problems).
+        With every problem of the file if any is an error (nothing is imported then).
     """
     problems: list[Problem] = []
     experiments = read_sleuth(path, problems)
-    if problems:
-        raise MnsmetaInputError(f"{path}: {len(problems)} problem(s); nothing imported", problems)
+    errors = errors_in(problems)
+    if errors:
+        raise MnsmetaInputError(f"{path}: {len(errors)} error(s); nothing imported", problems)
+    if warnings is not None:
+        warnings.extend(problems)
     studies: dict[str, ImportedStudy] = {}
     for experiment in experiments:
         study_id = study_id_from_name(experiment.study)
@@ -217,10 +223,11 @@ def import_studies(
     if design not in DESIGNS:
         raise MnsmetaInputError(f"unknown design {design!r}: use one of {', '.join(DESIGNS)}")
     input_file = Path(input_file)
+    warnings: list[Problem] = []
     if input_file.suffix.lower() == ".json":
         studies = studies_from_nimads(input_file)
     else:
-        studies = studies_from_sleuth(input_file)
+        studies = studies_from_sleuth(input_file, warnings)
     existing = load_curation(coordinates_dir)
     taken = {r.study_id for r in existing.records if r.group == group}
     clash = sorted({s.study_id for s in studies} & taken)
@@ -298,7 +305,8 @@ def import_studies(
         records_tmp.write_text(old_records + "\n".join(record_lines) + "\n", encoding="utf-8")
     n_foci = len(manual_lines) - 1
     n_contrasts = len(contrast_lines) - 1
-    messages = [
+    messages = [str(warning) for warning in warnings]
+    messages += [
         f"wrote {manual_path}: {n_foci} foci of {len(studies)} stud(ies)",
         f"wrote {contrasts_path}: {n_contrasts} contrast(s), "
         f"{n_contrasts - len(unknown)} with a kind read from the file",

@@ -22,7 +22,7 @@ from mnsmeta.curation.contrasts import Contrast, read_contrasts
 from mnsmeta.curation.groups import GROUPS
 from mnsmeta.curation.tsv import Row, participant_count, read_tsv
 from mnsmeta.data.space import FAR_OUTSIDE_MM, distance_to_brain, outside_bounding_box, to_mni
-from mnsmeta.errors import Problem
+from mnsmeta.errors import Problem, errors_in
 
 MODALITIES = {
     "task_fmri": "task-based fMRI",
@@ -164,6 +164,11 @@ class Curation:
             if record.group == group and (record.included or not included_only)
         ]
 
+    @property
+    def errors(self) -> list[Problem]:
+        """The problems that stop a run (warnings are read and used as documented)."""
+        return errors_in(self.problems)
+
     def contrasts_of(self, record: StudyRecord) -> list[Contrast]:
         """The curated contrasts of one study in one group."""
         return [
@@ -298,12 +303,15 @@ def check_focus_location(
         return
     distance = distance_to_brain(xyz)[0]
     if distance > FAR_OUTSIDE_MM:
+        # GingerALE and NiMARE keep such a focus: its kernel still reaches into the mask.
         problems.append(
             Problem(
                 path,
                 line,
                 f"focus {shown} (MNI) lies {distance:.0f} mm outside the brain mask",
-                "check the sign and order of x, y, z and the space (TAL vs MNI)",
+                "it is used as given; check the sign and order of x, y, z and the space "
+                "(TAL vs MNI)",
+                severity="warning",
             )
         )
 
@@ -333,7 +341,8 @@ def read_manual_foci(path: Path, problems: list[Problem]) -> list[ManualFocus]:
                     row.line,
                     f"focus ({xyz[0]:g}, {xyz[1]:g}, {xyz[2]:g}) entered twice in experiment "
                     f"{row['experiment']!r} of {row['study_id']} (first at line {seen[key]})",
-                    "delete the repeated line",
+                    "it counts once; delete the repeated line to silence this",
+                    severity="warning",
                 )
             )
             continue

@@ -184,7 +184,9 @@ def read_sleuth(
                     number,
                     f"focus {line!r} entered twice in experiment {current.name!r} "
                     f"(first at line {seen[focus]})",
-                    "delete the repeated line",
+                    "it counts once (pooled contrasts share peaks); delete the repeated line "
+                    "to silence this",
+                    severity="warning",
                 )
             )
             continue

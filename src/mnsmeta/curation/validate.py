@@ -110,6 +110,7 @@ def check_against_database(curation: Curation) -> None:
                 )
             )
     check_contrast_tables(curation, [r for r in known if r.pmid in studies.index])
+    check_near_copies(curation, known)
     for record in records:
         if record.pmid not in studies.index:
             curation.problems.append(
@@ -136,6 +137,30 @@ def check_against_database(curation: Curation) -> None:
                     "(reason no_coordinates)",
                 )
             )
+
+
+def check_near_copies(curation: Curation, records) -> None:
+    """Warn of a table stored twice with coordinates that differ: a curator reads the paper."""
+    from mnsmeta.data import databases
+    from mnsmeta.data.hygiene import NEAR_COPY_TABLE
+
+    copies = databases.table_copies(
+        [r.pmid for r in records], {r.pmid: r.source_db for r in records if r.source_db}
+    )
+    by_pmid = {r.pmid: r for r in records}
+    for copy in copies[copies["rule"] == NEAR_COPY_TABLE].itertuples():
+        record = by_pmid[copy.pmid]
+        curation.problems.append(
+            Problem(
+                record.file,
+                record.line,
+                f"{copy.source} stores table {copy.copy_of} of study {copy.pmid} twice, the copy "
+                f"{copy.table_id} with {copy.differences}",
+                f"the copy is dropped; check {copy.copy_of} against the paper and, if the copy "
+                "is right, set source_db to the other database or type the table in",
+                severity="warning",
+            )
+        )
 
 
 def check_contrast_tables(curation: Curation, records) -> None:

@@ -48,6 +48,8 @@ SECTIONS = (
     ("claims", "Claims of the review"),
     ("provenance", "Provenance"),
 )
+#: The sections of a report on a user's own foci (``mnsmeta ale``).
+OWN_FOCI_SECTIONS = ("summary", "analyses", "robustness", "provenance")
 #: The command that writes each kind of input, named in "not computed yet" notes.
 COMMANDS = {
     "flow": "mnsmeta studies --flow",
@@ -121,9 +123,13 @@ def render_report(results: ResultsFolder) -> str:
         "provenance": lambda: _provenance(results),
     }
     try:
-        finished = (results.read_provenance() or {}).get("finished", "")
+        provenance = results.read_provenance() or {}
     except (OSError, ValueError):  # the provenance section reports the problem
-        finished = ""
+        provenance = {}
+    finished = provenance.get("finished", "")
+    # A folder of `mnsmeta ale` holds a user's own analyses: no flow, ledger, MNS or claims.
+    own = provenance.get("command") == "mnsmeta ale"
+    shown = [(a, h) for a, h in SECTIONS if not own or a in OWN_FOCI_SECTIONS]
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html", "jinja"]),
@@ -132,7 +138,7 @@ def render_report(results: ResultsFolder) -> str:
     template = environment.get_template("page.html.jinja")
     sections = [
         {"anchor": anchor, "heading": heading, "body": Markup(_guarded(heading, builders[anchor]))}
-        for anchor, heading in SECTIONS
+        for anchor, heading in shown
     ]
     return template.render(
         css=Markup((ASSETS / "report.css").read_text(encoding="utf-8")),
@@ -142,6 +148,7 @@ def render_report(results: ResultsFolder) -> str:
         finished=str(finished),
         not_computed=NOT_COMPUTED,
         sections=sections,
+        own_analyses=", ".join(provenance.get("analyses", [])) if own else "",
     )
 
 

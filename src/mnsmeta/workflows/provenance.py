@@ -33,13 +33,17 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def input_checksums(coordinates_dir: Path) -> dict[str, str]:
-    """Return SHA-256 of the database release files and of every curation file used."""
+def input_checksums(coordinates_dir: Path | None, files=()) -> dict[str, str]:
+    """Return SHA-256 of the inputs: the database releases and every curation file used,
+    or (without a curation folder) the foci files given."""
+    if coordinates_dir is None:
+        return {Path(path).name: sha256_of(Path(path)) for path in files}
     checksums = {f"database/{r.relpath}": r.sha256 for r in RELEASE_FILES}
     coordinates_dir = Path(coordinates_dir)
     for path in sorted(coordinates_dir.rglob("*")):
         if path.is_file() and path.suffix in (".tsv", ".toml", ".txt"):
             checksums[f"coordinates/{path.relative_to(coordinates_dir)}"] = sha256_of(path)
+    checksums.update({Path(path).name: sha256_of(Path(path)) for path in files})
     return checksums
 
 

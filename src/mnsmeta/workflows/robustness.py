@@ -373,12 +373,17 @@ def _sensitivity(
 
 def run_review(
     analyses: list[Analysis],
-    curation: Curation,
+    curation: Curation | None,
     coordinates_dir,
     results: ResultsFolder,
     settings: ReviewSettings,
+    review: list[Analysis] | None = None,
+    command: str = "mnsmeta robustness",
 ) -> dict[str, pd.DataFrame]:
     """Run every robustness check for the disorder analyses; write the robustness folder.
+
+    ``review`` names the ALE analyses to check instead (``mnsmeta ale --robustness``: a
+    user's own, without sensitivity reruns, which need the project's curation).
 
     Returns
     -------
@@ -393,7 +398,7 @@ def run_review(
     sizes = summary.set_index("analysis")["experiments"] if summary is not None else {}
     reviewed = [
         a
-        for a in reviewed_analyses(analyses)
+        for a in (review if review is not None else reviewed_analyses(analyses))
         if results.computed(a) and sizes.get(a.name, MIN_REVIEWED) >= MIN_REVIEWED
     ]
     if not reviewed:
@@ -429,13 +434,15 @@ def run_review(
         write_json(
             folder.provenance,
             {
-                "command": "mnsmeta robustness",
+                "command": command,
                 "analyses": [a.name for a in reviewed],
                 "settings": dataclasses.asdict(settings),
                 "fsn_multiples": list(robustness.FSN_MULTIPLES),
                 "monte_carlo_check": checks,
                 "versions": package_versions(),
-                "inputs_sha256": input_checksums(coordinates_dir),
+                "inputs_sha256": (results.read_provenance() or {}).get("inputs_sha256")
+                if coordinates_dir is None
+                else input_checksums(coordinates_dir),
                 "started": started,
                 "finished": now(),
             },

@@ -285,10 +285,13 @@ def run_conjunction(
 
 def run_analyses(
     analyses: list[Analysis],
-    curation: Curation,
+    curation: Curation | None,
     coordinates_dir,
     results: ResultsFolder,
     settings: RunSettings,
+    experiment_sets: dict[str, ExperimentSet] | None = None,
+    input_files: list | None = None,
+    command: str = "mnsmeta run",
 ) -> tuple[pd.DataFrame, dict[str, AnalysisResult]]:
     """Run analyses in order and write them into ``results``.
 
@@ -296,13 +299,20 @@ def run_analyses(
     ----------
     analyses : list of Analysis
         In dependency order (subtraction and conjunction after their inputs).
-    curation : Curation
-        Validated records.
-    coordinates_dir : Path
+    curation : Curation or None
+        Validated records (None when every ALE analysis is in ``experiment_sets``).
+    coordinates_dir : Path or None
         The curation folder (checksummed into the provenance).
     results : ResultsFolder
         Where each analysis gets its folder, and the summary and provenance are written.
     settings : RunSettings
+    experiment_sets : dict, optional
+        Analysis name -> experiments read elsewhere (a user's foci file, ``mnsmeta ale``):
+        these ALE analyses use them instead of the curation.
+    input_files : list of Path, optional
+        Those files, checksummed into the provenance.
+    command : str
+        The command recorded in the provenance.
 
     Returns
     -------
@@ -312,7 +322,8 @@ def run_analyses(
         Analysis name -> :class:`AnalysisResult`, for the stages that follow.
     """
     started = now()
-    checksums = input_checksums(coordinates_dir)
+    experiment_sets = experiment_sets or {}
+    checksums = input_checksums(coordinates_dir, input_files or [])
     versions = package_versions()
     outputs: dict[str, AnalysisResult] = {}
     datasets: dict[str, object] = {}
@@ -322,7 +333,9 @@ def run_analyses(
         bar.set_description(f"{analysis.name} ({analysis.kind})")
         analysis_started = now()
         if analysis.is_ale:
-            experiment_set = _experiment_set(curation, analysis, settings)
+            experiment_set = experiment_sets.get(analysis.name) or _experiment_set(
+                curation, analysis, settings
+            )
             if not len(experiment_set.experiments):
                 kinds = " or ".join(analysis.contrasts)
                 rows.append(
@@ -367,7 +380,7 @@ def run_analyses(
     write_json(
         results.provenance,
         {
-            "command": "mnsmeta run",
+            "command": command,
             "analyses": [a.name for a in analyses],
             "settings": asdict(settings),
             "versions": versions,

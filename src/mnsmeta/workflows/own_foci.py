@@ -1,0 +1,103 @@
+"""``mnsmeta ale``: the whole pipeline for a meta-analyst's own foci, in one command.
+
+Input: a Sleuth text file, a NIMADS studyset, or one of the project's groups. Output: the
+same results contract as ``mnsmeta run`` (one folder per analysis with NiMARE's map names,
+cluster tables with atlas labels and contributing experiments, figures, ``summary.csv``,
+``provenance.json``), so that ``mnsmeta report`` renders it and the robustness tools read it.
+With a second input, the subtraction (``--minus``) or the conjunction (``--and``) of the two;
+with ``--robustness``, each input's clusters are checked as the project's own are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mnsmeta.curation.analyses import Analysis
+from mnsmeta.curation.experiments import ExperimentSet, build_experiments
+from mnsmeta.curation.groups import GROUPS
+from mnsmeta.curation.inputs import analysis_name, read_experiments
+from mnsmeta.errors import MnsmetaInputError, Problem
+from mnsmeta.workflows.results import ResultsFolder
+from mnsmeta.workflows.robustness import ReviewSettings, run_review
+from mnsmeta.workflows.run import RunSettings, run_analyses
+
+
+@dataclass
+class OwnInput:
+    """One input of ``mnsmeta ale``: its analysis name, experiments and source file."""
+
+    name: str
+    experiments: ExperimentSet
+    path: Path | None
+    warnings: list[Problem]
+
+
+def read_input(source: str, coordinates_dir: Path, name: str | None = None) -> OwnInput:
+    """A foci file, or a group of the project's curation (``SAD``, ``BPD``, ``MNS``)."""
+    path = Path(source)
+    if not path.exists() and source.upper() in GROUPS:
+        from mnsmeta.curation.records import load_curation
+
+        curation = load_curation(coordinates_dir)
+        if curation.problems:
+            raise MnsmetaInputError(
+                f"{coordinates_dir}: {len(curation.problems)} problem(s): run mnsmeta validate",
+                curation.problems[:10],
+            )
+        group = source.upper()
+        return OwnInput(name or group, build_experiments(curation, group), None, [])
+    experiments, warnings = read_experiments(path, name or analysis_name(path))
+    return OwnInput(experiments.group, experiments, path, warnings)
+
+
+def plan(first: OwnInput, second: OwnInput | None, operation: str | None) -> list[Analysis]:
+    """The analyses to run: the ALE of each input, then their subtraction or conjunction."""
+    analyses = [Analysis(first.name, "ale")]
+    if second is None:
+        return analyses
+    if second.name == first.name:
+        raise MnsmetaInputError(
+            f"both inputs are named {first.name!r}: rename one file (the name is its stem)"
+        )
+    analyses.append(Analysis(second.name, "ale"))
+    if operation == "minus":
+        analyses.append(Analysis(f"{first.name}_minus_{second.name}", "subtraction", inputs=(
+            first.name, second.name)))  # fmt: skip
+    elif operation == "and":
+        analyses.append(Analysis(f"{first.name}_and_{second.name}", "conjunction", inputs=(
+            first.name, second.name)))  # fmt: skip
+    return analyses
+
+
+def run_own_foci(
+    inputs: list[OwnInput],
+    operation: str | None,
+    results: ResultsFolder,
+    settings: RunSettings,
+    review: ReviewSettings | None = None,
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Run the ALE of each input (and their combination), then, if ``review`` is given, the
+    robustness checks of each input's clusters (contributions, jackknife, fail-safe N).
+
+    Returns the summary table and the robustness tables (empty without ``review``).
+    """
+    first, second = inputs[0], (inputs[1] if len(inputs) > 1 else None)
+    analyses = plan(first, second, operation)
+    summary, _ = run_analyses(
+        analyses,
+        None,
+        None,
+        results,
+        settings,
+        experiment_sets={i.name: i.experiments for i in inputs},
+        input_files=[i.path for i in inputs if i.path is not None],
+        command="mnsmeta ale",
+    )
+    tables: dict[str, pd.DataFrame] = {}
+    if review is not None:
+        own = [a for a in analyses if a.is_ale]
+        tables = run_review(analyses, None, None, results, review, own, "mnsmeta ale")
+    return summary, tables

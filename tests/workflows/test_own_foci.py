@@ -1,0 +1,200 @@
+"""``mnsmeta ale``: anyone's Sleuth file or studyset to maps, tables and a report."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mnsmeta.cli import main
+from mnsmeta.curation.analyses import Analysis
+from mnsmeta.curation.inputs import read_experiments
+from mnsmeta.data.space import to_mni
+from mnsmeta.errors import MnsmetaInputError
+from mnsmeta.workflows.results import ResultsFolder
+
+# Two places where most synthetic experiments report a peak, so that ALE converges there.
+CENTRES = [(-22.0, -4.0, -18.0), (44.0, 16.0, 4.0)]
+
+
+def sleuth_text(n_experiments: int, seed: int, space: str = "MNI", name: str = "Study") -> str:
+    """A Sleuth file of ``n_experiments`` experiments, foci near CENTRES and scattered."""
+    rng = np.random.default_rng(seed)
+    blocks = [f"// Reference={space}"]
+    for e in range(n_experiments):
+        foci = [np.add(c, rng.normal(0, 3, 3)) for c in CENTRES if rng.random() < 0.7]
+        foci += [rng.uniform([-50, -80, -20], [50, 40, 50]) for _ in range(rng.integers(2, 6))]
+        lines = "\n".join("\t".join(f"{v:.0f}" for v in focus) for focus in foci)
+        blocks.append(
+            f"// {name} {e + 1}: task > baseline\n// Subjects={rng.integers(12, 40)}\n{lines}\n"
+        )
+    return "\n".join(blocks) + "\n"
+
+
+def test_a_talairach_sleuth_file_becomes_mni_experiments_one_per_block(tmp_path):
+    path = tmp_path / "tal.txt"
+    path.write_text(
+        "// Reference=Talairach\n// Lee 2015: faces\n// Subjects=20\n-40 20 10\n\n"
+        "// Lee 2015: voices\n// Subjects=18\n-24 -4 -18\n30 4 -16\n"
+    )
+    experiments, warned = read_experiments(path, "tal")
+    assert warned == []
+    assert experiments.ids == ["Lee 2015: faces", "Lee 2015: voices"]
+    np.testing.assert_array_equal(experiments.sample_sizes, [20, 18])
+    expected = to_mni(
+        np.array([[-40.0, 20, 10], [-24, -4, -18], [30, 4, -16]]), np.array(["TAL"] * 3)
+    )
+    np.testing.assert_allclose(experiments.xyz, expected)
+    assert set(experiments.experiments["reported_space"]) == {"TAL"}
+
+
+def test_a_repeated_focus_is_a_warning_and_counts_once(tmp_path):
+    path = tmp_path / "repeats.txt"
+    path.write_text("// Reference=MNI\n// A: x\n// Subjects=20\n-40 20 10\n-40 20 10\n30 4 -16\n")
+    experiments, warned = read_experiments(path, "repeats")
+    assert len(experiments.foci) == 2
+    assert experiments.experiments["foci_removed_repeated_focus"].tolist() == [1]
+    assert [w.severity for w in warned] == ["warning"]
+    assert "entered twice" in warned[0].message and warned[0].line == 5
+
+
+def test_a_focus_just_outside_the_brain_is_kept_with_a_warning(tmp_path):
+    path = tmp_path / "edge.txt"
+    # 14 mm lateral to the right temporal lobe: inside the MNI box, outside the brain mask
+    path.write_text("// Reference=MNI\n// A: x\n// Subjects=20\n84 -20 0\n30 4 -16\n")
+    experiments, warned = read_experiments(path, "edge")
+    assert len(experiments.foci) == 2
+    assert len(warned) == 1 and "outside the brain mask" in warned[0].message
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("// A: x\n-40 20 10\n", "no '// Subjects=' line"),
+        ("// A: x\n// Subjects=0\n-40 20 10\n", "not a positive whole number"),
+        ("// A: x\n// Subjects=20\n-40 20\n", "has 2 values, not 3"),
+        ("// A: x\n// Subjects=20\n-40 20 400\n", "outside the MNI152 bounding box"),
+    ],
+)
+def test_errors_stop_with_the_line_and_the_fix(tmp_path, body, message):
+    path = tmp_path / "bad.txt"
+    path.write_text("// Reference=MNI\n" + body)
+    with pytest.raises(MnsmetaInputError) as raised:
+        read_experiments(path, "bad")
+    assert any(message in p.message and p.line for p in raised.value.problems)
+    assert all(str(path) in str(p) for p in raised.value.problems)
+
+
+def test_repeated_experiment_names_are_numbered(tmp_path):
+    path = tmp_path / "same.txt"
+    path.write_text(
+        "// Reference=MNI\n// A\n// Subjects=20\n1 2 3\n\n// A\n// Subjects=21\n4 5 6\n"
+    )
+    experiments, _ = read_experiments(path, "same")
+    assert experiments.ids == ["A (1)", "A (2)"]
+
+
+def test_a_nimads_studyset_gives_one_experiment_per_analysis(tmp_path):
+    studyset = {
+        "id": "s",
+        "name": "two studies",
+        "studies": [
+            {
+                "id": f"study{i}",
+                "name": f"Study {i}",
+                "analyses": [
+                    {
+                        "id": f"a{i}{j}",
+                        "name": f"contrast {j}",
+                        "metadata": {"sample_sizes": [20 + i]},
+                        "points": [
+                            {"space": "MNI", "coordinates": [10.0 * j, 20.0, 30.0]},
+                            {"space": "MNI", "coordinates": [-30.0, 4.0, -16.0 + i]},
+                        ],
+                    }
+                    for j in (1, 2)
+                ],
+            }
+            for i in (1, 2)
+        ],
+    }
+    path = tmp_path / "set.json"
+    path.write_text(json.dumps(studyset))
+    experiments, _ = read_experiments(path, "set")
+    assert len(experiments.ids) == 4
+    np.testing.assert_array_equal(experiments.sample_sizes, [21, 21, 22, 22])
+    assert len(experiments.foci) == 8
+
+
+@pytest.fixture(scope="module")
+def ale_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("own")
+    (root / "faces.txt").write_text(sleuth_text(20, seed=1))
+    (root / "voices.txt").write_text(sleuth_text(16, seed=2, space="Talairach", name="Other"))
+    out = root / "out"
+    result = CliRunner().invoke(
+        main,
+        ["ale", str(root / "faces.txt"), "--minus", str(root / "voices.txt"), "--output",
+         str(out), "--n-iters", "40", "--seed", "1", "--no-progress", "--robustness", "20"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return root, out, result.output
+
+
+def test_ale_equals_nimare_on_the_same_sleuth_file(ale_run):
+    from nimare.io import convert_sleuth_to_dataset
+    from nimare.meta.cbma.ale import ALE
+
+    root, out, _ = ale_run
+    for name in ("faces", "voices"):  # MNI, and Talairach converted as NiMARE converts it
+        folder = ResultsFolder(out).analysis(Analysis(name, "ale"))
+        ours = nib.load(folder.map("stat")).get_fdata()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = convert_sleuth_to_dataset(str(root / f"{name}.txt"), target="mni152_2mm")
+            reference = ALE().fit(dataset).get_map("stat", return_type="image").get_fdata()
+        assert np.abs(ours - reference).max() <= 1e-6 * reference.max()
+        assert reference.max() > 0.01
+
+
+def test_one_command_writes_the_results_contract_and_a_report(ale_run):
+    _, out, output = ale_run
+    results = ResultsFolder(out)
+    summary = results.read_summary()
+    assert summary["analysis"].tolist() == ["faces", "voices", "faces_minus_voices"]
+    assert summary.loc[0, "experiments"] == 20 and summary.loc[1, "experiments"] == 16
+    clusters = results.analysis(Analysis("faces", "ale")).read_clusters()
+    assert len(clusters) >= 1
+    # the synthetic foci gather around (-22, -4, -18) and (44, 16, 4)
+    peaks = clusters[["peak_x", "peak_y", "peak_z"]].to_numpy(float)
+    assert min(np.linalg.norm(peaks - CENTRES[0], axis=1)) <= 6
+    assert clusters["Harvard-Oxford peak"].notna().all()
+    provenance = results.read_provenance()
+    assert provenance["command"] == "mnsmeta ale"
+    assert set(provenance["inputs_sha256"]) == {"faces.txt", "voices.txt"}
+    assert "faces: 20 experiments" in output
+    assert results.report.stat().st_size > 10_000  # written by the same command
+    rerender = CliRunner().invoke(main, ["report", "--output", str(out)])
+    assert rerender.exit_code == 0, rerender.output
+
+
+def test_a_missing_input_is_one_line(tmp_path):
+    result = CliRunner().invoke(
+        main, ["ale", str(tmp_path / "nope.txt"), "--output", str(tmp_path)]
+    )
+    assert result.exit_code != 0
+    assert "no such file" in result.output and "Traceback" not in result.output
+
+
+def test_robustness_checks_each_input_s_clusters(ale_run):
+    _, out, output = ale_run
+    clusters = ResultsFolder(out).robustness.read_table("clusters")
+    assert set(clusters["analysis"]) <= {"faces", "voices"}
+    faces = clusters[clusters["analysis"] == "faces"]
+    assert len(faces) >= 1 and (faces["jackknife_n"] == 20).all()
+    assert faces["top_share"].between(0, 1).all()
+    assert "fsn" in output  # the terminal shows the cluster table of the checks
