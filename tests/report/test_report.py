@@ -71,7 +71,7 @@ CLUSTER_HEADER = (
 CLUSTERS = {
     "SAD": [
         "1,301,2408,-22,-4,-20,0.0449692,6.08121,Left_Amygdala,Left_Amygdala 77%; Left_Hippocampus 11%,"
-        "GM_Amygdala_laterobasal_group_L,GM_Amygdala_laterobasal_group_L 52%,3,12147314 15601601 15860337\n",
+        "GM_Amygdala_laterobasal_group_L,GM_Amygdala_laterobasal_group_L 52%,3,12147314; 15601601; 15860337\n",
         "2,207,1656,40,22,-2,0.0373434,5.30381,Right_Insular_Cortex,Right_Insular_Cortex 27%,"
         "(no label),(no label) 95%,2,15860337 18353521\n",
     ],
@@ -291,7 +291,7 @@ def test_analysis_sections_show_figures_clusters_and_robustness(page):
     sad = analyses.split('id="analysis-bpd"')[0]
     assert sad.count("<img ") == 2
     assert "Left Amygdala 77%; Left Hippocampus 11%" in sad  # atlas labels read with spaces
-    assert "<details><summary>3 ids</summary>12147314 15601601 15860337</details>" in sad
+    assert "<details><summary>3 ids</summary>12147314; 15601601; 15860337</details>" in sad
     assert '<td data-sort="2408.0" class="num">2,408</td>' in sad
     # Flags: the dominated and fragile cluster is highlighted; contributions are percentages.
     assert '<td data-sort="1" class="flag">yes</td>' in sad

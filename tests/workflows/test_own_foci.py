@@ -198,3 +198,17 @@ def test_robustness_checks_each_input_s_clusters(ale_run):
     assert len(faces) >= 1 and (faces["jackknife_n"] == 20).all()
     assert faces["top_share"].between(0, 1).all()
     assert "fsn" in output  # the terminal shows the cluster table of the checks
+
+
+def test_a_methods_paragraph_and_a_bids_description_come_with_the_maps(ale_run):
+    _, out, _ = ale_run
+    results = ResultsFolder(out)
+    methods = results.boilerplate.read_text()
+    assert "faces: 20 experiments" in methods and "voices: 16 experiments" in methods
+    assert "40 iterations" in methods and "p < 0.001" in methods and "random seed 1" in methods
+    assert "subtraction" in methods  # --minus was given: its method and reference
+    assert "Eickhoff SB, Bzdok D, Laird AR, et al. (2011)" in methods
+    description = json.loads(results.dataset_description.read_text())
+    assert description["DatasetType"] == "derivative"
+    assert description["GeneratedBy"][0]["Name"] == "mnsmeta"
+    assert "Methods, as a paper would state them" in results.report.read_text()

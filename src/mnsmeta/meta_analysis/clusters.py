@@ -99,7 +99,8 @@ def cluster_table(
         if focus_cluster is not None:
             ids = foci.loc[focus_cluster == cluster, "experiment_id"]
             row["n_experiments"] = ids.nunique()
-            row["experiments"] = " ".join(sorted(ids.unique(), key=str))
+            # "; ": a user's experiment names ("Lee 2015: faces") hold spaces.
+            row["experiments"] = "; ".join(sorted(ids.unique(), key=str))
         rows.append(row)
     columns = ["cluster", "size_voxels", "size_mm3", "peak_x", "peak_y", "peak_z", "peak_stat"]
     table = pd.DataFrame(rows, columns=None if rows else columns)

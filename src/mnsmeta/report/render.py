@@ -326,7 +326,7 @@ def _clusters(path: Path, kind: str) -> str:
     table = table[shown].copy()
     if "experiments" in table:
         table["experiments"] = [
-            _details(f"{len(ids.split())} ids", ids) if isinstance(ids, str) else ""
+            _details(f"{len(ids.split('; '))} ids", ids) if isinstance(ids, str) else ""
             for ids in table["experiments"]
         ]
     return _table(table, headers=headers, caption="Clusters (peak coordinates in MNI mm).")
@@ -453,7 +453,13 @@ def _provenance(results: ResultsFolder) -> str:
     path = results.provenance
     if not path.is_file():
         return _missing(path, COMMANDS["run"])
-    return _key_values(_read_json(path))
+    methods = ""
+    if results.boilerplate.is_file():
+        paragraphs = results.boilerplate.read_text(encoding="utf-8").strip().split("\n\n")
+        summary = f"Methods, as a paper would state them ({results.boilerplate.name})"
+        body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+        methods = f"<details><summary>{html.escape(summary)}</summary>{body}</details>"
+    return methods + _key_values(_read_json(path))
 
 
 # -- HTML pieces ------------------------------------------------------------------------

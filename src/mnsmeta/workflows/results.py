@@ -343,6 +343,16 @@ class ResultsFolder:
         return self.path / "provenance.json"
 
     @property
+    def boilerplate(self) -> Path:
+        """The methods paragraph with its references (as NiMARE writes one)."""
+        return self.path / "boilerplate.txt"
+
+    @property
+    def dataset_description(self) -> Path:
+        """BIDS-Derivatives ``dataset_description.json``."""
+        return self.path / "dataset_description.json"
+
+    @property
     def flow(self) -> Path:
         return self.path / "flow.csv"
 

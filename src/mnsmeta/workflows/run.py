@@ -24,6 +24,7 @@ from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.clusters import cluster_table
 from mnsmeta.meta_analysis.datasets import to_dataset
 from mnsmeta.meta_analysis.engine.scaleout import dask_cluster
+from mnsmeta.workflows.boilerplate import dataset_description, methods_text
 from mnsmeta.workflows.figures import plot_map
 from mnsmeta.workflows.provenance import input_checksums, now, package_versions
 from mnsmeta.workflows.results import (
@@ -377,6 +378,8 @@ def run_analyses(
         rows.append(row)
     summary = pd.DataFrame(rows)
     write_csv(summary, results.summary, float_format=FLOAT_FORMAT)
+    write_text(results.boilerplate, methods_text(analyses, summary, settings, versions))
+    write_json(results.dataset_description, dataset_description(command, versions))
     write_json(
         results.provenance,
         {

@@ -1,0 +1,103 @@
+"""The methods paragraph of a run, with references, and its BIDS-Derivatives description.
+
+NiMARE writes a boilerplate with every meta-analysis so that a paper's methods section says
+exactly what was computed; this one is written from the same settings the provenance file
+records, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mnsmeta import __version__
+from mnsmeta.curation.analyses import Analysis
+
+REFERENCES = {
+    "turkeltaub2002": "Turkeltaub PE, Eden GF, Jones KM, Zeffiro TA (2002). Meta-analysis of the "
+    "functional neuroanatomy of single-word reading. NeuroImage 16:765-780.",
+    "eickhoff2009": "Eickhoff SB, Laird AR, Grefkes C, Wang LE, Zilles K, Fox PT (2009). "
+    "Coordinate-based activation likelihood estimation meta-analysis of neuroimaging data. "
+    "Hum Brain Mapp 30:2907-2926.",
+    "turkeltaub2012": "Turkeltaub PE, Eickhoff SB, Laird AR, Fox M, Wiener M, Fox P (2012). "
+    "Minimizing within-experiment and within-group effects in activation likelihood "
+    "estimation meta-analyses. Hum Brain Mapp 33:1-13.",
+    "eickhoff2012": "Eickhoff SB, Bzdok D, Laird AR, Kurth F, Fox PT (2012). Activation "
+    "likelihood estimation meta-analysis revisited. NeuroImage 59:2349-2361.",
+    "eickhoff2016": "Eickhoff SB, Nichols TE, Laird AR, et al. (2016). Behavior, sensitivity, "
+    "and power of activation likelihood estimation characterized by massive empirical "
+    "simulation. NeuroImage 137:70-85.",
+    "eickhoff2011": "Eickhoff SB, Bzdok D, Laird AR, et al. (2011). Co-activation patterns "
+    "distinguish cortical modules, their connectivity and functional differentiation. "
+    "NeuroImage 57:938-949.",
+    "nichols2005": "Nichols T, Brett M, Andersson J, Wager T, Poline JB (2005). Valid "
+    "conjunction inference with the minimum statistic. NeuroImage 25:653-660.",
+    "lancaster2007": "Lancaster JL, Tordesillas-Gutierrez D, Martinez M, et al. (2007). Bias "
+    "between MNI and Talairach coordinates analyzed using the ICBM-152 brain template. Hum "
+    "Brain Mapp 28:1194-1205.",
+    "salo2023": "Salo T, Yarkoni T, Nichols TE, et al. (2023). NiMARE: Neuroimaging "
+    "Meta-Analysis Research Environment. Aperture Neuro 3:1-32.",
+}
+
+
+def methods_text(analyses: list[Analysis], summary: pd.DataFrame, settings, versions: dict) -> str:
+    """A methods paragraph for the analyses of one run, then its reference list."""
+    rows = summary.set_index("analysis")
+    ale = [a for a in analyses if a.is_ale and a.name in rows.index]
+    sizes = "; ".join(
+        f"{a.name}: {int(rows.at[a.name, 'experiments'])} experiments, "
+        f"{int(rows.at[a.name, 'foci'])} foci"
+        for a in ale
+        if pd.notna(rows.at[a.name, "experiments"]) and rows.at[a.name, "experiments"] > 0
+    )
+    cited = ["turkeltaub2002", "eickhoff2009", "turkeltaub2012", "eickhoff2012", "eickhoff2016"]
+    text = [
+        f"Activation likelihood estimation (ALE; Turkeltaub et al., 2002; Eickhoff et al., "
+        f"2009, 2012) was performed with mnsmeta {__version__} (NiMARE "
+        f"{versions.get('nimare', '?')}'s estimator; Salo et al., 2023) on {sizes}. Foci "
+        "reported in Talairach space were converted to MNI space with the icbm2tal transform "
+        "(Lancaster et al., 2007). Each experiment's foci were modelled as Gaussians whose "
+        "width depends on its sample size (Eickhoff et al., 2009) and combined into one "
+        "modelled activation map per experiment, taking the maximum where foci overlap "
+        "(Turkeltaub et al., 2012); a location reported twice in one experiment was counted "
+        "once. The ALE map was the voxel-wise union of these maps on the MNI152 2 mm grid. "
+        f"Inference used cluster-level family-wise error correction by Monte Carlo "
+        f"simulation with {settings.n_iters:,} iterations (cluster-forming threshold "
+        f"p < {settings.cluster_forming_p:g}, cluster-level p < {settings.cluster_p:g}; "
+        f"Eickhoff et al., 2012, 2016), random seed {settings.seed}.",
+    ]
+    cited.append("salo2023")
+    cited.append("lancaster2007")
+    if any(a.is_subtraction for a in analyses):
+        text.append(
+            "Differences between two analyses were assessed by an ALE subtraction: the "
+            "experiments' group labels were permuted "
+            f"{settings.n_iters:,} times (Eickhoff et al., 2011); each direction was evaluated "
+            "only where its minuend survived correction, at voxel-wise p < "
+            f"{settings.subtraction_p:g} and clusters of at least "
+            f"{settings.subtraction_min_mm3:g} mm3."
+        )
+        cited.append("eickhoff2011")
+    if any(a.is_conjunction for a in analyses):
+        text.append(
+            "Convergence common to two analyses was assessed as the voxel-wise minimum of their "
+            "cluster-corrected z maps (Nichols et al., 2005)."
+        )
+        cited.append("nichols2005")
+    references = sorted(REFERENCES[key] for key in dict.fromkeys(cited))
+    return " ".join(text) + "\n\nReferences\n\n" + "\n".join(references) + "\n"
+
+
+def dataset_description(command: str, versions: dict) -> dict:
+    """BIDS-Derivatives ``dataset_description.json`` of a results folder."""
+    return {
+        "Name": f"mnsmeta results ({command})",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [
+            {
+                "Name": "mnsmeta",
+                "Version": __version__,
+                "Description": f"{command}; NiMARE {versions.get('nimare', '?')}",
+            }
+        ],
+    }
