@@ -828,6 +828,8 @@ def claims(obj, output, config, as_json, wait):
     results.require()
     with results.locked("mnsmeta claims", wait):
         verdicts = run_claims(claims_list, regions, analyses, results)
+        for line in results.stale():
+            click.echo(f"warning: {line}; the verdicts below used the older results", err=True)
     if as_json:
         click.echo(json.dumps([v.as_dict() for v in verdicts], indent=2))
         return

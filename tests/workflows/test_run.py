@@ -332,3 +332,44 @@ def test_directional_analyses_run_where_contrasts_are_curated_and_are_noted_else
     assert results.computed(less) and not results.computed(greater)
     kinds = results.analysis(less).read_experiments().experiments["kinds"]
     assert set(kinds) == {"patients<controls"}
+
+
+def test_a_partial_rerun_keeps_the_other_analyses_in_summary_and_provenance(tmp_path):
+    curation = synthetic_coordinates(tmp_path / "coordinates")
+    first, second = Analysis("first", "ale", ("SAD",)), Analysis("second", "ale", ("SAD",))
+    results = ResultsFolder(tmp_path / "results")
+    settings = RunSettings(n_iters=N_ITERS, seed=0, progress=False)
+    run_analyses([first, second], curation, tmp_path / "coordinates", results, settings)
+    before = results.read_provenance()["runs"]
+    # `mnsmeta run --analyses second`, later, with other settings
+    rerun = RunSettings(n_iters=N_ITERS + 1, seed=1, progress=False)
+    run_analyses([second], curation, tmp_path / "coordinates", results, rerun)
+    summary = results.read_summary()
+    assert summary["analysis"].tolist() == ["first", "second"]
+    provenance = results.read_provenance()
+    assert provenance["analyses"] == ["first", "second"]
+    assert provenance["runs"]["first"] == before["first"]
+    assert provenance["runs"]["second"]["settings"]["seed"] == 1
+    # an analysis whose folder is gone is not kept
+    results.discard(results.analysis(first))
+    run_analyses([second], curation, tmp_path / "coordinates", results, rerun)
+    assert results.read_summary()["analysis"].tolist() == ["second"]
+
+
+def test_later_stages_that_predate_a_rerun_are_reported_stale(tmp_path):
+    from mnsmeta.workflows.results import write_json
+
+    curation = synthetic_coordinates(tmp_path / "coordinates")
+    results = ResultsFolder(tmp_path / "results")
+    settings = RunSettings(n_iters=N_ITERS, seed=0, progress=False)
+    assert results.path.mkdir(parents=True) is None and results.stale() == []
+    results.overlap.path.mkdir()
+    # overlap tests of SAD started long ago
+    write_json(
+        results.overlap.provenance, {"analyses": ["SAD"], "started": "2000-01-01T00:00:00+00:00"}
+    )
+    run_analyses([SAD], curation, tmp_path / "coordinates", results, settings)
+    assert results.stale() == ["the overlap tests predate the rerun of SAD: run `mnsmeta overlap`"]
+    from mnsmeta.report.render import render_report
+
+    assert "Out of date." in render_report(results)

@@ -149,7 +149,15 @@ def render_report(results: ResultsFolder) -> str:
         not_computed=NOT_COMPUTED,
         sections=sections,
         own_analyses=", ".join(provenance.get("analyses", [])) if own else "",
+        stale=_stale(results),
     )
+
+
+def _stale(results: ResultsFolder) -> list[str]:
+    try:
+        return results.stale()
+    except (OSError, ValueError):  # an unreadable provenance is reported in its section
+        return []
 
 
 def build_report(results: ResultsFolder) -> Path:

@@ -484,6 +484,37 @@ class ResultsFolder:
     def read_provenance(self) -> dict | None:
         return _read_json(self.provenance)
 
+    def stale(self) -> list[str]:
+        """Later stages computed before an analysis they used was rerun, one line each.
+
+        Compares each analysis folder's finish time with the start of the overlap tests
+        (which also use the MNS reference, through its mask) and of the robustness checks.
+        """
+        finished = {}
+        for folder in sorted(p for p in self.path.iterdir() if p.is_dir()):
+            provenance = _read_json(folder / "provenance.json") if folder.is_dir() else None
+            if provenance and "analysis" in provenance and "finished" in provenance:
+                finished[folder.name] = str(provenance["finished"])
+        messages = []
+        for stage, command, provenance, extra in (
+            ("overlap tests", "mnsmeta overlap", _read_json(self.overlap.provenance), "MNS"),
+            (
+                "robustness checks",
+                "mnsmeta robustness",
+                _read_json(self.robustness.provenance),
+                None,
+            ),
+        ):
+            if not provenance or "started" not in provenance:
+                continue
+            used = [*provenance.get("analyses", []), *([extra] if extra else [])]
+            newer = [n for n in used if finished.get(n, "") > str(provenance["started"])]
+            if newer:
+                messages.append(
+                    f"the {stage} predate the rerun of {', '.join(newer)}: run `{command}`"
+                )
+        return messages
+
     def read_overlap(self) -> pd.DataFrame | None:
         return _read_csv(self.overlap_table)
 

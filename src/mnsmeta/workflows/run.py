@@ -377,19 +377,57 @@ def run_analyses(
             )
         rows.append(row)
     summary = pd.DataFrame(rows)
-    write_csv(summary, results.summary, float_format=FLOAT_FORMAT)
+    # A partial rerun (--analyses BPD) replaces its own rows and keeps the others', so the
+    # folder's summary and provenance always describe every analysis it holds.
+    merged, kept = _merged_summary(results, summary, command)
+    write_csv(merged, results.summary, float_format=FLOAT_FORMAT)
     write_text(results.boilerplate, methods_text(analyses, summary, settings, versions))
     write_json(results.dataset_description, dataset_description(command, versions))
+    previous = (results.read_provenance() or {}) if kept else {}
+    runs = {name: run for name, run in previous.get("runs", {}).items() if name in kept}
+    this_run = {"settings": asdict(settings), "started": started, "finished": now()}
+    runs.update({a.name: this_run for a in analyses})
     write_json(
         results.provenance,
         {
             "command": command,
-            "analyses": [a.name for a in analyses],
+            "analyses": merged["analysis"].tolist(),
             "settings": asdict(settings),
             "versions": versions,
             "inputs_sha256": checksums,
             "started": started,
             "finished": now(),
+            "runs": runs,
         },
     )
     return summary, outputs
+
+
+def _merged_summary(
+    results: ResultsFolder, summary: pd.DataFrame, command: str
+) -> tuple[pd.DataFrame, set[str]]:
+    """This run's summary rows in place of their old ones, the folder's other rows kept.
+
+    Rows are kept from an earlier run of the same command whose analysis folder (or
+    not-computed note) still stands; the order is the earlier summary's, new analyses last.
+    Returns the merged table and the names of the rows kept.
+    """
+    try:
+        old = results.read_summary()
+        provenance = results.read_provenance() or {}
+    except (OSError, ValueError):
+        return summary, set()
+    if old is None or "analysis" not in old or provenance.get("command") != command:
+        return summary, set()
+    notes = old["note"].fillna("").astype(str) if "note" in old else pd.Series("", old.index)
+    standing = [
+        results.path.joinpath(str(name)).is_dir() or "not computed" in note
+        for name, note in zip(old["analysis"], notes, strict=True)
+    ]
+    kept = old[standing & ~old["analysis"].isin(summary["analysis"]).to_numpy()]
+    if kept.empty:
+        return summary, set()
+    order = list(dict.fromkeys([*old["analysis"], *summary["analysis"]]))
+    merged = pd.concat([kept, summary], ignore_index=True)
+    merged = merged.sort_values("analysis", key=lambda names: names.map(order.index))
+    return merged.reset_index(drop=True), set(kept["analysis"])
