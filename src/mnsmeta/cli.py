@@ -261,11 +261,13 @@ def studies(obj, group, candidates, flow, cited, tables_of, copies, output):
         click.echo(study_tables(pmid, source).to_string(index=False))
         return
     if flow:
-        from mnsmeta.curation.flow import study_flow
+        from mnsmeta.curation.flow import excluded_studies, study_flow
 
         table = study_flow(curation, groups)
         click.echo(table.to_string())
         click.echo(f"wrote {write_csv(table, output or results.flow, index=True)}")
+        if not output:
+            click.echo(f"wrote {write_csv(excluded_studies(curation, groups), results.excluded)}")
         return
     if cited:
         from mnsmeta.curation.ledger import ledger_table
@@ -683,6 +685,12 @@ def run(
     results = ResultsFolder(output)
     with results.locked("mnsmeta run", wait), _cluster(use_dask, scheduler, jobs):
         summary, outputs = run_analyses(chosen, curation, coordinates_dir, results, settings)
+        # The flow and the excluded studies follow the records every run (the report's).
+        from mnsmeta.curation.flow import excluded_studies, study_flow
+        from mnsmeta.workflows.results import write_csv
+
+        write_csv(study_flow(curation), results.flow, index=True)
+        write_csv(excluded_studies(curation), results.excluded)
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             click.echo(summary.drop(columns=["note"]).to_string(index=False))
         click.echo(f"results in {output}/ (a summary, a provenance file, one folder per analysis)")

@@ -212,7 +212,11 @@ def test_the_claims_command_prints_json_and_exits_zero(results_folder, tmp_path)
     assert outcome.exit_code == 0, outcome.output
     printed = json.loads(outcome.output)
     assert [(c["id"], c["verdict"]) for c in printed] == [("x", NOT_SUPPORTED), ("y", SUPPORTED)]
-    assert results_folder.read_claims()["claims"] == printed
+    written = results_folder.read_claims()
+    assert written["claims"] == printed
+    # what a reviewer needs beside the verdicts: the rules, the stages' settings, staleness
+    assert set(written["rules"]) >= {"convergence", "mns_overlap", "inconsistent", "flipped_by"}
+    assert {"generated", "settings", "inputs_sha256", "stale"} <= set(written)
 
 
 def test_a_missing_results_folder_is_a_clear_error(tmp_path):
@@ -288,3 +292,33 @@ def test_a_directional_claim_is_judged_on_its_direction_s_analysis(setup, verdic
     assert text in result.evidence
     # The evidence names the experiments of each direction in the study-level analysis.
     assert "SAD: 0 of 10 experiments with a curated patients>controls contrast" in result.evidence
+
+
+def test_a_verdict_that_a_sensitivity_variant_flips_names_the_variant():
+    """SAD has one amygdala cluster and none in the IFG. One variant adds an IFG cluster
+    (the IFG claim flips), one keeps no main cluster (the amygdala claim flips), one keeps
+    everything; a not-applicable row is ignored."""
+    results = _results()
+    sensitivity = pd.DataFrame(
+        [
+            ("SAD", "main", "", "1", "(reference)"),
+            ("SAD", "lenient", "Right_Inferior_Frontal_Gyrus_pars_opercularis", "1", "1 new"),
+            ("SAD", "one_database", "", "", "loses cluster 1"),
+            ("SAD", "same", "", "1", "none"),
+            ("SAD", "absent", "", "", "not applicable: no such studies"),
+        ],
+        columns=["analysis", "variant", "new_labels", "kept_clusters", "conclusion_changes"],
+    )
+    evidence = Evidence(ANALYSES, lambda a: results[a.name], _overlap(), ROBUSTNESS, sensitivity)
+    claims = [
+        claim("ifg", "SAD", "convergence", ["IFG"]),
+        claim("amygdala", "SAD", "convergence", ["amygdala"]),
+        claim("sad_mns", "SAD", "mns_overlap"),
+    ]
+    verdicts = {v.claim.id: v for v in check_claims(claims, REGIONS, evidence)}
+    assert verdicts["ifg"].verdict == NOT_SUPPORTED
+    assert verdicts["ifg"].flipped_by == ("lenient",)
+    assert verdicts["ifg"].evidence.endswith("the verdict flips under lenient")
+    assert verdicts["amygdala"].flipped_by == ("one_database",)
+    assert verdicts["sad_mns"].flipped_by == ()  # overlap verdicts: not judged by variants
+    assert verdicts["ifg"].as_dict()["flipped_by"] == "lenient"

@@ -128,3 +128,14 @@ def test_cited_cli_prints_totals():
     assert result.exit_code == 0, result.output
     assert "52 references" in result.output
     assert "in a database: 4" in result.output
+
+
+def test_every_excluded_record_is_listed_with_its_reason_s_meaning(curation):
+    from mnsmeta.curation.flow import excluded_studies
+    from mnsmeta.curation.records import REASONS
+
+    table = excluded_studies(curation)
+    assert len(table) == sum(not r.included for r in curation.records) == 61 + 32 + 61
+    assert (table["meaning"] == table["reason"].map(REASONS)).all()
+    row = table.set_index("study_id").loc["27531977"]
+    assert row["reason"] == "duplicate_sample" and "18635342" in row["note"]

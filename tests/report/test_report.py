@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from mnsmeta.cli import main
 from mnsmeta.curation.analyses import Analysis
 from mnsmeta.errors import MnsmetaInputError
-from mnsmeta.report.render import build_report
+from mnsmeta.report.render import build_report, render_report
 from mnsmeta.workflows.results import ResultsFolder
 
 HEADINGS = [
@@ -179,6 +179,11 @@ def fabricate_results(root: Path) -> ResultsFolder:
     results.flow.write_text(
         "stage,SAD,BPD,MNS\nidentified: Neurosynth titles,55,43,125\n"
         "excluded,60,29,61\nincluded,31,33,94\n"
+    )
+    results.excluded.write_text(
+        "group,study_id,reason,meaning,note\n"
+        "SAD,19559343,duplicate_sample,same participants as another included study,"
+        "same sample as 18771714\n"
     )
     results.ledger.write_text(LEDGER)
     results.summary.write_text(SUMMARY)
@@ -512,3 +517,10 @@ def test_directional_analyses_and_experiments_show_beside_the_study_level_ones(t
         "<summary>Experiments (1): sample sizes, contrasts and their kinds</summary>" in analyses
     )
     assert "patients&lt;controls; patients&gt;controls" in analyses
+
+
+def test_the_flow_section_lists_the_excluded_studies_with_their_reasons(tmp_path):
+    page = render_report(fabricate_results(tmp_path))
+    flow = page[page.index('id="flow"') : page.index('id="ledger"')]
+    assert "The 1 excluded studies and why" in flow
+    assert "19559343" in flow and "same sample as 18771714" in flow

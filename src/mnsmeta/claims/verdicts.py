@@ -58,6 +58,8 @@ class Verdict:
     analysis: str
     verdict: str
     evidence: str
+    #: Sensitivity variants under which the same rule would give another verdict.
+    flipped_by: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return {
@@ -68,8 +70,25 @@ class Verdict:
             "regions": list(self.claim.regions),
             "direction": self.claim.direction,
             "verdict": self.verdict,
+            "flipped_by": ", ".join(self.flipped_by),
             "evidence": self.evidence,
         }
+
+
+#: Each test's rule, as ``claims.json`` and the report state it (the module docstring has
+#: the reasoning).
+RULES = {
+    "convergence": "supported when a cluster-FWE cluster lies in one of the claim's regions "
+    f"(peak or >= {REGION_SHARE:.0%} of voxels with a region label); a directional claim on "
+    "its direction's analysis: not testable without curated contrasts, too few to test below "
+    f"{MIN_EXPERIMENTS} experiments without a cluster in the regions",
+    "mns_overlap": "supported when, for one MNS mask, the clusters overlap the mask more than "
+    f"moved clusters do (p < {ALPHA}) and the ROI ALE beats the grey-matter null (p < {ALPHA})",
+    "inconsistent": "supported when no cluster lies in the regions or every such cluster is "
+    "fragile in the jackknife",
+    "flipped_by": "the sensitivity variants that add a cluster in the regions where the main "
+    "analysis has none, or keep none of the main analysis's clusters in the regions",
+}
 
 
 class Evidence:
@@ -331,5 +350,31 @@ def check_claims(
             verdict, text = _convergence(
                 claim, analysis, evidence, regions, inconsistent=claim.test == "inconsistent"
             )
-        verdicts.append(Verdict(claim, analysis.name, verdict, text))
+        tested = verdict in (SUPPORTED, NOT_SUPPORTED) and claim.direction not in WORDS
+        flips = _flipping_variants(claim, analysis, evidence, regions) if tested else ()
+        if flips:
+            text += f"; the verdict flips under {', '.join(flips)}"
+        verdicts.append(Verdict(claim, analysis.name, verdict, text, flips))
     return verdicts
+
+
+def _flipping_variants(claim, analysis, evidence, regions) -> tuple[str, ...]:
+    """Variants under which a regional claim's verdict changes (see ``RULES``)."""
+    table = evidence.sensitivity
+    if table is None or claim.test == "mns_overlap" or not analysis.is_ale:
+        return ()
+    inside, region_labels, clusters = _regional(claim, analysis, evidence, regions)
+    numbers = {int(clusters.iloc[i]["cluster"]) for i in inside}
+    rows = table[(table["analysis"] == analysis.name) & (table["variant"] != "main")]
+    flips = []
+    for row in rows.itertuples():
+        if str(getattr(row, "conclusion_changes", "")).startswith("not applicable"):
+            continue
+        labels = {without_hemisphere(x.strip()) for x in str(row.new_labels).split(",")}
+        adds = bool(labels & region_labels)
+        kept_text = getattr(row, "kept_clusters", np.nan)
+        kept = {int(c) for c in str(kept_text).split()} if pd.notna(kept_text) else None
+        loses_all = bool(numbers) and kept is not None and not (kept & numbers) and not adds
+        if (not numbers and adds) or loses_all:
+            flips.append(str(row.variant))
+    return tuple(flips)

@@ -74,3 +74,20 @@ def _foci_counts(curation: Curation, group: str) -> dict[str, int]:
         counts[f"foci removed: {rule}"] = n
     counts["foci analysed"] = analysed
     return counts
+
+
+def excluded_studies(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFrame:
+    """Every excluded record: group, study, reason (and what it means), the curator's note."""
+    rows = [
+        {
+            "group": r.group,
+            "study_id": r.study_id,
+            "reason": r.reason,
+            "meaning": REASONS.get(r.reason, ""),
+            "note": r.note,
+        }
+        for r in curation.records
+        if r.group in groups and not r.included
+    ]
+    columns = ["group", "study_id", "reason", "meaning", "note"]
+    return pd.DataFrame(rows, columns=columns)

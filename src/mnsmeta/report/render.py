@@ -195,7 +195,13 @@ def _flow(results: ResultsFolder) -> str:
     path = results.flow
     if not path.is_file():
         return _missing(path, COMMANDS["flow"])
-    return _table(_read_csv(path), caption="Records per stage and group (PRISMA-style).")
+    html_text = _table(_read_csv(path), caption="Records per stage and group (PRISMA-style).")
+    if results.excluded.is_file():
+        excluded = _read_csv(results.excluded)
+        summary = html.escape(f"The {len(excluded)} excluded studies and why")
+        table = _table(excluded, caption="One row per excluded record (coordinates/records/).")
+        html_text += f"<details><summary>{summary}</summary>{table}</details>"
+    return html_text
 
 
 def _ledger(results: ResultsFolder) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnsmeta.claims.verdicts import Evidence, Verdict, check_claims
+from mnsmeta.claims.verdicts import RULES, Evidence, Verdict, check_claims
 from mnsmeta.curation.analyses import Analysis
 from mnsmeta.curation.claims_file import Claim
 from mnsmeta.workflows.provenance import now
@@ -30,6 +30,21 @@ def run_claims(
 ) -> list[Verdict]:
     """Judge every claim and write the verdicts (``claims.json``) into ``results``."""
     verdicts = check_claims(claims, regions, evidence_from(results, analyses))
-    content = {"generated": now(), "claims": [v.as_dict() for v in verdicts]}
+    # What a reviewer needs to audit the verdicts: the rules, the settings and inputs of the
+    # stages they read, and whether any stage predates a rerun.
+    run = results.read_provenance() or {}
+    stages = {
+        "run": run.get("settings"),
+        "overlap": (results.overlap.read_provenance() or {}).get("settings"),
+        "robustness": (results.robustness.read_provenance() or {}).get("settings"),
+    }
+    content = {
+        "generated": now(),
+        "rules": RULES,
+        "settings": {stage: value for stage, value in stages.items() if value},
+        "inputs_sha256": run.get("inputs_sha256", {}),
+        "stale": results.stale(),
+        "claims": [v.as_dict() for v in verdicts],
+    }
     write_json(results.claims, content, sort_keys=False)
     return verdicts

@@ -264,6 +264,9 @@ class OverlapFolder:
     def provenance(self) -> Path:
         return self.path / "provenance.json"
 
+    def read_provenance(self) -> dict | None:
+        return _read_json(self.provenance)
+
     def figure(self, analysis_name: str) -> Path:
         return self.path / f"{analysis_name}_masks.png"
 
@@ -308,6 +311,9 @@ class RobustnessFolder:
     @property
     def provenance(self) -> Path:
         return self.path / "provenance.json"
+
+    def read_provenance(self) -> dict | None:
+        return _read_json(self.provenance)
 
     def sensitivity_variant(self, variant: str) -> ResultsFolder:
         """The results folder of one sensitivity variant's reruns."""
@@ -355,6 +361,11 @@ class ResultsFolder:
     @property
     def flow(self) -> Path:
         return self.path / "flow.csv"
+
+    @property
+    def excluded(self) -> Path:
+        """The excluded studies of every group, with their reasons (beside the flow)."""
+        return self.path / "excluded.csv"
 
     @property
     def ledger(self) -> Path:

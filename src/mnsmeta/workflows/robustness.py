@@ -189,6 +189,8 @@ def _row(analysis, variant, reference, labels, table, overlap, note, experiments
     }
     row["conclusion_changes"] = sensitivity.describe_changes(main, row, reference.table, masks)
     row["kept_main_clusters"] = f"{len(row['kept'])}/{len(main['clusters'])}"
+    # Which main clusters, by number: the verdicts read it to find the variants that flip them.
+    row["kept_clusters"] = " ".join(map(str, row["kept"]))
     row["new_clusters"] = len(new)
     return row
 
@@ -361,6 +363,7 @@ def _sensitivity(
         "experiments",
         "clusters",
         "kept_main_clusters",
+        "kept_clusters",
         "new_clusters",
         "new_labels",
         *sensitivity.p_columns(names),
