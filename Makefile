@@ -15,7 +15,7 @@ JALE_VENV   ?= .venv-jale
 MIRROR_DEFAULT := $(abspath ../shared/data)
 export MNSMETA_DATA_MIRROR ?= $(if $(wildcard $(MIRROR_DEFAULT)/SHA256SUMS),$(MIRROR_DEFAULT),)
 
-.PHONY: install run test lint format bench clean browser
+.PHONY: install run quick test lint format bench clean browser
 
 install: $(STAMP)
 
@@ -32,6 +32,17 @@ run: install
 	$(BIN)/mnsmeta studies --cited > /dev/null
 	$(BIN)/mnsmeta run --jobs $(JOBS) --n-iters $(N_ITERS) --seed $(SEED)
 	$(BIN)/mnsmeta robustness --jobs $(JOBS) --n-iters $(ROBUST_ITERS) --seed $(SEED)
+	$(BIN)/mnsmeta claims
+	$(BIN)/mnsmeta report
+
+# A first look in about 2 minutes: the maps, overlap tests, claims and report with few
+# iterations and permutations, no robustness stage (its jackknife refits every subset, a
+# cost that does not shrink with iterations: `mnsmeta robustness` adds it). Not for conclusions.
+quick: install
+	$(BIN)/mnsmeta fetch
+	$(BIN)/mnsmeta validate
+	$(BIN)/mnsmeta studies --cited > /dev/null
+	$(BIN)/mnsmeta run --jobs $(JOBS) --n-iters 500 --n-perm 100 --seed $(SEED)
 	$(BIN)/mnsmeta claims
 	$(BIN)/mnsmeta report
 
