@@ -373,3 +373,27 @@ def test_later_stages_that_predate_a_rerun_are_reported_stale(tmp_path):
     from mnsmeta.report.render import render_report
 
     assert "Out of date." in render_report(results)
+
+
+def test_an_interrupted_overlap_with_a_new_mask_leaves_the_old_mask_and_its_p_values(
+    synthetic_run, monkeypatch
+):
+    from mnsmeta.inference.masks import Mask, anatomical_mask
+    from mnsmeta.workflows import overlap as overlap_workflow
+
+    _, _, results, _ = synthetic_run
+    settings = overlap_workflow.OverlapSettings(n_perm=9, seed=0, progress=False)
+    overlap_workflow.run_overlap([SAD], {"anatomical": anatomical_mask()}, results, settings)
+    before = results.read_overlap()
+    sidecars = [p.name for p in results.masks.sidecars()]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(overlap_workflow, "thresholded_overlap_rows", interrupted)
+    new = Mask("user", anatomical_mask().data.copy(), {"kind": "user"})
+    with pytest.raises(KeyboardInterrupt):
+        overlap_workflow.run_overlap([SAD], {"user": new}, results, settings)
+    assert [p.name for p in results.masks.sidecars()] == sidecars  # no new mask written
+    assert results.read_overlap().equals(before)
+    assert not list(results.path.glob(".*partial*"))  # no staging folder left behind

@@ -246,13 +246,12 @@ def _figure(name, thresholded_img, masks: dict[str, Mask], path):
     save_figure(figure, path)
 
 
-def write_masks(masks: dict[str, Mask], results: ResultsFolder) -> None:
-    """Write each mask and its JSON sidecar to the results folder's masks folder."""
-    with results.staged(results.masks) as folder:
-        for name, mask in masks.items():
-            with atomic(folder.image(name)) as temporary:
-                mask.image().to_filename(temporary)
-            write_json(folder.sidecar(name), {**mask.description, "voxels": mask.n_voxels})
+def write_masks(masks: dict[str, Mask], folder) -> None:
+    """Write each mask and its JSON sidecar into a (staged) masks folder."""
+    for name, mask in masks.items():
+        with atomic(folder.image(name)) as temporary:
+            mask.image().to_filename(temporary)
+        write_json(folder.sidecar(name), {**mask.description, "voxels": mask.n_voxels})
 
 
 def tested_analyses(analyses: list[Analysis]) -> list[Analysis]:
@@ -298,13 +297,15 @@ def run_overlap(
         return outputs[name]
 
     started = now()
-    write_masks(masks, results)
     rows, cluster_rows = [], []
     roi_cache: dict[tuple[str, str], tuple] = {}
     # An analysis without data (no curated contrast of its kind) has nothing to test.
     tested = [a for a in tested_analyses(analyses) if a.name in outputs or results.computed(a)]
     bar = tqdm(tested, desc="overlap", unit="analysis", disable=not settings.progress)
-    with results.staged(results.overlap) as folder:
+    # The masks and the tests made with them are replaced together, only when both are
+    # complete: an interrupted `overlap --mask NEW` leaves the old mask beside its p-values.
+    with results.staged(results.masks) as masks_folder, results.staged(results.overlap) as folder:
+        write_masks(masks, masks_folder)
         for analysis in bar:
             bar.set_description(f"overlap {analysis.name}")
             result = result_of(analysis.name)
