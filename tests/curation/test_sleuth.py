@@ -146,3 +146,70 @@ def test_a_repeated_focus_is_a_warning_and_the_first_is_kept(tmp_path):
     assert experiments[0].foci == [(1.0, 2.0, 3.0), (4.0, 5.0, 6.0)]
     assert [(p.line, p.severity) for p in problems] == [(5, "warning")]
     assert str(problems[0]).startswith(f"{path}:5: warning: focus '1 2 3' entered twice")
+
+
+# -- a battery: valid Sleuth files round-trip through import and export, never a traceback --
+
+_COORDINATE = st.integers(min_value=-50, max_value=50).map(float)
+_FOCUS = st.tuples(_COORDINATE, st.integers(-80, 40).map(float), st.integers(-30, 60).map(float))
+
+
+@st.composite
+def _sleuth_files(draw):
+    """Studies of one or two contrasts each; one space for the whole file."""
+    space = draw(st.sampled_from(["MNI", "TAL"]))
+    n_studies = draw(st.integers(1, 4))
+    experiments = []
+    for s in range(n_studies):
+        n = draw(st.integers(5, 120))
+        for c in range(draw(st.integers(1, 2))):
+            foci = draw(st.lists(_FOCUS, min_size=1, max_size=6, unique=True))
+            experiments.append(SleuthExperiment(f"Study {s} et al: contrast {c}", n, space, foci))
+    return experiments
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(experiments=_sleuth_files())
+def test_any_valid_sleuth_file_round_trips_through_import_and_export(tmp_path, experiments):
+    import shutil
+    import uuid
+
+    from click.testing import CliRunner
+
+    from conftest import RECORD_HEADER
+    from mnsmeta.cli import main
+    from mnsmeta.data.space import to_mni
+
+    root = tmp_path / uuid.uuid4().hex  # one folder per generated example
+    (root / "records").mkdir(parents=True)
+    (root / "records" / "sad.tsv").write_text(RECORD_HEADER)
+    source = root / "typed.txt"
+    write_sleuth(source, experiments)
+    runner = CliRunner()
+    imported = runner.invoke(
+        main, ["--coordinates", str(root), "import", str(source), "-g", "SAD"]
+    )
+    assert imported.exit_code == 0, imported.output
+    validated = runner.invoke(main, ["--coordinates", str(root), "validate", "--no-database"])
+    assert validated.exit_code == 0, validated.output
+    out = root / "out.txt"
+    exported = runner.invoke(
+        main, ["--coordinates", str(root), "export", "-g", "SAD", "-o", str(out)]
+    )
+    assert exported.exit_code == 0, exported.output
+    problems: list[Problem] = []
+    back = read_sleuth(out, problems)
+    assert [p for p in problems if not p.is_warning] == []
+    # One experiment per study, its contrasts pooled, a location once, in MNI.
+    expected = {}
+    for experiment in experiments:
+        mni = to_mni(
+            np.array(experiment.foci), np.array([experiment.space] * len(experiment.foci))
+        )
+        expected.setdefault(experiment.study, set()).update(map(tuple, np.round(mni, 2)))
+    assert len(back) == len(expected)
+    got = sorted(sorted(map(tuple, np.round(e.foci, 2))) for e in back)
+    assert got == sorted(sorted(foci) for foci in expected.values())
+    shutil.rmtree(root)
