@@ -11,7 +11,6 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 KNOWN_SPACES = ("MNI", "TAL")
 SPACE_RULES = {
@@ -55,6 +54,8 @@ def _geometry():
     mask = np.asanyarray(img.dataobj).astype(bool)
     # Distance (mm) from every voxel to the nearest brain voxel; 0 inside the brain.
     zooms = img.header.get_zooms()[:3]
+    from scipy import ndimage  # here, not at import: the CLI's start-up stays short
+
     distance = ndimage.distance_transform_edt(~mask, sampling=zooms)
     corners = np.array([[0, 0, 0], np.array(mask.shape) - 1])
     bounds = (img.affine @ np.c_[corners, np.ones(2)].T)[:3].T
