@@ -450,6 +450,25 @@ def _run_overlap(analyses, results, mask_path, mask_threshold, n_perm, seed, job
     )
 
 
+def _monte_carlo_options(function):
+    """The Monte Carlo settings of the commands that make maps (run, ale)."""
+    for option in reversed(
+        [
+            click.option(
+                "--n-iters", default=10_000, show_default=True, help="Monte Carlo iterations."
+            ),
+            click.option(
+                "--seed", default=0, show_default=True, help="Seed: same seed, same maps."
+            ),
+            click.option(
+                "--jobs", default=1, show_default=True, help="Processes for the Monte Carlo null."
+            ),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
 @main.command("ale")
 @click.argument("input_file", metavar="INPUT")
 @click.option(
@@ -469,9 +488,7 @@ def _run_overlap(analyses, results, mask_path, mask_threshold, n_perm, seed, job
     type=click.Path(file_okay=False, path_type=Path),
     help="Results folder (default: ale-<INPUT name> in the current folder).",
 )
-@click.option("--n-iters", default=10_000, show_default=True, help="Monte Carlo iterations.")
-@click.option("--seed", default=0, show_default=True, help="Seed: same seed, same maps.")
-@click.option("--jobs", default=1, show_default=True, help="Processes for the Monte Carlo null.")
+@_monte_carlo_options
 @click.option(
     "--cluster-forming-p",
     default=0.001,
@@ -619,9 +636,7 @@ def ale_command(
     "names",
     help="Comma-separated analyses to run (their inputs are added); default: all.",
 )
-@click.option("--n-iters", default=10_000, show_default=True, help="Monte Carlo iterations.")
-@click.option("--seed", default=0, show_default=True, help="Seed: same seed, same maps.")
-@click.option("--jobs", default=1, show_default=True, help="Processes for the Monte Carlo null.")
+@_monte_carlo_options
 @_OUTPUT
 @_CONFIG
 @click.option(

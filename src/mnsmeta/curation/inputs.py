@@ -27,7 +27,7 @@ from mnsmeta.curation.importing import studies_from_nimads
 from mnsmeta.curation.sleuth import read_sleuth
 from mnsmeta.data.hygiene import DECIMALS
 from mnsmeta.data.space import SPACE_RULES, to_mni
-from mnsmeta.errors import MnsmetaInputError, Problem
+from mnsmeta.errors import MnsmetaInputError, Problem, errors_in
 
 #: How the Sleuth reader words a repeated focus (a warning; the repeat is not kept).
 REPEAT_MESSAGE = "entered twice"
@@ -79,7 +79,7 @@ def read_experiments(path: Path, name: str) -> tuple[ExperimentSet, list[Problem
             (e.name, e.sample_size, e.space, e.foci, "// Subjects= line", r)
             for e, r in zip(experiments, repeats, strict=True)
         ]
-    errors = [p for p in problems if not p.is_warning]
+    errors = errors_in(problems)
     if errors:
         raise MnsmetaInputError(f"{path}: {len(errors)} error(s); nothing analysed", problems)
     if not blocks:

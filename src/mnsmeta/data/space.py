@@ -52,14 +52,16 @@ def _geometry():
 
     img = nib.load(brain_mask_file())
     mask = np.asanyarray(img.dataobj).astype(bool)
-    # Distance (mm) from every voxel to the nearest brain voxel; 0 inside the brain.
-    zooms = img.header.get_zooms()[:3]
-    from scipy import ndimage  # here, not at import: the CLI's start-up stays short
-
-    distance = ndimage.distance_transform_edt(~mask, sampling=zooms)
+    zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
     corners = np.array([[0, 0, 0], np.array(mask.shape) - 1])
     bounds = (img.affine @ np.c_[corners, np.ones(2)].T)[:3].T
-    return img.affine, mask.shape, distance, np.sort(bounds, axis=0)
+    return img.affine, mask, zooms, np.sort(bounds, axis=0)
+
+
+@lru_cache(maxsize=1)
+def _brain_voxels() -> np.ndarray:
+    """(n, 3) voxel indices of the brain mask, for distances from the few foci outside it."""
+    return np.argwhere(_geometry()[1])
 
 
 def mni_bounds() -> np.ndarray:
@@ -75,13 +77,23 @@ def outside_bounding_box(xyz: np.ndarray) -> np.ndarray:
 
 
 def distance_to_brain(xyz: np.ndarray) -> np.ndarray:
-    """Return each focus's distance in mm to the nearest brain-mask voxel (inf if off grid)."""
-    affine, shape, distance, _ = _geometry()
+    """Return each focus's distance in mm to the nearest brain-mask voxel (inf if off grid).
+
+    The distance between voxel centres, as a Euclidean distance transform gives it; computed
+    only for the foci outside the mask (a whole-grid transform costs a second at start-up).
+    """
+    affine, mask, zooms, _ = _geometry()
     xyz = np.asarray(xyz, dtype=float).reshape(-1, 3)
     ijk = np.rint(np.c_[xyz, np.ones(len(xyz))] @ np.linalg.inv(affine).T)[:, :3].astype(int)
-    on_grid = np.all((ijk >= 0) & (ijk < np.array(shape)), axis=1)
+    on_grid = np.all((ijk >= 0) & (ijk < np.array(mask.shape)), axis=1)
     result = np.full(len(xyz), np.inf)
-    result[on_grid] = distance[tuple(ijk[on_grid].T)]
+    result[on_grid] = 0.0
+    outside = np.flatnonzero(on_grid)[~mask[tuple(ijk[on_grid].T)]]
+    if len(outside):
+        brain = _brain_voxels()
+        for focus in outside:
+            offsets = (brain - ijk[focus]) * zooms
+            result[focus] = np.sqrt(np.einsum("ij,ij->i", offsets, offsets).min())
     return result
 
 
