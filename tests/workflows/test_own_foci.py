@@ -212,3 +212,22 @@ def test_a_methods_paragraph_and_a_bids_description_come_with_the_maps(ale_run):
     assert description["DatasetType"] == "derivative"
     assert description["GeneratedBy"][0]["Name"] == "mnsmeta"
     assert "Methods, as a paper would state them" in results.report.read_text()
+
+
+def test_the_report_s_slice_viewer_runs_offline_in_chromium(browser, ale_run):
+    """nilearn's viewer is inlined into the page: it draws with no request leaving the file."""
+    _, out, _ = ale_run
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    errors, requests = [], []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(ResultsFolder(out).report.as_uri(), wait_until="load")
+    assert page.locator("iframe.viewer").count() == 2  # faces and voices, not the subtraction
+    page.locator("details:has(iframe.viewer) > summary").first.click()
+    viewer = page.frame_locator("iframe.viewer").first
+    viewer.locator("canvas").first.wait_for(state="attached", timeout=15_000)
+    assert viewer.locator("canvas").count() >= 1
+    assert errors == []
+    assert [url for url in requests if not url.startswith(("file:", "data:", "about:"))] == []
+    page.close()

@@ -111,17 +111,6 @@ def render_report(results: ResultsFolder) -> str:
     """
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    builders: dict[str, Callable[[], str]] = {
-        "flow": lambda: _flow(results),
-        "ledger": lambda: _ledger(results),
-        "summary": lambda: _summary(results),
-        "analyses": lambda: _analyses(results),
-        "overlap": lambda: _overlap(results),
-        "robustness": lambda: _robustness(results),
-        "sensitivity": lambda: _sensitivity(results),
-        "claims": lambda: _claims(results),
-        "provenance": lambda: _provenance(results),
-    }
     try:
         provenance = results.read_provenance() or {}
     except (OSError, ValueError):  # the provenance section reports the problem
@@ -130,6 +119,17 @@ def render_report(results: ResultsFolder) -> str:
     # A folder of `mnsmeta ale` holds a user's own analyses: no flow, ledger, MNS or claims.
     own = provenance.get("command") == "mnsmeta ale"
     shown = [(a, h) for a, h in SECTIONS if not own or a in OWN_FOCI_SECTIONS]
+    builders: dict[str, Callable[[], str]] = {
+        "flow": lambda: _flow(results),
+        "ledger": lambda: _ledger(results),
+        "summary": lambda: _summary(results),
+        "analyses": lambda: _analyses(results, viewer=own),
+        "overlap": lambda: _overlap(results),
+        "robustness": lambda: _robustness(results),
+        "sensitivity": lambda: _sensitivity(results),
+        "claims": lambda: _claims(results),
+        "provenance": lambda: _provenance(results),
+    }
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html", "jinja"]),
@@ -237,7 +237,7 @@ def _summary(results: ResultsFolder) -> str:
     return _table(summary, caption=f"One row per analysis ({path}).")
 
 
-def _analyses(results: ResultsFolder) -> str:
+def _analyses(results: ResultsFolder, viewer: bool = False) -> str:
     summary = results.read_summary()
     if summary is None:
         return _missing(results.summary, COMMANDS["run"])
@@ -248,7 +248,7 @@ def _analyses(results: ResultsFolder) -> str:
         parts.append(
             _guarded(
                 str(row.get("analysis")),
-                lambda row=row: _analysis(results, row, contributions, robust_clusters),
+                lambda row=row: _analysis(results, row, contributions, robust_clusters, viewer),
             )
         )
     return "\n".join(parts) or _note("the summary lists no analysis")
@@ -259,6 +259,7 @@ def _analysis(
     row: dict,
     contributions: pd.DataFrame | None,
     robust_clusters: pd.DataFrame | None,
+    viewer: bool = False,
 ) -> str:
     name = str(row["analysis"])
     facts = [
@@ -282,6 +283,8 @@ def _analysis(
         return "\n".join([*out, _missing(folder.path, COMMANDS["run"])])
     figures = folder.figures()
     out.append(_figures(figures) if figures else _note(f"no figures in {folder.path}"))
+    if viewer and kind == "ale" and folder.thresholded().z.is_file():
+        out.append(_viewer(folder.thresholded().z, name))
     out.append(_clusters(folder.clusters, kind))
     if folder.experiments.is_file():
         out.append(_experiments(folder.experiments))
@@ -297,6 +300,29 @@ def _analysis(
             )
         )
     return "\n".join(out)
+
+
+def _viewer(path: Path, name: str) -> str:
+    """nilearn's interactive slice viewer of a thresholded map, inlined: it works offline."""
+    import warnings
+
+    import nibabel as nib
+    from nilearn import plotting
+
+    image = nib.load(path)
+    if not np.any(np.asarray(image.dataobj)):
+        return ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nilearn's notes on resampling the background
+        view = plotting.view_img(
+            image, threshold=1e-6, cmap="hot", symmetric_cmap=False, title=name, colorbar=True
+        )
+    page = html.escape(view.get_standalone(), quote=True)
+    return (
+        "<details><summary>Interactive slices (click a view to move the cursor)</summary>"
+        f'<iframe class="viewer" title="{html.escape(name)}: slices" srcdoc="{page}">'
+        "</iframe></details>"
+    )
 
 
 def _cluster_robustness(
