@@ -119,11 +119,13 @@ def render_report(results: ResultsFolder) -> str:
     # A folder of `mnsmeta ale` holds a user's own analyses: no flow, ledger, MNS or claims.
     own = provenance.get("command") == "mnsmeta ale"
     shown = [(a, h) for a, h in SECTIONS if not own or a in OWN_FOCI_SECTIONS]
+    if own and not results.robustness.path.is_dir():  # `mnsmeta ale` without --robustness
+        shown = [(a, h) for a, h in shown if a != "robustness"]
     builders: dict[str, Callable[[], str]] = {
         "flow": lambda: _flow(results),
         "ledger": lambda: _ledger(results),
         "summary": lambda: _summary(results),
-        "analyses": lambda: _analyses(results, viewer=own),
+        "analyses": lambda: _analyses(results, own=own),
         "overlap": lambda: _overlap(results),
         "robustness": lambda: _robustness(results),
         "sensitivity": lambda: _sensitivity(results),
@@ -237,7 +239,8 @@ def _summary(results: ResultsFolder) -> str:
     return _table(summary, caption=f"One row per analysis ({path}).")
 
 
-def _analyses(results: ResultsFolder, viewer: bool = False) -> str:
+def _analyses(results: ResultsFolder, own: bool = False) -> str:
+    """Each analysis's section; ``own`` (a folder of ``mnsmeta ale``) adds slice viewers."""
     summary = results.read_summary()
     if summary is None:
         return _missing(results.summary, COMMANDS["run"])
@@ -248,7 +251,7 @@ def _analyses(results: ResultsFolder, viewer: bool = False) -> str:
         parts.append(
             _guarded(
                 str(row.get("analysis")),
-                lambda row=row: _analysis(results, row, contributions, robust_clusters, viewer),
+                lambda row=row: _analysis(results, row, contributions, robust_clusters, own),
             )
         )
     return "\n".join(parts) or _note("the summary lists no analysis")
@@ -259,7 +262,7 @@ def _analysis(
     row: dict,
     contributions: pd.DataFrame | None,
     robust_clusters: pd.DataFrame | None,
-    viewer: bool = False,
+    own: bool = False,
 ) -> str:
     name = str(row["analysis"])
     facts = [
@@ -283,22 +286,22 @@ def _analysis(
         return "\n".join([*out, _missing(folder.path, COMMANDS["run"])])
     figures = folder.figures()
     out.append(_figures(figures) if figures else _note(f"no figures in {folder.path}"))
-    if viewer and kind == "ale" and folder.thresholded().z.is_file():
+    if own and kind == "ale" and folder.thresholded().z.is_file():
         out.append(_viewer(folder.thresholded().z, name))
     out.append(_clusters(folder.clusters, kind))
     if folder.experiments.is_file():
         out.append(_experiments(folder.experiments))
-    if contributions is None or robust_clusters is None:
-        missing = "clusters" if contributions is not None else "contributions"
-        path = results.robustness.table(missing)
-        out.append(_missing(path, COMMANDS["robustness"], what="Cluster robustness"))
-    else:
+    if contributions is not None and robust_clusters is not None:
         out.append(
             _guarded(
                 f"{name} cluster robustness",
                 lambda: _cluster_robustness(name, contributions, robust_clusters),
             )
         )
+    elif not own:  # `mnsmeta ale` checks clusters only when asked (--robustness)
+        missing = "clusters" if contributions is not None else "contributions"
+        path = results.robustness.table(missing)
+        out.append(_missing(path, COMMANDS["robustness"], what="Cluster robustness"))
     return "\n".join(out)
 
 
