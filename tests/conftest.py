@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,3 +87,23 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# -- synthetic Sleuth files ------------------------------------------------------------
+
+# Two places where most synthetic experiments report a peak, so that ALE converges there.
+CENTRES = [(-22.0, -4.0, -18.0), (44.0, 16.0, 4.0)]
+
+
+def sleuth_text(n_experiments: int, seed: int, space: str = "MNI", name: str = "Study") -> str:
+    """A Sleuth file of ``n_experiments`` experiments, foci near CENTRES and scattered."""
+    rng = np.random.default_rng(seed)
+    blocks = [f"// Reference={space}"]
+    for e in range(n_experiments):
+        foci = [np.add(c, rng.normal(0, 3, 3)) for c in CENTRES if rng.random() < 0.7]
+        foci += [rng.uniform([-50, -80, -20], [50, 40, 50]) for _ in range(rng.integers(2, 6))]
+        lines = "\n".join("\t".join(f"{v:.0f}" for v in focus) for focus in foci)
+        blocks.append(
+            f"// {name} {e + 1}: task > baseline\n// Subjects={rng.integers(12, 40)}\n{lines}\n"
+        )
+    return "\n".join(blocks) + "\n"

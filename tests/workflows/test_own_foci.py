@@ -10,29 +10,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from conftest import CENTRES, sleuth_text
 from mnsmeta.cli import main
 from mnsmeta.curation.analyses import Analysis
 from mnsmeta.curation.inputs import read_experiments
 from mnsmeta.data.space import to_mni
 from mnsmeta.errors import MnsmetaInputError
 from mnsmeta.workflows.results import ResultsFolder
-
-# Two places where most synthetic experiments report a peak, so that ALE converges there.
-CENTRES = [(-22.0, -4.0, -18.0), (44.0, 16.0, 4.0)]
-
-
-def sleuth_text(n_experiments: int, seed: int, space: str = "MNI", name: str = "Study") -> str:
-    """A Sleuth file of ``n_experiments`` experiments, foci near CENTRES and scattered."""
-    rng = np.random.default_rng(seed)
-    blocks = [f"// Reference={space}"]
-    for e in range(n_experiments):
-        foci = [np.add(c, rng.normal(0, 3, 3)) for c in CENTRES if rng.random() < 0.7]
-        foci += [rng.uniform([-50, -80, -20], [50, 40, 50]) for _ in range(rng.integers(2, 6))]
-        lines = "\n".join("\t".join(f"{v:.0f}" for v in focus) for focus in foci)
-        blocks.append(
-            f"// {name} {e + 1}: task > baseline\n// Subjects={rng.integers(12, 40)}\n{lines}\n"
-        )
-    return "\n".join(blocks) + "\n"
 
 
 def test_a_talairach_sleuth_file_becomes_mni_experiments_one_per_block(tmp_path):

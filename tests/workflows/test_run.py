@@ -397,3 +397,42 @@ def test_an_interrupted_overlap_with_a_new_mask_leaves_the_old_mask_and_its_p_va
     assert [p.name for p in results.masks.sidecars()] == sidecars  # no new mask written
     assert results.read_overlap().equals(before)
     assert not list(results.path.glob(".*partial*"))  # no staging folder left behind
+
+
+def test_a_group_declared_by_its_foci_file_runs_beside_the_curated_ones(tmp_path):
+    """analyses.toml can name a foci file instead of groups: a PTSD set, a control set."""
+    from conftest import sleuth_text
+
+    root = tmp_path / "coordinates"
+    curation = synthetic_coordinates(root)
+    (root / "ptsd.txt").write_text(sleuth_text(14, seed=3, space="Talairach"))
+    (root / "analyses.toml").write_text(
+        '[[analysis]]\nname = "SAD"\nkind = "ale"\ngroups = ["SAD"]\n\n'
+        '[[analysis]]\nname = "PTSD"\nkind = "ale"\nfoci = "ptsd.txt"\n\n'
+        '[[analysis]]\nname = "SAD_vs_PTSD"\nkind = "subtraction"\ninputs = ["SAD", "PTSD"]\n'
+    )
+    analyses = read_analyses(root / "analyses.toml")
+    assert analyses[1].foci == str(root / "ptsd.txt") and analyses[1].groups == ()
+    results = ResultsFolder(tmp_path / "results")
+    settings = RunSettings(n_iters=N_ITERS, seed=0, progress=False)
+    summary, _ = run_analyses(analyses, curation, root, results, settings)
+    rows = summary.set_index("analysis")
+    assert rows.loc["PTSD", "experiments"] == 14 and rows.loc["SAD", "experiments"] == 12
+    assert "ptsd.txt" in results.read_provenance()["inputs_sha256"]
+    back = results.load(analyses[1]).experiments
+    assert set(back.experiments["reported_space"]) == {"TAL"}  # converted, and said so
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('foci = "missing.txt"', "foci file 'missing.txt' not found"),
+        ('foci = "ptsd.txt"\ngroups = ["SAD"]', "either groups"),
+    ],
+)
+def test_a_declared_group_is_checked_like_any_analysis(tmp_path, entry, message):
+    (tmp_path / "ptsd.txt").write_text("// Reference=MNI\n// A\n// Subjects=10\n1 2 3\n")
+    (tmp_path / "analyses.toml").write_text(f'[[analysis]]\nname = "X"\nkind = "ale"\n{entry}\n')
+    with pytest.raises(MnsmetaInputError) as raised:
+        read_analyses(tmp_path / "analyses.toml")
+    assert any(message in str(p) for p in raised.value.problems)

@@ -21,7 +21,7 @@ from mnsmeta.errors import MnsmetaInputError, Problem
 
 ALE, SUBTRACTION, CONJUNCTION = "ale", "subtraction", "conjunction"
 #: The keys an [[analysis]] entry may have.
-ANALYSIS_KEYS = ("name", "kind", "groups", "modalities", "contrasts", "inputs")
+ANALYSIS_KEYS = ("name", "kind", "groups", "foci", "modalities", "contrasts", "inputs")
 KINDS = (ALE, SUBTRACTION, CONJUNCTION)
 
 #: Fewer experiments than this leave ALE underpowered (Eickhoff et al., 2016).
@@ -64,6 +64,10 @@ class Analysis:
     contrasts : tuple of str
         For ``ale``: the contrast kinds selected (empty: every contrast, the study-level
         analysis); see :mod:`mnsmeta.curation.contrasts`.
+    foci : str
+        For ``ale``, instead of ``groups``: a Sleuth file or NIMADS studyset whose experiments
+        the analysis takes as they are (a group declared without code: PTSD, a task-matched
+        control set...), resolved against the analyses file's folder.
     """
 
     name: str
@@ -72,6 +76,7 @@ class Analysis:
     modalities: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
     contrasts: tuple[str, ...] = ()
+    foci: str = ""
 
     @property
     def is_ale(self) -> bool:
@@ -189,7 +194,17 @@ def read_analyses(path: Path) -> list[Analysis]:
                 f"contrasts {list(contrasts)}",
                 f"an ale analysis may select contrast kinds among {', '.join(CONTRAST_KINDS)}",
             )
-        if kind == ALE:
+        foci = str(entry.get("foci", ""))
+        if foci and (kind != ALE or groups or contrasts or modalities):
+            problem(
+                f"foci {foci!r} with {'kind ' + kind if kind != ALE else 'groups or a filter'}",
+                "an ale analysis takes either groups (with modalities, contrasts) or a foci file",
+            )
+        elif foci and not (path.parent / foci).is_file():
+            problem(f"foci file {foci!r} not found", f"give a path relative to {path.parent}")
+        if foci:
+            foci = str(path.parent / foci)
+        elif kind == ALE:
             if not groups or any(g not in GROUPS for g in groups):
                 problem(f"groups {list(groups)}", f"give one or more of {', '.join(GROUPS)}")
             if any(m not in MODALITIES for m in modalities):
@@ -201,7 +216,7 @@ def read_analyses(path: Path) -> list[Analysis]:
                     f"inputs {list(inputs)}",
                     "name two ale analyses defined above this one",
                 )
-        analyses.append(Analysis(name, kind, groups, modalities, inputs, contrasts))
+        analyses.append(Analysis(name, kind, groups, modalities, inputs, contrasts, foci))
     if not analyses:
         problems.append(Problem(str(path), None, "no [[analysis]] entries", "add one"))
     if problems:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 
 from mnsmeta.curation.analyses import MIN_EXPERIMENTS, Analysis, underpowered
 from mnsmeta.curation.experiments import ExperimentSet, build_experiments, combine
+from mnsmeta.curation.inputs import read_experiments
 from mnsmeta.curation.records import Curation
 from mnsmeta.data.space import brain_mask_img
 from mnsmeta.meta_analysis import ale
@@ -64,6 +66,11 @@ class RunSettings:
 
 
 def _experiment_set(curation: Curation, analysis: Analysis, settings: RunSettings):
+    if analysis.foci:  # a group declared by its foci file (analyses.toml `foci`)
+        experiments, warnings = read_experiments(Path(analysis.foci), analysis.name)
+        for warning in warnings:
+            LGR.warning("%s", warning)
+        return experiments
     sets = [
         build_experiments(
             curation,
@@ -324,7 +331,8 @@ def run_analyses(
     """
     started = now()
     experiment_sets = experiment_sets or {}
-    checksums = input_checksums(coordinates_dir, input_files or [])
+    declared = [a.foci for a in analyses if a.foci]  # groups declared by a foci file
+    checksums = input_checksums(coordinates_dir, [*(input_files or []), *declared])
     versions = package_versions()
     outputs: dict[str, AnalysisResult] = {}
     datasets: dict[str, object] = {}
