@@ -178,20 +178,9 @@ def validate(obj, paths, no_database, strict):
 
 
 def _load_valid_curation(coordinates_dir: Path):
-    from mnsmeta.curation.records import load_curation
+    from mnsmeta.curation.records import load_valid_curation
 
-    if not coordinates_dir.is_dir():
-        raise MnsmetaInputError(
-            f"{coordinates_dir}: no such folder: run from the project folder or pass --coordinates"
-        )
-    curation = load_curation(coordinates_dir)
-    if curation.errors:
-        raise MnsmetaInputError(
-            f"{len(curation.errors)} problem(s) in {coordinates_dir} "
-            "(run `mnsmeta validate` for the list)",
-            curation.errors[:10],
-        )
-    return curation
+    return load_valid_curation(coordinates_dir)
 
 
 _GROUP = click.option(
@@ -332,6 +321,7 @@ def studies(obj, group, candidates, flow, cited, tables_of, copies, output):
 
     from mnsmeta.curation.analyses import MIN_EXPERIMENTS, underpowered
     from mnsmeta.curation.experiments import build_experiments
+    from mnsmeta.data import hygiene
 
     for name in groups:
         records = curation.for_group(name, included_only=False)
@@ -354,10 +344,7 @@ def studies(obj, group, candidates, flow, cited, tables_of, copies, output):
             f"fallback N={experiment_set.fallback_sample_size} for {n_fallback}; "
             f"space unknown (MNI assumed) for {n_unknown_space}"
         )
-        removed = {
-            rule: int(table[f"foci_removed_{rule}"].sum())
-            for rule in ("duplicate_table", "near_copy_table", "repeated_focus")
-        }
+        removed = {rule: int(table[f"foci_removed_{rule}"].sum()) for rule in hygiene.RULES}
         click.echo(
             "  foci removed by hygiene: "
             + ", ".join(f"{rule} {n}" for rule, n in removed.items())

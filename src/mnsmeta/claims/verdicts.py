@@ -195,6 +195,11 @@ def _robust_text(evidence: Evidence, analysis: Analysis, cluster: int, peak) -> 
     )
 
 
+def _new_labels(row) -> set[str]:
+    """The peak labels (without hemisphere) of a sensitivity row's new clusters."""
+    return {without_hemisphere(x.strip()) for x in str(row.new_labels).split(",")}
+
+
 def _sensitivity_text(evidence, analysis, region_labels: set[str]) -> str:
     table = evidence.sensitivity
     if table is None or not analysis.is_ale:
@@ -202,8 +207,7 @@ def _sensitivity_text(evidence, analysis, region_labels: set[str]) -> str:
     rows = table[(table["analysis"] == analysis.name) & (table["variant"] != "main")]
     notes = []
     for row in rows.itertuples():
-        labels = {without_hemisphere(x.strip()) for x in str(row.new_labels).split(",")}
-        if labels & region_labels:
+        if _new_labels(row) & region_labels:
             notes.append(f"{row.variant} adds a cluster here")
     return ("; sensitivity: " + ", ".join(notes)) if notes else ""
 
@@ -370,8 +374,7 @@ def _flipping_variants(claim, analysis, evidence, regions) -> tuple[str, ...]:
     for row in rows.itertuples():
         if str(getattr(row, "conclusion_changes", "")).startswith("not applicable"):
             continue
-        labels = {without_hemisphere(x.strip()) for x in str(row.new_labels).split(",")}
-        adds = bool(labels & region_labels)
+        adds = bool(_new_labels(row) & region_labels)
         kept_text = getattr(row, "kept_clusters", np.nan)
         kept = {int(c) for c in str(kept_text).split()} if pd.notna(kept_text) else None
         loses_all = bool(numbers) and kept is not None and not (kept & numbers) and not adds

@@ -25,7 +25,7 @@ from mnsmeta.curation.contrasts import UNKNOWN
 from mnsmeta.curation.experiments import EXPERIMENT_COLUMNS, FOCI_COLUMNS, ExperimentSet
 from mnsmeta.curation.importing import studies_from_nimads
 from mnsmeta.curation.sleuth import read_sleuth
-from mnsmeta.data.hygiene import DECIMALS
+from mnsmeta.data.hygiene import drop_repeated_foci
 from mnsmeta.data.space import SPACE_RULES, to_mni
 from mnsmeta.errors import MnsmetaInputError, Problem, errors_in
 
@@ -141,9 +141,19 @@ def _experiment_set(name: str, path: Path, blocks) -> ExperimentSet:
     rows, foci = [], []
     for experiment_id, (label, n, space, xyz, rule, repeated) in zip(ids, blocks, strict=True):
         mni = to_mni(np.asarray(xyz, dtype=float).reshape(-1, 3), np.array([space] * len(xyz)))
-        # A location counts once within an experiment (mnsmeta.data.hygiene).
-        rounded = pd.DataFrame(np.round(mni, DECIMALS))
-        kept = mni[~rounded.duplicated().to_numpy()]
+        block = pd.DataFrame(
+            {
+                "experiment_id": experiment_id,
+                "contrast": label,
+                "kind": UNKNOWN,
+                "table_id": "",
+                "x": mni[:, 0],
+                "y": mni[:, 1],
+                "z": mni[:, 2],
+            }
+        )
+        kept = drop_repeated_foci(block)  # a location counts once within an experiment
+        foci.append(kept)
         rows.append(
             {
                 "experiment_id": experiment_id,
@@ -158,21 +168,8 @@ def _experiment_set(name: str, path: Path, blocks) -> ExperimentSet:
                 "kinds": UNKNOWN,
                 "foci_removed_duplicate_table": 0,
                 "foci_removed_near_copy_table": 0,
-                "foci_removed_repeated_focus": repeated + len(mni) - len(kept),
+                "foci_removed_repeated_focus": repeated + len(block) - len(kept),
             }
-        )
-        foci.append(
-            pd.DataFrame(
-                {
-                    "experiment_id": experiment_id,
-                    "contrast": label,
-                    "kind": UNKNOWN,
-                    "table_id": "",
-                    "x": kept[:, 0],
-                    "y": kept[:, 1],
-                    "z": kept[:, 2],
-                }
-            )
         )
     experiments = pd.DataFrame(rows).reindex(columns=EXPERIMENT_COLUMNS).set_index("experiment_id")
     return ExperimentSet(name, experiments, pd.concat(foci, ignore_index=True)[FOCI_COLUMNS])

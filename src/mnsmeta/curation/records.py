@@ -22,7 +22,7 @@ from mnsmeta.curation.contrasts import Contrast, read_contrasts
 from mnsmeta.curation.groups import GROUPS
 from mnsmeta.curation.tsv import Row, participant_count, read_tsv
 from mnsmeta.data.space import FAR_OUTSIDE_MM, distance_to_brain, outside_bounding_box, to_mni
-from mnsmeta.errors import Problem, errors_in
+from mnsmeta.errors import MnsmetaInputError, Problem, errors_in
 
 MODALITIES = {
     "task_fmri": "task-based fMRI",
@@ -486,3 +486,25 @@ def check_contrasts(curation: Curation) -> None:
                 )
             )
         seen.setdefault(key, contrast)
+
+
+def load_valid_curation(root: Path) -> Curation:
+    """:func:`load_curation`, refusing a folder that is missing or has errors (warnings pass).
+
+    Raises
+    ------
+    MnsmetaInputError
+        With the first ten errors; ``mnsmeta validate`` lists them all.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise MnsmetaInputError(
+            f"{root}: no such folder: run from the project folder or pass --coordinates"
+        )
+    curation = load_curation(root)
+    if curation.errors:
+        raise MnsmetaInputError(
+            f"{len(curation.errors)} problem(s) in {root} (run `mnsmeta validate` for the list)",
+            curation.errors[:10],
+        )
+    return curation

@@ -131,9 +131,9 @@ def merged_foci(
     -------
     pandas.DataFrame
         Columns ``pmid``, ``source``, ``table_id``, ``x``, ``y``, ``z`` (MNI),
-        ``reported_space``, ``space_rule``, ``title``, ``year``, and ``copy_of`` and
-        ``copy_rule``: a table stored twice is marked (not dropped) as a copy of the
-        earlier one (:mod:`mnsmeta.data.hygiene`).
+        ``reported_space``, ``space_rule``, ``title``, ``year``, and ``copy_of``,
+        ``copy_rule`` and ``copy_differences``: a table stored twice is marked (not dropped)
+        as a copy of the earlier one (:mod:`mnsmeta.data.hygiene`).
     """
     source_overrides = source_overrides or {}
     space_overrides = space_overrides or {}
@@ -185,12 +185,11 @@ def study_tables(pmid: int, source: str = "") -> pd.DataFrame:
     if foci.empty:
         raise MnsmetaInputError(f"PMID {pmid}: no foci in Neurosynth 0.7 or NeuroQuery 1")
     tables = foci.groupby(["source", "table_id"], sort=False).size().rename("foci").reset_index()
-    copies = hygiene.find_table_copies(foci).drop(columns=["pmid", "n_foci"])
+    copies = hygiene.marked_copies(foci).drop(columns=["pmid", "n_foci"])
     tables = tables.merge(copies, on=["source", "table_id"], how="left")
     return tables.fillna({"copy_of": "", "rule": "", "differences": ""})
 
 
 def table_copies(pmids, source_overrides: dict[int, str] | None = None) -> pd.DataFrame:
     """The tables stored twice among these studies' tables (``hygiene.COPY_COLUMNS``)."""
-    foci = merged_foci(source_overrides=source_overrides, pmids=pmids)
-    return hygiene.find_table_copies(foci)
+    return hygiene.marked_copies(merged_foci(source_overrides=source_overrides, pmids=pmids))

@@ -120,9 +120,11 @@ def _one_coordinate_differs(p: tuple, q: tuple) -> bool:
 
 
 def mark_table_copies(foci: pd.DataFrame) -> pd.DataFrame:
-    """Add ``copy_of`` and ``copy_rule`` to each focus (empty for a table kept).
+    """Add ``copy_of``, ``copy_rule`` and ``copy_differences`` to each focus (empty for a
+    table kept).
 
-    The foci are annotated, not dropped, so that each consumer counts what it drops.
+    The foci are annotated, not dropped, so that each consumer counts what it drops
+    (:func:`marked_copies` lists the copies again, without searching twice).
     """
     copies = find_table_copies(foci)
     key = pd.MultiIndex.from_frame(foci[["pmid", "source", "table_id"]].astype(str))
@@ -130,11 +132,27 @@ def mark_table_copies(foci: pd.DataFrame) -> pd.DataFrame:
     position = copy_key.get_indexer(key)
     hit = position >= 0
     foci = foci.copy()
-    foci["copy_of"] = ""
-    foci["copy_rule"] = ""
-    foci.loc[hit, "copy_of"] = copies["copy_of"].astype(str).to_numpy()[position[hit]]
-    foci.loc[hit, "copy_rule"] = copies["rule"].to_numpy()[position[hit]]
+    for column, source in (("copy_of", "copy_of"), ("copy_rule", "rule"),
+                           ("copy_differences", "differences")):  # fmt: skip
+        foci[column] = ""
+        foci.loc[hit, column] = copies[source].astype(str).to_numpy()[position[hit]]
     return foci
+
+
+def marked_copies(foci: pd.DataFrame) -> pd.DataFrame:
+    """The tables :func:`mark_table_copies` marked as copies, one row each (``COPY_COLUMNS``)."""
+    copies = foci[foci["copy_rule"] != ""]
+    table = (
+        copies.groupby(["pmid", "source", "table_id"], sort=False)
+        .agg(
+            copy_of=("copy_of", "first"),
+            rule=("copy_rule", "first"),
+            n_foci=("copy_rule", "size"),
+            differences=("copy_differences", "first"),
+        )
+        .reset_index()
+    )
+    return table.reindex(columns=COPY_COLUMNS)
 
 
 def drop_repeated_foci(foci: pd.DataFrame, experiment: str = "experiment_id") -> pd.DataFrame:

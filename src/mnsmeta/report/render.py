@@ -200,9 +200,8 @@ def _flow(results: ResultsFolder) -> str:
     html_text = _table(_read_csv(path), caption="Records per stage and group (PRISMA-style).")
     if results.excluded.is_file():
         excluded = _read_csv(results.excluded)
-        summary = html.escape(f"The {len(excluded)} excluded studies and why")
         table = _table(excluded, caption="One row per excluded record (coordinates/records/).")
-        html_text += f"<details><summary>{summary}</summary>{table}</details>"
+        html_text += _folded(f"The {len(excluded)} excluded studies and why", table)
     return html_text
 
 
@@ -321,10 +320,9 @@ def _viewer(path: Path, name: str) -> str:
             image, threshold=1e-6, cmap="hot", symmetric_cmap=False, title=name, colorbar=True
         )
     page = html.escape(view.get_standalone(), quote=True)
-    return (
-        "<details><summary>Interactive slices (click a view to move the cursor)</summary>"
-        f'<iframe class="viewer" title="{html.escape(name)}: slices" srcdoc="{page}">'
-        "</iframe></details>"
+    return _folded(
+        "Interactive slices (click a view to move the cursor)",
+        f'<iframe class="viewer" title="{html.escape(name)}: slices" srcdoc="{page}"></iframe>',
     )
 
 
@@ -499,9 +497,10 @@ def _provenance(results: ResultsFolder) -> str:
     methods = ""
     if results.boilerplate.is_file():
         paragraphs = results.boilerplate.read_text(encoding="utf-8").strip().split("\n\n")
-        summary = f"Methods, as a paper would state them ({results.boilerplate.name})"
-        body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-        methods = f"<details><summary>{html.escape(summary)}</summary>{body}</details>"
+        methods = _folded(
+            f"Methods, as a paper would state them ({results.boilerplate.name})",
+            "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs),
+        )
     return methods + _key_values(_read_json(path))
 
 
@@ -525,6 +524,11 @@ def _stats(items: Iterable[tuple[str, object]], small: bool = False) -> str:
     )
     kind = "stats small" if small else "stats"
     return f'<div class="{kind}">{cells}</div>' if cells else ""
+
+
+def _folded(summary: str, body_html: str) -> str:
+    """A <details> block around HTML that is already built (a table, paragraphs, a viewer)."""
+    return f"<details><summary>{html.escape(summary)}</summary>{body_html}</details>"
 
 
 def _details(summary: str, body: str) -> Html:

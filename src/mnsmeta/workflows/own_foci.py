@@ -39,14 +39,9 @@ def read_input(source: str, coordinates_dir: Path, name: str | None = None) -> O
     """A foci file, or a group of the project's curation (``SAD``, ``BPD``, ``MNS``)."""
     path = Path(source)
     if not path.exists() and source.upper() in GROUPS:
-        from mnsmeta.curation.records import load_curation
+        from mnsmeta.curation.records import load_valid_curation
 
-        curation = load_curation(coordinates_dir)
-        if curation.problems:
-            raise MnsmetaInputError(
-                f"{coordinates_dir}: {len(curation.problems)} problem(s): run mnsmeta validate",
-                curation.problems[:10],
-            )
+        curation = load_valid_curation(coordinates_dir)
         group = source.upper()
         return OwnInput(name or group, build_experiments(curation, group), None, [])
     experiments, warnings = read_experiments(path, name or analysis_name(path))
