@@ -77,3 +77,10 @@ def ale_with_permutation(permutation, *, name: str, module: str, doc: str, getst
     if getstate is not None:
         attributes["__getstate__"] = getstate
     return type(name, (ALE,), attributes)
+
+
+def chunked_ma_store(ma_store) -> bool:
+    """Whether NiMARE's pairwise MA store holds disk-backed chunks (its low-memory mode)."""
+    from nimare.meta.cbma.null_utils import _is_chunked_group
+
+    return _is_chunked_group(ma_store.group1) or _is_chunked_group(ma_store.group2)

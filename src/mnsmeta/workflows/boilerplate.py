@@ -72,9 +72,10 @@ def methods_text(analyses: list[Analysis], summary: pd.DataFrame, settings, vers
             "Differences between two analyses were assessed by an ALE subtraction: the "
             "experiments' group labels were permuted "
             f"{settings.n_iters:,} times (Eickhoff et al., 2011); each direction was evaluated "
-            "only where its minuend survived correction, at voxel-wise p < "
-            f"{settings.subtraction_p:g} and clusters of at least "
-            f"{settings.subtraction_min_mm3:g} mm3."
+            "only where its minuend survived correction, by cluster-level family-wise error "
+            "correction against the largest cluster of each permutation (cluster-forming "
+            f"threshold: the {1 - settings.cluster_forming_p:g} quantile of the permuted "
+            f"differences; cluster-level p < {settings.cluster_p:g})."
         )
         cited.append("eickhoff2011")
     if any(a.is_conjunction for a in analyses):

@@ -57,8 +57,6 @@ class RunSettings:
     cluster_forming_p: float = 0.001
     cluster_p: float = 0.05
     voxel_fwe_p: float = 0.05
-    subtraction_p: float = 0.001
-    subtraction_min_mm3: float = 200.0
     sample_size_fallback: str | int = "median"
     n_rule: str = "both_groups"
     engine: str = "fast"
@@ -93,13 +91,11 @@ def _not_computed(analysis: Analysis, note: str, results: ResultsFolder) -> dict
 
 
 def _write_clusters(
-    files: ThresholdedMap, thresholded, stat, z, foci, title: str, min_voxels=1
+    files: ThresholdedMap, thresholded, stat, z, foci, title: str
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Write a thresholded map, its mask, labels and figures; return table, map and labels."""
     affine = brain_mask_img().affine
-    table, labels = cluster_table(thresholded, affine, stat, z, foci, min_voxels)
-    if min_voxels > 1:
-        thresholded = np.where(labels > 0, thresholded, 0).astype(np.float32)
+    table, labels = cluster_table(thresholded, affine, stat, z, foci)
     save_map(thresholded, files.z)
     save_map(labels > 0, files.mask, np.uint8)
     save_map(labels, files.labels, np.int16)
@@ -235,15 +231,14 @@ def run_subtraction(
     ]
     seed = ale.analysis_seed(settings.seed, analysis.name)
     result = ale.fit_subtraction(
-        datasets[label1], datasets[label2], *inference, settings.n_iters, seed, settings.jobs
-    )
+        datasets[label1], datasets[label2], *inference, settings.n_iters, seed, settings.jobs,
+        settings.cluster_forming_p, settings.engine,
+    )  # fmt: skip
     for name in ale.SUBTRACTION_MAPS:
         data = result.get_map(name, return_type="image").get_fdata()
         save_map(data, folder.subtraction_map(name))
-    voxel_mm3 = float(abs(np.linalg.det(mask.affine[:3, :3])))
-    min_voxels = int(np.ceil(settings.subtraction_min_mm3 / voxel_mm3))
     tables, labels_by_direction = [], {}
-    directions = ale.subtraction_maps(result, settings.subtraction_p)
+    directions = ale.subtraction_clusters(result, *inference, settings.cluster_p)
     sources = {label1: first, label2: second}
     for key, (minuend, subtrahend) in zip(
         ("group1>group2", "group2>group1"), folder.directions(), strict=True
@@ -254,9 +249,7 @@ def run_subtraction(
             directions[key],
             directions[key],
             sources[minuend].experiments.foci,
-            f"{minuend} > {subtrahend}, p<{settings.subtraction_p:g}, "
-            f">= {settings.subtraction_min_mm3:g} mm3",
-            min_voxels,
+            f"{minuend} > {subtrahend}, cluster-FWE p<{settings.cluster_p:g}",
         )
         tables.append(table.assign(direction=f"{minuend}>{subtrahend}"))
         labels_by_direction[minuend, subtrahend] = labels
@@ -265,6 +258,21 @@ def run_subtraction(
     pooled = combine([first.experiments, second.experiments], analysis.name)
     summary = _summary_row(
         analysis, pooled, table.sort_values("size_mm3", ascending=False) if len(table) else table
+    )
+    nulls = result.estimator.null_distributions_
+    summary.update(
+        {
+            # For a subtraction: the cut on |ALE difference| and the permutations' cluster null.
+            "cluster_forming_ale": float(
+                nulls["summary_stat_thresh_level-voxel_corr-fwe_method-montecarlo"]
+            ),
+            "cluster_size_threshold_voxels": float(
+                np.quantile(
+                    nulls["values_desc-size_level-cluster_corr-fwe_method-montecarlo"],
+                    1 - settings.cluster_p,
+                )
+            ),
+        }
     )
     return AnalysisResult(analysis, None, table, None, None, labels_by_direction), summary
 
