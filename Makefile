@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# JALE, the reference of the TFCE tests: its pure-numpy core only. Without its pinned
+	# dependencies (old numpy, nilearn, xgboost), which would downgrade ours.
+	$(BIN)/python -m pip install --quiet --no-deps jale==0.2.10
 	touch $(STAMP)
 
 run: install

@@ -322,3 +322,38 @@ def test_a_verdict_that_a_sensitivity_variant_flips_names_the_variant():
     assert verdicts["amygdala"].flipped_by == ("one_database",)
     assert verdicts["sad_mns"].flipped_by == ()  # overlap verdicts: not judged by variants
     assert verdicts["ifg"].as_dict()["flipped_by"] == "lenient"
+
+
+SAD_CONTROLS = Analysis("SAD_controls", "ale", controls="SAD")
+SAD_VS_CONTROLS = Analysis("SAD_vs_controls", "subtraction", inputs=("SAD", "SAD_controls"))
+
+
+@pytest.mark.parametrize(
+    ("beyond_controls", "text"),
+    [
+        ([AMYGDALA], "1 of 1 cluster(s) overlap SAD > its task-matched healthy-only controls"),
+        ([IFG], "0 of 1 cluster(s) overlap SAD > its task-matched healthy-only controls"),
+        ([], "SAD exceeds its task-matched healthy-only controls nowhere"),
+    ],
+)
+def test_a_convergence_verdict_says_whether_it_exceeds_task_matched_controls(
+    beyond_controls, text
+):
+    results = _results()
+    direction = "SAD>SAD_controls"
+    rows = [(peak, "Left_Amygdala") for peak in beyond_controls]
+    results["SAD_vs_controls"] = AnalysisResult(
+        SAD_VS_CONTROLS,
+        None,
+        _clusters(*rows).assign(direction=direction) if rows else _clusters(),
+        None,
+        labels_by_direction={
+            ("SAD", "SAD_controls"): _labels(*beyond_controls),
+            ("SAD_controls", "SAD"): _labels(),
+        },
+    )
+    analyses = [*ANALYSES, SAD_CONTROLS, SAD_VS_CONTROLS]
+    evidence = Evidence(analyses, lambda a: results[a.name], _overlap(), ROBUSTNESS)
+    (result,) = check_claims([claim("a", "SAD", "convergence", ["amygdala"])], REGIONS, evidence)
+    assert result.verdict == SUPPORTED  # the claim is about convergence; this is its context
+    assert f"specificity: {text}" in result.evidence

@@ -5,8 +5,8 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import CENTRES, sleuth_text
 
+from conftest import CENTRES, sleuth_text
 from mnsmeta.curation.inputs import read_experiments
 from mnsmeta.meta_analysis import ale
 from mnsmeta.meta_analysis.datasets import to_dataset

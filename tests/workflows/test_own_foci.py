@@ -123,7 +123,8 @@ def ale_run(tmp_path_factory):
     result = CliRunner().invoke(
         main,
         ["ale", str(root / "faces.txt"), "--minus", str(root / "voices.txt"), "--output",
-         str(out), "--n-iters", "40", "--seed", "1", "--no-progress", "--robustness", "20"],
+         str(out), "--n-iters", "40", "--seed", "1", "--no-progress", "--robustness", "20",
+         "--tfce"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return root, out, result.output
@@ -215,3 +216,18 @@ def test_the_report_s_slice_viewer_runs_offline_in_chromium(browser, ale_run):
     assert errors == []
     assert [url for url in requests if not url.startswith(("file:", "data:", "about:"))] == []
     page.close()
+
+
+def test_tfce_adds_its_map_its_fwe_map_and_summary_columns(ale_run):
+    _, out, _ = ale_run
+    results = ResultsFolder(out)
+    folder = results.analysis(Analysis("faces", "ale"))
+    tfce = nib.load(folder.tfce).get_fdata()
+    z = nib.load(folder.map("z")).get_fdata()
+    assert tfce.max() > 0 and (tfce[z <= 0] == 0).all()  # enhances positive z only
+    thresholded = nib.load(folder.tfce_thresholded).get_fdata()
+    logp = nib.load(folder.tfce_logp).get_fdata()
+    assert (logp[thresholded > 0] > -np.log10(0.05)).all()
+    row = results.read_summary().set_index("analysis").loc["faces"]
+    assert row["tfce_voxels"] == (thresholded > 0).sum() > 0
+    assert tfce[thresholded > 0].min() >= row["tfce_threshold"] * 0.999

@@ -8,9 +8,11 @@ import warnings
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import MANUAL_HEADER, RECORD_HEADER, record_line
+from mnsmeta.curation import controls
 from mnsmeta.curation.analyses import Analysis, read_analyses, select
 from mnsmeta.curation.records import load_curation
 from mnsmeta.data.space import brain_mask_img
@@ -197,6 +199,10 @@ def test_default_analyses_file_and_dependency_selection(tmp_path):
         "SAD_vs_BPD",
         "SAD_and_BPD",
         "MNS",
+        "SAD_controls",
+        "SAD_vs_controls",
+        "BPD_controls",
+        "BPD_vs_controls",
         "SAD_patients_gt_controls",
         "SAD_patients_lt_controls",
         "BPD_patients_gt_controls",
@@ -428,6 +434,8 @@ def test_a_group_declared_by_its_foci_file_runs_beside_the_curated_ones(tmp_path
     [
         ('foci = "missing.txt"', "foci file 'missing.txt' not found"),
         ('foci = "ptsd.txt"\ngroups = ["SAD"]', "either groups"),
+        ('controls = "SAD"\ngroups = ["SAD"]', "groups, a foci file or controls, one of them"),
+        ('controls = "MNS"', "controls 'MNS': give one of SAD, BPD"),
     ],
 )
 def test_a_declared_group_is_checked_like_any_analysis(tmp_path, entry, message):
@@ -436,3 +444,34 @@ def test_a_declared_group_is_checked_like_any_analysis(tmp_path, entry, message)
     with pytest.raises(MnsmetaInputError) as raised:
         read_analyses(tmp_path / "analyses.toml")
     assert any(message in str(p) for p in raised.value.problems)
+
+
+def test_a_control_set_runs_as_an_analysis_with_its_matches_and_balance(tmp_path):
+    """analyses.toml `controls = "BPD"`: BPD's task-matched healthy-only studies, subtracted."""
+    from conftest import REPO
+
+    (tmp_path / "analyses.toml").write_text(
+        '[[analysis]]\nname = "BPD"\nkind = "ale"\ngroups = ["BPD"]\n\n'
+        '[[analysis]]\nname = "BPD_controls"\nkind = "ale"\ncontrols = "BPD"\n\n'
+        '[[analysis]]\nname = "BPD_vs_controls"\nkind = "subtraction"\n'
+        'inputs = ["BPD", "BPD_controls"]\n'
+    )
+    analyses = read_analyses(tmp_path / "analyses.toml")
+    curation = load_curation(REPO / "coordinates")
+    settings = RunSettings(n_iters=N_ITERS, seed=0, jobs=2, progress=False)
+    results = ResultsFolder(tmp_path / "results")
+    summary, outputs = run_analyses(analyses, curation, REPO / "coordinates", results, settings)
+    rows = summary.set_index("analysis")
+    folder = results.analysis(analyses[1])
+    matches = pd.read_csv(folder.controls)
+    pairs = matches[matches["control_pmid"] > 0]
+    assert rows.loc["BPD_controls", "experiments"] == len(pairs) >= 17
+    assert "task-matched healthy-only controls" in rows.loc["BPD_controls", "note"]
+    experiments = outputs["BPD_controls"].experiments.experiments
+    # Each control has its match's N (the databases have none) and is a database study.
+    bpd = outputs["BPD"].experiments.experiments["sample_size"]
+    expected = bpd.reindex(pairs["pmid"].astype(str)).to_numpy()
+    np.testing.assert_array_equal(experiments["sample_size"].to_numpy(), expected)
+    assert set(pd.read_csv(folder.balance)["term"]) == set(controls.TASK_TERMS)
+    # The subtraction ran with its cluster-level FWE null.
+    assert rows.loc["BPD_vs_controls", "cluster_size_threshold_voxels"] > 0

@@ -261,9 +261,53 @@ def _convergence(claim, analysis, evidence, regions, inconsistent=False):
             f"({row.peak_x:g},{row.peak_y:g},{row.peak_z:g}; {row.size_mm3:g} mm3; {robust})"
         )
     text = f"{head}: {len(inside)} cluster(s) in {where}: " + "; ".join(details) + sensitivity
+    text += _specificity_text(evidence, analysis, table, inside)
     if inconsistent:
         return (SUPPORTED if all(fragile) else NOT_SUPPORTED), text
     return SUPPORTED, text
+
+
+def _controls_subtraction(evidence, name: str) -> Analysis | None:
+    """The subtraction of analysis ``name`` minus a task-matched control set, if configured."""
+    for analysis in evidence.analyses.values():
+        if analysis.is_subtraction and analysis.inputs[0] == name:
+            second = evidence.analyses.get(analysis.inputs[1])
+            if second is not None and second.controls:
+                return analysis
+    return None
+
+
+def _specificity_text(evidence, analysis, table, positions) -> str:
+    """Whether the claim's clusters exceed what the same tasks give healthy people.
+
+    For each disorder ALE behind ``analysis`` (itself, or a conjunction's inputs) whose
+    subtraction from its task-matched healthy-only controls was run: how many of the clusters
+    at ``positions`` overlap a cluster of disorder > controls (cluster-FWE).
+    """
+    result = evidence.result(analysis)
+    voxels = [result.cluster_voxels(table.iloc[p]) for p in positions]
+    names = [analysis.name] if analysis.is_ale else list(analysis.inputs)
+    parts = []
+    for name in names:
+        subtraction = _controls_subtraction(evidence, name)
+        if subtraction is None or not evidence.computed(subtraction):
+            continue
+        controls = subtraction.inputs[1]
+        found = evidence.result(subtraction)
+        rows = found.clusters
+        if not len(rows) or not (rows["direction"] == f"{name}>{controls}").any():
+            parts.append(
+                f"{name} exceeds its task-matched healthy-only controls nowhere "
+                f"({subtraction.name}: no cluster survives cluster-FWE)"
+            )
+            continue
+        labels = found.labels_by_direction[name, controls]
+        overlapping = sum(bool((labels[tuple(v.T)] > 0).any()) for v in voxels)
+        parts.append(
+            f"{overlapping} of {len(voxels)} cluster(s) overlap {name} > its task-matched "
+            f"healthy-only controls ({subtraction.name}, cluster-FWE)"
+        )
+    return "; specificity: " + "; ".join(parts) if parts else ""
 
 
 def _direction_counts(evidence, study_level: Analysis) -> str:

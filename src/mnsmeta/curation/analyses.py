@@ -21,7 +21,9 @@ from mnsmeta.errors import MnsmetaInputError, Problem
 
 ALE, SUBTRACTION, CONJUNCTION = "ale", "subtraction", "conjunction"
 #: The keys an [[analysis]] entry may have.
-ANALYSIS_KEYS = ("name", "kind", "groups", "foci", "modalities", "contrasts", "inputs")
+ANALYSIS_KEYS = (
+    "name", "kind", "groups", "foci", "controls", "modalities", "contrasts", "inputs",
+)  # fmt: skip
 KINDS = (ALE, SUBTRACTION, CONJUNCTION)
 
 #: Fewer experiments than this leave ALE underpowered (Eickhoff et al., 2016).
@@ -68,6 +70,9 @@ class Analysis:
         For ``ale``, instead of ``groups``: a Sleuth file or NIMADS studyset whose experiments
         the analysis takes as they are (a group declared without code: PTSD, a task-matched
         control set...), resolved against the analyses file's folder.
+    controls : str
+        For ``ale``, instead of ``groups``: a disorder group whose task-matched healthy-only
+        control set (:mod:`mnsmeta.curation.controls`) the analysis takes.
     """
 
     name: str
@@ -77,6 +82,7 @@ class Analysis:
     inputs: tuple[str, ...] = ()
     contrasts: tuple[str, ...] = ()
     foci: str = ""
+    controls: str = ""
 
     @property
     def is_ale(self) -> bool:
@@ -202,8 +208,18 @@ def read_analyses(path: Path) -> list[Analysis]:
             )
         elif foci and not (path.parent / foci).is_file():
             problem(f"foci file {foci!r} not found", f"give a path relative to {path.parent}")
+        controls = str(entry.get("controls", ""))
+        if controls and (kind != ALE or groups or foci or contrasts or modalities):
+            problem(
+                f"controls {controls!r} with other inputs or kind {kind}",
+                "an ale analysis takes groups, a foci file or controls, one of them",
+            )
+        elif controls and controls not in DISORDER_GROUPS:
+            problem(f"controls {controls!r}", f"give one of {', '.join(DISORDER_GROUPS)}")
         if foci:
             foci = str(path.parent / foci)
+        elif controls:
+            pass
         elif kind == ALE:
             if not groups or any(g not in GROUPS for g in groups):
                 problem(f"groups {list(groups)}", f"give one or more of {', '.join(GROUPS)}")
@@ -216,7 +232,9 @@ def read_analyses(path: Path) -> list[Analysis]:
                     f"inputs {list(inputs)}",
                     "name two ale analyses defined above this one",
                 )
-        analyses.append(Analysis(name, kind, groups, modalities, inputs, contrasts, foci))
+        analyses.append(
+            Analysis(name, kind, groups, modalities, inputs, contrasts, foci, controls)
+        )
     if not analyses:
         problems.append(Problem(str(path), None, "no [[analysis]] entries", "add one"))
     if problems:

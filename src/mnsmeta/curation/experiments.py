@@ -334,18 +334,10 @@ def build_experiments(
         fallback_rule = f"fallback: median N of {len(known)} experiments with N"
     else:
         fallback_n, fallback_rule = int(fallback), "fallback: fixed N"
-    # Foci hygiene (mnsmeta.data.hygiene): tables stored twice, then repeated foci.
-    removed = {rule: pd.Series(0, dtype=int) for rule in hygiene.RULES}
     if contrast_kinds:
         foci = foci[foci["kind"].isin(contrast_kinds)]
-    for rule in (hygiene.DUPLICATE_TABLE, hygiene.NEAR_COPY_TABLE):
-        copies = foci["copy_rule"] == rule
-        removed[rule] = foci.loc[copies].groupby("experiment_id").size()
-        foci = foci.loc[~copies]
-    kept = hygiene.drop_repeated_foci(foci)
-    before, after = foci.groupby("experiment_id").size(), kept.groupby("experiment_id").size()
-    removed[hygiene.REPEATED_FOCUS] = before.sub(after, fill_value=0)
-    foci = kept
+    # Foci hygiene (mnsmeta.data.hygiene): tables stored twice, then repeated foci.
+    foci, removed = hygiene.apply_rules(foci)
     if contrast_kinds:
         records = [r for r in records if (foci["experiment_id"] == r.study_id).any()]
     rows = []

@@ -160,3 +160,20 @@ def drop_repeated_foci(foci: pd.DataFrame, experiment: str = "experiment_id") ->
     rounded = foci[["x", "y", "z"]].astype(float).round(DECIMALS)
     repeated = pd.concat([foci[[experiment]], rounded], axis=1).duplicated()
     return foci.loc[~repeated.to_numpy()]
+
+
+def apply_rules(foci: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """Drop marked table copies, then repeated foci: every analysis's hygiene, in order.
+
+    ``foci`` has the merge's ``copy_rule`` column (:func:`mark_table_copies`) and an
+    ``experiment_id``. Returns the kept foci and, per rule, the foci removed per experiment.
+    """
+    removed = {}
+    for rule in (DUPLICATE_TABLE, NEAR_COPY_TABLE):
+        copies = foci["copy_rule"] == rule
+        removed[rule] = foci.loc[copies].groupby("experiment_id").size()
+        foci = foci.loc[~copies]
+    kept = drop_repeated_foci(foci)
+    before, after = foci.groupby("experiment_id").size(), kept.groupby("experiment_id").size()
+    removed[REPEATED_FOCUS] = before.sub(after, fill_value=0)
+    return kept, removed

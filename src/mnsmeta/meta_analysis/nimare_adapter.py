@@ -84,3 +84,39 @@ def chunked_ma_store(ma_store) -> bool:
     from nimare.meta.cbma.null_utils import _is_chunked_group
 
     return _is_chunked_group(ma_store.group1) or _is_chunked_group(ma_store.group2)
+
+
+def ale_to_z(estimator, values):
+    """z of ALE values through a fitted ALE estimator's own null histogram (as its ``z`` map)."""
+    return estimator._summarystat_to_p(values, null_method="approximate")[1]
+
+
+def subtraction_permutation_orders(estimator, n_iters: int, n_total: int, n_group1: int):
+    """NiMARE's ``ALESubtraction`` permutations, in its order: per permutation the pooled
+    rows of the new group 1, then those of group 2 (one generator per iteration seed)."""
+    import numpy as np
+
+    seeds = estimator._iteration_seeds(n_iters, stream="alesubtraction_permutations")
+    for seed in seeds:
+        first, second = estimator._permute_pairwise_group_indices(n_total, n_group1, seed)
+        yield np.concatenate([first, second])
+
+
+def subtraction_with(*, permutations, cluster_nulls, name: str, module: str, doc: str):
+    """NiMARE's ``ALESubtraction`` with its permutation loop and cluster nulls replaced.
+
+    ``permutations(self, ma_store, n_iters, n_cores)`` yields ``(iteration, difference)``
+    as ``_iterate_permutation_diffs``; ``cluster_nulls`` has the signature and return value
+    of ``_compute_cluster_nulls``. Returns the class and NiMARE's own permutation loop (for
+    the cases the replacement leaves to it).
+    """
+    from nimare.meta.cbma.ale import ALESubtraction
+
+    attributes = {
+        "__module__": module,
+        "__qualname__": name,
+        "__doc__": doc,
+        "_iterate_permutation_diffs": permutations,
+        "_compute_cluster_nulls": cluster_nulls,
+    }
+    return type(name, (ALESubtraction,), attributes), ALESubtraction._iterate_permutation_diffs

@@ -188,6 +188,31 @@ class AnalysisFolder:
         return self.path / "foci.txt"
 
     @property
+    def tfce(self) -> Path:
+        """TFCE of the z map (JALE's enhancement; ``--tfce``)."""
+        return self.path / "stat_desc-tfce.nii.gz"
+
+    @property
+    def tfce_logp(self) -> Path:
+        """-log10 of each voxel's TFCE FWE p (largest TFCE of each Monte Carlo map)."""
+        return self.path / "logp_desc-tfce_level-voxel_corr-FWE_method-montecarlo.nii.gz"
+
+    @property
+    def tfce_thresholded(self) -> Path:
+        """The z map where TFCE is FWE-significant."""
+        return self.path / "z_desc-tfce_level-voxel_corr-FWE_thresh.nii.gz"
+
+    @property
+    def controls(self) -> Path:
+        """A control set's matches: each disorder study, its control and their similarity."""
+        return self.path / "controls.csv"
+
+    @property
+    def balance(self) -> Path:
+        """A control set's balance: per task term, its share in each set."""
+        return self.path / "balance.csv"
+
+    @property
     def provenance(self) -> Path:
         return self.path / "provenance.json"
 
@@ -244,6 +269,11 @@ class AnalysisFolder:
 
     def write_clusters(self, table: pd.DataFrame) -> None:
         write_csv(table, self.clusters, float_format=FLOAT_FORMAT)
+
+    def write_controls(self, matched) -> None:
+        """A control set's matches (``controls.csv``) and task-term balance (``balance.csv``)."""
+        write_csv(matched.matches, self.controls, float_format=FLOAT_FORMAT)
+        write_csv(matched.balance, self.balance, float_format=FLOAT_FORMAT)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mnsmeta.curation.analyses import MIN_EXPERIMENTS, Analysis, underpowered
+from mnsmeta.curation.controls import control_experiments, match_controls
 from mnsmeta.curation.experiments import ExperimentSet, build_experiments, combine
 from mnsmeta.curation.inputs import read_experiments
 from mnsmeta.curation.records import Curation
@@ -61,6 +62,19 @@ class RunSettings:
     n_rule: str = "both_groups"
     engine: str = "fast"
     progress: bool = True
+    #: Also TFCE (JALE's, Frahm et al. 2022) with its own Monte Carlo null of n_iters maps.
+    tfce: bool = False
+
+
+def _control_set(curation: Curation, analysis: Analysis, settings: RunSettings):
+    """The task-matched healthy-only controls of a disorder group, and their matches."""
+    disorder = build_experiments(
+        curation, analysis.controls, settings.sample_size_fallback, n_rule=settings.n_rule
+    )
+    curated = {r.pmid for r in curation.records if r.pmid}
+    database = [r.pmid for r in curation.for_group(analysis.controls) if not r.is_manual]
+    matched = match_controls(database, curated)
+    return control_experiments(disorder, matched, analysis.name), matched
 
 
 def _experiment_set(curation: Curation, analysis: Analysis, settings: RunSettings):
@@ -81,6 +95,17 @@ def _experiment_set(curation: Curation, analysis: Analysis, settings: RunSetting
         for group in analysis.groups
     ]
     return sets[0] if len(sets) == 1 else combine(sets, analysis.name)
+
+
+def controls_note(matched) -> str:
+    """A control set's matching, for the summary: pairs, pool, similarity and balance."""
+    pairs = matched.pairs
+    return (
+        f"task-matched healthy-only controls: {len(pairs)} of {len(matched.matches)} "
+        f"studies matched from a pool of {matched.pool_size:,} (median similarity "
+        f"{pairs['similarity'].median():.2f}; largest |standardized difference| of a "
+        f"task term {matched.balance['smd'].abs().max():.2f})"
+    )
 
 
 def _not_computed(analysis: Analysis, note: str, results: ResultsFolder) -> dict:
@@ -177,7 +202,7 @@ def run_ale_analysis(
         )
     dataset = to_dataset(experiment_set)
     seed = ale.analysis_seed(settings.seed, analysis.name)
-    _, result = ale.fit_ale(
+    estimator, result = ale.fit_ale(
         dataset,
         settings.n_iters,
         seed,
@@ -202,8 +227,25 @@ def run_ale_analysis(
     folder.write_experiments(experiment_set)
     summary = _summary_row(analysis, experiment_set, table)
     summary.update(inference_summary(result, settings))
+    if settings.tfce:
+        summary.update(_write_tfce(estimator, result, experiment_set, seed, settings, folder))
     output = AnalysisResult(analysis, experiment_set, table, labels, thresholded)
     return output, summary, dataset
+
+
+def _write_tfce(estimator, result, experiment_set, seed, settings, folder) -> dict:
+    """TFCE maps and their FWE inference; the summary's TFCE columns."""
+    # Its own stream: adding TFCE leaves the cluster-FWE maps as they were.
+    tfce_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+    null = ale.tfce_null(estimator, experiment_set, settings.n_iters, tfce_seed, settings.progress)
+    maps = ale.tfce_maps(result, null, settings.voxel_fwe_p)
+    save_map(maps["tfce"], folder.tfce)
+    save_map(maps["logp"], folder.tfce_logp)
+    save_map(maps["z"], folder.tfce_thresholded)
+    return {
+        "tfce_threshold": float(np.percentile(null, 100 * (1 - settings.voxel_fwe_p))),
+        "tfce_voxels": int((maps["z"] > 0).sum()),
+    }
 
 
 def run_subtraction(
@@ -349,10 +391,14 @@ def run_analyses(
     for analysis in bar:
         bar.set_description(f"{analysis.name} ({analysis.kind})")
         analysis_started = now()
-        if analysis.is_ale:
+        matched = None
+        if analysis.controls:
+            experiment_set, matched = _control_set(curation, analysis, settings)
+        elif analysis.is_ale:
             experiment_set = experiment_sets.get(analysis.name) or _experiment_set(
                 curation, analysis, settings
             )
+        if analysis.is_ale:
             if not len(experiment_set.experiments):
                 kinds = " or ".join(analysis.contrasts)
                 rows.append(
@@ -373,6 +419,9 @@ def run_analyses(
                 output, row, datasets[analysis.name] = run_ale_analysis(
                     analysis, experiment_set, settings, folder
                 )
+                if matched is not None:
+                    folder.write_controls(matched)
+                    row["note"] = "; ".join(filter(None, [row["note"], controls_note(matched)]))
             elif analysis.is_subtraction:
                 output, row = run_subtraction(analysis, outputs, datasets, settings, folder)
             else:

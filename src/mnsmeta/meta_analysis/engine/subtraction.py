@@ -109,7 +109,8 @@ def face_neighbours(ijk: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     padded = np.pad(index, 1, constant_values=-1)
     out = np.empty((len(ijk), 6), dtype=np.int64)
     shifted = ijk + 1
-    for d, step in enumerate(((-1, 0, 0), (1, 0, 0), (0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1))):
+    steps = ((-1, 0, 0), (1, 0, 0), (0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1))
+    for d, step in enumerate(steps):
         out[:, d] = padded[tuple((shifted + step).T)]
     return out
 
@@ -159,23 +160,22 @@ class _Store:
 
 def _iterate_permutation_diffs(self, ma_store, n_iters, n_cores):
     """Drop-in for NiMARE's (same permutations, same differences), computed in blocks."""
-    from mnsmeta.meta_analysis.nimare_adapter import chunked_ma_store
+    from mnsmeta.meta_analysis.nimare_adapter import (
+        chunked_ma_store,
+        subtraction_permutation_orders,
+    )
 
     if chunked_ma_store(ma_store):
         return _NIMARE_ITERATE(self, ma_store, n_iters, n_cores)
     numba.set_num_threads(max(1, min(n_cores, numba.config.NUMBA_NUM_THREADS)))
     store = _Store(ma_store)
-    seeds = self._iteration_seeds(n_iters, stream="alesubtraction_permutations")
+    orders = subtraction_permutation_orders(self, n_iters, ma_store.n_total, store.n_group1)
 
     def generate():
         for start in range(0, n_iters, BLOCK):
             block = range(start, min(start + BLOCK, n_iters))
-            orders = np.stack(
-                [np.concatenate(self._permute_pairwise_group_indices(
-                    store.n_first + ma_store.group2.shape[0], store.n_group1, seeds[i]
-                )) for i in block]  # fmt: skip
-            ).astype(np.int64)
-            yield from zip(block, store.diffs(orders), strict=True)
+            stacked = np.stack([next(orders) for _ in block]).astype(np.int64)
+            yield from zip(block, store.diffs(stacked), strict=True)
 
     return _progress(generate(), n_iters)
 
@@ -208,20 +208,17 @@ def _compute_cluster_nulls(self, iter_diff_values, voxel_thresh, n_iters, union_
 
 
 def _fast_class():
-    from nimare.meta.cbma.ale import ALESubtraction
+    from mnsmeta.meta_analysis.nimare_adapter import subtraction_with
 
     global _NIMARE_ITERATE
-    _NIMARE_ITERATE = ALESubtraction._iterate_permutation_diffs
-    return type(
-        "FastALESubtraction",
-        (ALESubtraction,),
-        {
-            "__module__": __name__,
-            "__doc__": "NiMARE's ALESubtraction with numba permutations and cluster nulls.",
-            "_iterate_permutation_diffs": _iterate_permutation_diffs,
-            "_compute_cluster_nulls": _compute_cluster_nulls,
-        },
+    cls, _NIMARE_ITERATE = subtraction_with(
+        permutations=_iterate_permutation_diffs,
+        cluster_nulls=_compute_cluster_nulls,
+        name="FastALESubtraction",
+        module=__name__,
+        doc="NiMARE's ALESubtraction with numba permutations and cluster nulls.",
     )
+    return cls
 
 
 _NIMARE_ITERATE = None
