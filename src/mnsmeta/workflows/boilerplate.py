@@ -13,6 +13,12 @@ from mnsmeta import __version__
 from mnsmeta.curation.analyses import Analysis
 
 REFERENCES = {
+    "smith2009": "Smith SM, Nichols TE (2009). Threshold-free cluster enhancement: addressing "
+    "problems of smoothing, threshold dependence and localisation in cluster inference. "
+    "NeuroImage 44:83-98.",
+    "frahm2022": "Frahm L, Cieslik EC, Hoffstaedter F, Satterthwaite TD, Fox PT, Langner R, "
+    "Eickhoff SB (2022). Evaluation of thresholding methods for activation likelihood "
+    "estimation meta-analysis via large-scale simulations. Hum Brain Mapp 43:3987-3997.",
     "turkeltaub2002": "Turkeltaub PE, Eden GF, Jones KM, Zeffiro TA (2002). Meta-analysis of the "
     "functional neuroanatomy of single-word reading. NeuroImage 16:765-780.",
     "eickhoff2009": "Eickhoff SB, Laird AR, Grefkes C, Wang LE, Zilles K, Fox PT (2009). "
@@ -78,6 +84,23 @@ def methods_text(analyses: list[Analysis], summary: pd.DataFrame, settings, vers
             f"differences; cluster-level p < {settings.cluster_p:g})."
         )
         cited.append("eickhoff2011")
+    if any(a.controls for a in analyses):
+        text.append(
+            "To ask whether a disorder's convergence exceeds what the same tasks produce in "
+            "healthy people, each disorder study was matched one-to-one, without replacement, "
+            "to the most similar healthy-only study of NeuroQuery (cosine similarity >= 0.5 "
+            "of the task terms named in title, abstract and keywords; studies naming any "
+            "clinical population excluded), given the N of the study it matched, and the "
+            "disorder was contrasted with its control set by the ALE subtraction."
+        )
+    if settings.tfce:
+        text.append(
+            "Threshold-free cluster enhancement (Smith and Nichols, 2009) was computed on the "
+            "z maps as in JALE (E = 0.5, H = 2, 100 steps; Frahm et al., 2022) and corrected "
+            f"at the voxel level against the largest TFCE value of {settings.n_iters:,} "
+            "Monte Carlo maps."
+        )
+        cited += ["smith2009", "frahm2022"]
     if any(a.is_conjunction for a in analyses):
         text.append(
             "Convergence common to two analyses was assessed as the voxel-wise minimum of their "
