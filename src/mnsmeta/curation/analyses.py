@@ -218,9 +218,7 @@ def read_analyses(path: Path) -> list[Analysis]:
             problem(f"controls {controls!r}", f"give one of {', '.join(DISORDER_GROUPS)}")
         if foci:
             foci = str(path.parent / foci)
-        elif controls:
-            pass
-        elif kind == ALE:
+        elif kind == ALE and not controls:
             if not groups or any(g not in GROUPS for g in groups):
                 problem(f"groups {list(groups)}", f"give one or more of {', '.join(GROUPS)}")
             if any(m not in MODALITIES for m in modalities):
