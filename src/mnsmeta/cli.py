@@ -494,6 +494,16 @@ def _monte_carlo_options(function):
     "the published tooling's default).",
 )
 @click.option(
+    "--balanced",
+    "balanced_iters",
+    type=int,
+    default=None,
+    metavar="N",
+    help="With --minus, also the size-balanced subtraction (NiMARE's, after JALE's balanced "
+    "contrast): N random-foci null datasets, each with N pairs of equal-size subsamples "
+    "(1000 is NiMARE's default; the work grows as N squared).",
+)
+@click.option(
     "--tfce",
     is_flag=True,
     help="Also threshold-free cluster enhancement (JALE's: E 0.5, H 2, 100 steps), FWE by "
@@ -516,6 +526,7 @@ def ale_command(
     cluster_forming_p,
     cluster_p,
     robust_iters,
+    balanced_iters,
     tfce,
     report,
     progress,
@@ -542,7 +553,8 @@ def ale_command(
 
     \b
     --robustness N_ITERS adds, for every cluster, each experiment's share, the leave-one-out
-    jackknife and the fail-safe N (noise experiments added until it vanishes). --tfce adds
+    jackknife and the fail-safe N (noise experiments added until it vanishes). --balanced N
+    adds the size-balanced subtraction (equal-size subsamples of both inputs). --tfce adds
     TFCE (Smith & Nichols 2009, as JALE computes it for ALE, Frahm et al. 2022) with its
     voxel-level FWE map.
 
@@ -550,6 +562,7 @@ def ale_command(
     Examples:
       mnsmeta ale my_studies.txt --output my_ale --jobs 2
       mnsmeta ale patients.txt --minus controls.txt --n-iters 5000
+      mnsmeta ale patients.txt --minus controls.txt --balanced 1000
       mnsmeta ale SAD --and BPD --output sad_and_bpd
       mnsmeta ale my_studies.txt --robustness 1000
     """
@@ -561,6 +574,10 @@ def ale_command(
 
     if minus and conjunction:
         raise MnsmetaInputError("give --minus or --and, not both")
+    if balanced_iters is not None and not minus:
+        raise MnsmetaInputError("--balanced needs --minus OTHER: it is a subtraction")
+    if balanced_iters is not None and balanced_iters < 2:
+        raise MnsmetaInputError(f"--balanced {balanced_iters}: give at least 2 iterations")
     if n_iters < 1:
         raise MnsmetaInputError(f"--n-iters {n_iters}: give a positive number of iterations")
     for name, value, low, high in (
@@ -595,6 +612,7 @@ def ale_command(
         cluster_p=cluster_p,
         progress=progress,
         tfce=tfce,
+        balanced_iters=balanced_iters or RunSettings.balanced_iters,
     )
     review = None
     if robust_iters is not None:
@@ -612,7 +630,9 @@ def ale_command(
             progress=progress,
         )
     with results.locked("mnsmeta ale", wait):
-        summary, tables = run_own_foci(inputs, operation, results, settings, review)
+        summary, tables = run_own_foci(
+            inputs, operation, results, settings, review, balanced=balanced_iters is not None
+        )
         shown = [c for c in summary.columns if c not in ("note", "kind")]
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             click.echo(summary[shown].to_string(index=False))

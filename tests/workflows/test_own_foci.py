@@ -124,7 +124,7 @@ def ale_run(tmp_path_factory):
         main,
         ["ale", str(root / "faces.txt"), "--minus", str(root / "voices.txt"), "--output",
          str(out), "--n-iters", "40", "--seed", "1", "--no-progress", "--robustness", "20",
-         "--tfce"],
+         "--tfce", "--balanced", "3"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return root, out, result.output
@@ -150,7 +150,12 @@ def test_one_command_writes_the_results_contract_and_a_report(ale_run):
     _, out, output = ale_run
     results = ResultsFolder(out)
     summary = results.read_summary()
-    assert summary["analysis"].tolist() == ["faces", "voices", "faces_minus_voices"]
+    assert summary["analysis"].tolist() == [
+        "faces",
+        "voices",
+        "faces_minus_voices",
+        "faces_minus_voices_balanced",
+    ]
     assert summary.loc[0, "experiments"] == 20 and summary.loc[1, "experiments"] == 16
     clusters = results.analysis(Analysis("faces", "ale")).read_clusters()
     assert len(clusters) >= 1
@@ -231,3 +236,25 @@ def test_tfce_adds_its_map_its_fwe_map_and_summary_columns(ale_run):
     row = results.read_summary().set_index("analysis").loc["faces"]
     assert row["tfce_voxels"] == (thresholded > 0).sum() > 0
     assert tfce[thresholded > 0].min() >= row["tfce_threshold"] * 0.999
+
+
+def test_balanced_adds_the_size_balanced_subtraction_beside_the_permutation_one(ale_run):
+    _, out, _ = ale_run
+    results = ResultsFolder(out)
+    balanced = Analysis("faces_minus_voices_balanced", "subtraction",
+                        inputs=("faces", "voices"), balanced=True)  # fmt: skip
+    folder = results.analysis(balanced)
+    z = nib.load(folder.subtraction_map("z_desc-balancedGroup1MinusGroup2")).get_fdata()
+    probability = nib.load(folder.subtraction_map("prob_desc-group1")).get_fdata()
+    assert 0 <= probability.min() and probability.max() <= 1
+    row = results.read_summary().set_index("analysis").loc["faces_minus_voices_balanced"]
+    assert row["balanced_low"] <= 0 <= row["balanced_high"]
+    significant = nib.load(folder.thresholded(("faces", "voices")).z).get_fdata() > 0
+    np.testing.assert_array_equal(significant, z > 0)
+
+
+def test_balanced_needs_a_subtraction(tmp_path):
+    (tmp_path / "a.txt").write_text(sleuth_text(3, seed=1))
+    result = CliRunner().invoke(main, ["ale", str(tmp_path / "a.txt"), "--balanced", "10"])
+    assert result.exit_code != 0
+    assert "--balanced needs --minus OTHER" in result.output

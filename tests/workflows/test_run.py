@@ -436,6 +436,7 @@ def test_a_group_declared_by_its_foci_file_runs_beside_the_curated_ones(tmp_path
         ('foci = "ptsd.txt"\ngroups = ["SAD"]', "either groups"),
         ('controls = "SAD"\ngroups = ["SAD"]', "groups, a foci file or controls, one of them"),
         ('controls = "MNS"', "controls 'MNS': give one of SAD, BPD"),
+        ('foci = "ptsd.txt"\nbalanced = true', "balanced = true is for a subtraction only"),
     ],
 )
 def test_a_declared_group_is_checked_like_any_analysis(tmp_path, entry, message):

@@ -23,6 +23,7 @@ ALE, SUBTRACTION, CONJUNCTION = "ale", "subtraction", "conjunction"
 #: The keys an [[analysis]] entry may have.
 ANALYSIS_KEYS = (
     "name", "kind", "groups", "foci", "controls", "modalities", "contrasts", "inputs",
+    "balanced",
 )  # fmt: skip
 KINDS = (ALE, SUBTRACTION, CONJUNCTION)
 
@@ -73,6 +74,9 @@ class Analysis:
     controls : str
         For ``ale``, instead of ``groups``: a disorder group whose task-matched healthy-only
         control set (:mod:`mnsmeta.curation.controls`) the analysis takes.
+    balanced : bool
+        For ``subtraction``: the size-balanced subtraction (equal-size subsamples of both
+        inputs) instead of the permutation test.
     """
 
     name: str
@@ -83,6 +87,7 @@ class Analysis:
     contrasts: tuple[str, ...] = ()
     foci: str = ""
     controls: str = ""
+    balanced: bool = False
 
     @property
     def is_ale(self) -> bool:
@@ -216,6 +221,9 @@ def read_analyses(path: Path) -> list[Analysis]:
             )
         elif controls and controls not in DISORDER_GROUPS:
             problem(f"controls {controls!r}", f"give one of {', '.join(DISORDER_GROUPS)}")
+        balanced = entry.get("balanced", False)
+        if balanced not in (True, False) or (balanced and kind != SUBTRACTION):
+            problem(f"balanced = {balanced!r}", "balanced = true is for a subtraction only")
         if foci:
             foci = str(path.parent / foci)
         elif kind == ALE and not controls:
@@ -231,7 +239,9 @@ def read_analyses(path: Path) -> list[Analysis]:
                     "name two ale analyses defined above this one",
                 )
         analyses.append(
-            Analysis(name, kind, groups, modalities, inputs, contrasts, foci, controls)
+            Analysis(
+                name, kind, groups, modalities, inputs, contrasts, foci, controls, balanced is True
+            )
         )
     if not analyses:
         problems.append(Problem(str(path), None, "no [[analysis]] entries", "add one"))

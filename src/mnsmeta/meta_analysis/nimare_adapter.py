@@ -120,3 +120,21 @@ def subtraction_with(*, permutations, cluster_nulls, name: str, module: str, doc
         "_compute_cluster_nulls": cluster_nulls,
     }
     return type(name, (ALESubtraction,), attributes), ALESubtraction._iterate_permutation_diffs
+
+
+def balanced_subtraction_with(*, mean_difference, name: str, module: str, doc: str):
+    """NiMARE's ``BalancedALESubtraction`` with ``_mean_balanced_difference`` replaced.
+
+    ``mean_difference(self, ma_maps1, ma_maps2, target_n, n_iters, rng)`` has NiMARE's
+    signature and return value (the float32 mean balanced difference, drawing its subsamples
+    from ``rng`` as NiMARE does).
+    """
+    from nimare.meta.cbma.ale import BalancedALESubtraction
+
+    attributes = {
+        "__module__": module,
+        "__qualname__": name,
+        "__doc__": doc,
+        "_mean_balanced_difference": mean_difference,
+    }
+    return type(name, (BalancedALESubtraction,), attributes)

@@ -48,8 +48,13 @@ def read_input(source: str, coordinates_dir: Path, name: str | None = None) -> O
     return OwnInput(experiments.group, experiments, path, warnings)
 
 
-def plan(first: OwnInput, second: OwnInput | None, operation: str | None) -> list[Analysis]:
-    """The analyses to run: the ALE of each input, then their subtraction or conjunction."""
+def plan(
+    first: OwnInput, second: OwnInput | None, operation: str | None, balanced: bool = False
+) -> list[Analysis]:
+    """The analyses to run: the ALE of each input, then their subtraction or conjunction.
+
+    With ``balanced``, the subtraction is followed by its size-balanced version.
+    """
     analyses = [Analysis(first.name, "ale")]
     if second is None:
         return analyses
@@ -61,6 +66,10 @@ def plan(first: OwnInput, second: OwnInput | None, operation: str | None) -> lis
     if operation == "minus":
         analyses.append(Analysis(f"{first.name}_minus_{second.name}", "subtraction", inputs=(
             first.name, second.name)))  # fmt: skip
+        if balanced:
+            analyses.append(Analysis(f"{first.name}_minus_{second.name}_balanced",
+                                     "subtraction", inputs=(first.name, second.name),
+                                     balanced=True))  # fmt: skip
     elif operation == "and":
         analyses.append(Analysis(f"{first.name}_and_{second.name}", "conjunction", inputs=(
             first.name, second.name)))  # fmt: skip
@@ -73,6 +82,7 @@ def run_own_foci(
     results: ResultsFolder,
     settings: RunSettings,
     review: ReviewSettings | None = None,
+    balanced: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Run the ALE of each input (and their combination), then, if ``review`` is given, the
     robustness checks of each input's clusters (contributions, jackknife, fail-safe N).
@@ -80,7 +90,7 @@ def run_own_foci(
     Returns the summary table and the robustness tables (empty without ``review``).
     """
     first, second = inputs[0], (inputs[1] if len(inputs) > 1 else None)
-    analyses = plan(first, second, operation)
+    analyses = plan(first, second, operation, balanced)
     summary, _ = run_analyses(
         analyses,
         None,

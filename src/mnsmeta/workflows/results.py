@@ -130,7 +130,8 @@ class AnalysisFolder:
     def subtraction_map(self, name: str) -> Path:
         """A subtraction map, NiMARE's ``group1``/``Group2`` replaced by the inputs' names."""
         first, second = self.analysis.inputs
-        return self.map(name.replace("group1", first).replace("Group2", second))
+        named = name.replace("group1", first).replace("Group1", first)
+        return self.map(named.replace("group2", second).replace("Group2", second))
 
     def directions(self) -> list[tuple[str, str]]:
         """(minuend, subtrahend) of each thresholded map of a subtraction; else ``[]``."""

@@ -64,6 +64,8 @@ class RunSettings:
     progress: bool = True
     #: Also TFCE (JALE's, Frahm et al. 2022) with its own Monte Carlo null of n_iters maps.
     tfce: bool = False
+    #: A balanced subtraction's null datasets and subsample pairs (NiMARE's default: 1000).
+    balanced_iters: int = 1000
 
 
 def _control_set(curation: Curation, analysis: Analysis, settings: RunSettings):
@@ -272,15 +274,26 @@ def run_subtraction(
         for o in (first, second)
     ]
     seed = ale.analysis_seed(settings.seed, analysis.name)
-    result = ale.fit_subtraction(
-        datasets[label1], datasets[label2], *inference, settings.n_iters, seed, settings.jobs,
-        settings.cluster_forming_p, settings.engine,
-    )  # fmt: skip
-    for name in ale.SUBTRACTION_MAPS:
+    if analysis.balanced:
+        result = ale.fit_balanced_subtraction(
+            datasets[label1], datasets[label2], settings.balanced_iters, seed, settings.jobs,
+            settings.cluster_forming_p, settings.cluster_p, settings.engine,
+        )  # fmt: skip
+        names = (*ale.BALANCED_MAPS, "prob_desc-group1", "prob_desc-group2")
+        directions = ale.balanced_maps(result)
+        title = f"balanced, p<{settings.cluster_p:g} (null extremes)"
+    else:
+        result = ale.fit_subtraction(
+            datasets[label1], datasets[label2], *inference, settings.n_iters, seed,
+            settings.jobs, settings.cluster_forming_p, settings.engine,
+        )  # fmt: skip
+        names = ale.SUBTRACTION_MAPS
+        directions = ale.subtraction_clusters(result, *inference, settings.cluster_p)
+        title = f"cluster-FWE p<{settings.cluster_p:g}"
+    for name in names:
         data = result.get_map(name, return_type="image").get_fdata()
         save_map(data, folder.subtraction_map(name))
     tables, labels_by_direction = [], {}
-    directions = ale.subtraction_clusters(result, *inference, settings.cluster_p)
     sources = {label1: first, label2: second}
     for key, (minuend, subtrahend) in zip(
         ("group1>group2", "group2>group1"), folder.directions(), strict=True
@@ -291,7 +304,7 @@ def run_subtraction(
             directions[key],
             directions[key],
             sources[minuend].experiments.foci,
-            f"{minuend} > {subtrahend}, cluster-FWE p<{settings.cluster_p:g}",
+            f"{minuend} > {subtrahend}, {title}",
         )
         tables.append(table.assign(direction=f"{minuend}>{subtrahend}"))
         labels_by_direction[minuend, subtrahend] = labels
@@ -302,6 +315,13 @@ def run_subtraction(
         analysis, pooled, table.sort_values("size_mm3", ascending=False) if len(table) else table
     )
     nulls = result.estimator.null_distributions_
+    if analysis.balanced:
+        # The balanced difference a voxel must pass, either way (the null's alpha/2 extremes).
+        tail = 100 * settings.cluster_p / 2
+        high = np.percentile(nulls["values_desc-balancedMaxNull_corr-none"], 100 - tail)
+        low = np.percentile(nulls["values_desc-balancedMinNull_corr-none"], tail)
+        summary.update({"balanced_high": float(high), "balanced_low": float(low)})
+        return AnalysisResult(analysis, None, table, None, None, labels_by_direction), summary
     summary.update(
         {
             # For a subtraction: the cut on |ALE difference| and the permutations' cluster null.
