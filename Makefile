@@ -15,7 +15,7 @@ JALE_VENV   ?= .venv-jale
 MIRROR_DEFAULT := $(abspath ../shared/data)
 export MNSMETA_DATA_MIRROR ?= $(if $(wildcard $(MIRROR_DEFAULT)/SHA256SUMS),$(MIRROR_DEFAULT),)
 
-.PHONY: install run quick test lint format bench clean browser
+.PHONY: install run quick test lint format bench reproduce clean browser
 
 install: $(STAMP)
 
@@ -73,6 +73,11 @@ browser:
 bench: install $(JALE_VENV)/.installed
 	$(BIN)/python benchmarks/bench.py --n-iters $(BENCH_ITERS) --jobs $(JOBS) \
 		--jale-python $(JALE_VENV)/bin/python
+
+# Published ALEs rerun from their authors' own foci files (downloaded from commit-pinned URLs
+# into ~/.cache/mnsmeta, never committed; needs the network, which CI does not have).
+reproduce: install
+	$(BIN)/python benchmarks/reproduce.py lotter2023 --n-iters $(N_ITERS) --jobs $(JOBS)
 
 # JALE (the reference's competitor) in its own environment, for the benchmark only.
 $(JALE_VENV)/.installed:

@@ -484,6 +484,15 @@ def _monte_carlo_options(function):
 )
 @click.option("--cluster-p", default=0.05, show_default=True, help="Cluster-level FWE p.")
 @click.option(
+    "--cluster-statistic",
+    type=click.Choice(["size", "mass"]),
+    default="size",
+    show_default=True,
+    help="What the cluster-level FWE measures: a cluster's extent in voxels, or its mass "
+    "(the sum of its ALE above the cut), as NiMARE offers both (--robustness checks "
+    "clusters by size).",
+)
+@click.option(
     "--robustness",
     "robust_iters",
     type=int,
@@ -525,6 +534,7 @@ def ale_command(
     jobs,
     cluster_forming_p,
     cluster_p,
+    cluster_statistic,
     robust_iters,
     balanced_iters,
     tfce,
@@ -610,6 +620,7 @@ def ale_command(
         jobs=jobs,
         cluster_forming_p=cluster_forming_p,
         cluster_p=cluster_p,
+        cluster_statistic=cluster_statistic,
         progress=progress,
         tfce=tfce,
         balanced_iters=balanced_iters or RunSettings.balanced_iters,

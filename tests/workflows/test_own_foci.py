@@ -258,3 +258,21 @@ def test_balanced_needs_a_subtraction(tmp_path):
     result = CliRunner().invoke(main, ["ale", str(tmp_path / "a.txt"), "--balanced", "10"])
     assert result.exit_code != 0
     assert "--balanced needs --minus OTHER" in result.output
+
+
+def test_cluster_mass_inference_keeps_the_clusters_whose_mass_is_significant(tmp_path):
+    (tmp_path / "studies.txt").write_text(sleuth_text(18, seed=4))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["ale", str(tmp_path / "studies.txt"), "--output", str(out), "--n-iters", "40",
+         "--cluster-statistic", "mass", "--no-report", "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    folder = ResultsFolder(out).analysis(Analysis("studies", "ale"))
+    mass = nib.load(folder.map("logp_desc-mass_level-cluster_corr-FWE_method-montecarlo"))
+    kept = nib.load(folder.thresholded().z).get_fdata() > 0
+    assert kept.any()
+    np.testing.assert_array_equal(kept, mass.get_fdata() > -np.log10(0.05))
+    methods = ResultsFolder(out).boilerplate.read_text()
+    assert "cluster mass" in methods

@@ -121,12 +121,21 @@ def fit_ale(
     return estimator, corrected
 
 
-def cluster_fwe_map(result, cluster_p: float = 0.05) -> np.ndarray:
+#: Cluster statistics of the cluster-level FWE (NiMARE computes both): the extent in voxels
+#: (Eickhoff et al. 2012, 2016; the default) or the mass, the sum of ALE above the cut.
+CLUSTER_STATISTICS = ("size", "mass")
+
+
+def cluster_fwe_map(result, cluster_p: float = 0.05, statistic: str = "size") -> np.ndarray:
     """Return the z map kept only in clusters with cluster-level FWE p < ``cluster_p``.
 
-    Returns a 3D array on the MNI152 2 mm grid (zeros outside significant clusters).
+    ``statistic`` is the cluster measure whose Monte Carlo null gives the p (``size`` or
+    ``mass``). Returns a 3D array on the MNI152 2 mm grid (zeros outside significant clusters).
     """
-    logp = result.get_map(CLUSTER_LOGP, return_type="image").get_fdata()
+    if statistic not in CLUSTER_STATISTICS:
+        raise ValueError(f"statistic must be one of {CLUSTER_STATISTICS}, not {statistic!r}")
+    name = CLUSTER_LOGP.replace("desc-size", f"desc-{statistic}")
+    logp = result.get_map(name, return_type="image").get_fdata()
     z = result.get_map("z", return_type="image").get_fdata()
     return np.where(logp > -np.log10(cluster_p), z, 0.0).astype(np.float32)
 

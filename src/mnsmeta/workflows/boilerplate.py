@@ -68,7 +68,8 @@ def methods_text(analyses: list[Analysis], summary: pd.DataFrame, settings, vers
         "once. The ALE map was the voxel-wise union of these maps on the MNI152 2 mm grid. "
         f"Inference used cluster-level family-wise error correction by Monte Carlo "
         f"simulation with {settings.n_iters:,} iterations (cluster-forming threshold "
-        f"p < {settings.cluster_forming_p:g}, cluster-level p < {settings.cluster_p:g}; "
+        f"p < {settings.cluster_forming_p:g}, cluster {settings.cluster_statistic}, "
+        f"cluster-level p < {settings.cluster_p:g}; "
         f"Eickhoff et al., 2012, 2016), random seed {settings.seed}.",
     ]
     cited.append("salo2023")

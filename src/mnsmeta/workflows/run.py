@@ -57,6 +57,8 @@ class RunSettings:
     jobs: int = 1
     cluster_forming_p: float = 0.001
     cluster_p: float = 0.05
+    #: The cluster measure of the cluster-level FWE: "size" (voxels) or "mass".
+    cluster_statistic: str = "size"
     voxel_fwe_p: float = 0.05
     sample_size_fallback: str | int = "median"
     n_rule: str = "both_groups"
@@ -218,11 +220,12 @@ def run_ale_analysis(
     z = result.get_map("z", return_type="image").get_fdata()
     table, thresholded, labels = _write_clusters(
         folder.thresholded(),
-        ale.cluster_fwe_map(result, settings.cluster_p),
+        ale.cluster_fwe_map(result, settings.cluster_p, settings.cluster_statistic),
         stat,
         z,
         experiment_set.foci,
-        f"{analysis.name} ALE, cluster-FWE p<{settings.cluster_p:g}",
+        f"{analysis.name} ALE, cluster-FWE ({settings.cluster_statistic}) "
+        f"p<{settings.cluster_p:g}",
     )
     folder.write_clusters(table)
     save_map(ale.voxel_fwe_map(result, settings.voxel_fwe_p), folder.voxel_thresholded)

@@ -1,0 +1,72 @@
+"""The reproduction harness (benchmarks/reproduce.py): its table reader and its matching rule.
+
+The published foci files themselves cannot be fetched by `make test` (CI reaches only the
+package registries) and may not be committed; these tests use a small table in their format.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from mnsmeta.curation.sleuth import read_sleuth
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    spec = importlib.util.spec_from_file_location("reproduce", REPO / "benchmarks/reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["reproduce"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_foci_table_becomes_one_mni_experiment_per_publication(reproduce, tmp_path):
+    from nimare.utils import tal2mni
+
+    table = pd.DataFrame(
+        [
+            ("Study A", 12, "MNI", 10, 20, 30),
+            ("Study A", 12, "MNI", -10, 20, 30),
+            ("Study B", 14, "TAL", 50, -46, 22),
+            ("Study A", 12, "MNI", 0, 0, 0),  # rows of one publication need not be adjacent
+        ],
+        columns=["publication", "n", "space", "x", "y", "z"],
+    )
+    path = tmp_path / "table.txt"
+    path.write_text(reproduce.sleuth_from_table(table))
+    problems = []
+    experiments = read_sleuth(path, problems)
+    assert problems == []
+    assert [e.name for e in experiments] == ["Study A", "Study B"]
+    assert [e.sample_size for e in experiments] == [12, 14]
+    assert {e.space for e in experiments} == {"MNI"}
+    assert len(experiments[0].foci) == 3
+    np.testing.assert_allclose(experiments[1].foci[0], tal2mni(np.array([[50, -46, 22]]))[0],
+                               atol=0.005)  # fmt: skip
+
+
+def test_a_publication_with_two_sample_sizes_is_refused(reproduce):
+    table = pd.DataFrame(
+        [("A", 12, "MNI", 1, 2, 3), ("A", 13, "MNI", 1, 2, 4)],
+        columns=["publication", "n", "space", "x", "y", "z"],
+    )
+    with pytest.raises(ValueError, match="several sample sizes"):
+        reproduce.sleuth_from_table(table)
+
+
+def test_a_published_cluster_is_reproduced_within_two_voxels_and_15_percent(reproduce):
+    peaks = {"peak_x": [62, 38], "peak_y": [-48, 20], "peak_z": [16, 0]}
+    ours = pd.DataFrame({"cluster": [1, 2], "size_mm3": [2832.0, 808.0], **peaks})
+    found = reproduce.match((((62.0, -48.0, 16.0), 3040.0),), ours)
+    assert found.loc[0, "our_cluster"] == 1 and found.loc[0, "reproduced"]
+    assert found.loc[0, "volume_ratio"] == pytest.approx(2832 / 3040)
+    moved = reproduce.match((((62.0, -48.0, 22.0), 3040.0),), ours)  # 6 mm away
+    assert not moved.loc[0, "reproduced"]
+    shrunk = reproduce.match((((62.0, -48.0, 16.0), 3400.0),), ours)  # 17 % smaller
+    assert not shrunk.loc[0, "reproduced"]
