@@ -70,3 +70,17 @@ def test_a_published_cluster_is_reproduced_within_two_voxels_and_15_percent(repr
     assert not moved.loc[0, "reproduced"]
     shrunk = reproduce.match((((62.0, -48.0, 16.0), 3400.0),), ours)  # 17 % smaller
     assert not shrunk.loc[0, "reproduced"]
+
+
+def test_a_large_cluster_holding_the_published_peak_reproduces_it(reproduce):
+    # Our peak is another local maximum 10 mm away, but the published peak lies inside it.
+    peaks = {"peak_x": [-48], "peak_y": [24], "peak_z": [10]}
+    ours = pd.DataFrame({"cluster": [1], "size_mm3": [9800.0], **peaks})
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    labels = np.zeros((40, 40, 40), dtype=int)
+    labels[18:26, 8:16, 4:14] = 1  # voxels (36..50, 16..30, 8..26) mm
+    inside = reproduce.match((((44.0, 18.0, 24.0), 10232.0),), ours, labels, affine)
+    assert inside.loc[0, "peak_inside"] and inside.loc[0, "reproduced"]
+    assert inside.loc[0, "distance_mm"] > reproduce.PEAK_MM
+    outside = reproduce.match((((60.0, 60.0, 60.0), 10232.0),), ours, labels, affine)
+    assert not outside.loc[0, "peak_inside"] and not outside.loc[0, "reproduced"]

@@ -188,13 +188,10 @@ def _progress(iterable, total):
 
 def _compute_cluster_nulls(self, iter_diff_values, voxel_thresh, n_iters, union_mask=None):
     """Drop-in for NiMARE's: the same cut (its quantile), the same sizes, in numba."""
-    is_restricted = union_mask is not None and iter_diff_values.shape[1] == union_mask.sum()
-    if union_mask is not None and not is_restricted:
-        values = np.asarray(iter_diff_values)[:, union_mask]
-        ss_thresh = np.quantile(np.abs(values), 1 - voxel_thresh)
-    else:
-        values = np.asarray(iter_diff_values)
-        ss_thresh = np.quantile(np.abs(values), 1 - voxel_thresh)
+    values = np.asarray(iter_diff_values)
+    if union_mask is not None and values.shape[1] != union_mask.sum():
+        values = values[:, union_mask]  # whole-brain differences, inference in the mask
+    ss_thresh = np.quantile(np.abs(values), 1 - voxel_thresh)
     mask = np.asarray(self.masker.mask_img.dataobj) > 0
     ijk = np.argwhere(mask)
     if union_mask is not None:
