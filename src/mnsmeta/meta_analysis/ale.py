@@ -47,6 +47,19 @@ def analysis_seed(seed: int, name: str) -> int:
 ENGINES = ("fast", "nimare")
 
 
+def _estimator_factory(engine: str, fast: str, reference):
+    """The estimator of ``engine``: NiMARE's ``reference`` class, or our factory ``fast``
+    (a function of :mod:`.engine`, as "module:function", imported only when used)."""
+    import importlib
+
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    if engine == "nimare":
+        return reference
+    module, function = fast.split(":")
+    return getattr(importlib.import_module(f"mnsmeta.meta_analysis.engine.{module}"), function)
+
+
 def settle_heap():
     """Exclude the objects alive now from later garbage collections.
 
@@ -97,16 +110,10 @@ def fit_ale(
     from nimare.correct import FWECorrector
     from nimare.meta.cbma.ale import ALE
 
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    make = _estimator_factory(engine, "montecarlo:fast_ale_estimator", ALE)
     settle_heap()
     with quiet():
-        if engine == "fast":
-            from mnsmeta.meta_analysis.engine.montecarlo import fast_ale_estimator
-
-            estimator = fast_ale_estimator(random_state=seed)
-        else:
-            estimator = ALE(random_state=seed)
+        estimator = make(random_state=seed)
         if scaleout.active():
             set_permutation_backend(estimator, scaleout.BACKEND)
         result = estimator.fit(dataset)
@@ -183,16 +190,9 @@ def fit_subtraction(
     """
     from nimare.meta.cbma.ale import ALESubtraction
 
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    make = _estimator_factory(engine, "subtraction:fast_subtraction_estimator", ALESubtraction)
     settle_heap()
     with quiet():
-        if engine == "fast":
-            from mnsmeta.meta_analysis.engine.subtraction import fast_subtraction_estimator
-
-            make = fast_subtraction_estimator
-        else:
-            make = ALESubtraction
         estimator = make(
             n_iters=n_iters,
             random_state=seed,
@@ -250,16 +250,9 @@ def fit_balanced_subtraction(
     """
     from nimare.meta.cbma.ale import BalancedALESubtraction
 
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    make = _estimator_factory(engine, "balanced:fast_balanced_estimator", BalancedALESubtraction)
     settle_heap()
     with quiet():
-        if engine == "fast":
-            from mnsmeta.meta_analysis.engine.balanced import fast_balanced_estimator
-
-            make = fast_balanced_estimator
-        else:
-            make = BalancedALESubtraction
         estimator = make(
             n_iters=n_iters,
             difference_iterations=n_iters,
