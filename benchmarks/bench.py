@@ -3,10 +3,12 @@
 Each (dataset, engine) pair runs in a fresh process so that its peak memory is its own:
 fit time, Monte Carlo iterations per second for cluster-level FWE (marginal: the time of a
 20-iteration correction is subtracted; ``speedup_whole`` compares whole corrections), and
-peak resident memory (the process and its workers). The table is printed and written to
-results/bench.csv.
+peak resident memory (the process and its workers). The engines run in turn, NiMARE then
+ours, ``--repeats`` times (A B A B ...), and each speed-up is the median of the pairs' ratios
+with their range (a noisy machine moves a pair, not the median). The table is printed and
+written to results/bench.csv, with the machine's core count.
 
-    python benchmarks/bench.py [--n-iters 500] [--jobs 2]
+    python benchmarks/bench.py [--n-iters 500] [--jobs 2] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -240,6 +242,7 @@ def main() -> None:
     parser.add_argument("--write-foci", nargs=2, metavar=("DATASET", "PATH"))
     parser.add_argument("--jackknife", metavar="DATASET")
     parser.add_argument("--subtraction", metavar="ENGINE")
+    parser.add_argument("--repeats", type=int, default=3, help="pairs of runs per dataset")
     args = parser.parse_args()
     if args.subtraction:
         print(json.dumps(measure_subtraction(args.subtraction, args.n_iters, args.jobs)))
@@ -253,45 +256,40 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure(*args.one, args.n_iters, args.jobs)))
         return
+    import os
+
     import pandas as pd
+
+    def one(*extra):
+        """One measurement in a fresh process (its last printed line, JSON)."""
+        command = [sys.executable, __file__, *extra, "--n-iters", str(args.n_iters),
+                   "--jobs", str(args.jobs)]  # fmt: skip
+        output = subprocess.run(command, capture_output=True, text=True, check=True)
+        return json.loads(output.stdout.strip().splitlines()[-1])
 
     rows = []
     for name in DATASETS:
-        for engine in ENGINES:
-            output = (
-                subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--one",
-                        name,
-                        engine,
-                        "--n-iters",
-                        str(args.n_iters),
-                        "--jobs",
-                        str(args.jobs),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                .stdout.strip()
-                .splitlines()[-1]
-            )
-            rows.append(json.loads(output))
-            print(f"measured {name} {engine}: {rows[-1]['iters_per_s']} it/s", flush=True)
+        for repeat in range(args.repeats):
+            for engine in ENGINES:  # in turn: A B A B ...
+                rows.append(one("--one", name, engine) | {"repeat": repeat})
+                print(f"measured {name} {engine}: {rows[-1]['iters_per_s']} it/s", flush=True)
     table = pd.DataFrame(rows)
-    wide = table.pivot(index="dataset", columns="engine")
+    # Ratios pair by pair (the same repeat of both engines), then their median and range.
+    pairs = table.pivot_table(index=["dataset", "repeat"], columns="engine")
+    ratio = pairs[("iters_per_s", "fast")] / pairs[("iters_per_s", "nimare")]
+    ratio_whole = pairs[("whole_iters_per_s", "fast")] / pairs[("whole_iters_per_s", "nimare")]
+    wide = table.groupby(["dataset", "engine"]).median(numeric_only=True).unstack("engine")
+    by_dataset = ratio.groupby(level="dataset")
     summary = pd.DataFrame(
         {
             "experiments": wide[("experiments", "fast")],
             "foci": wide[("foci", "fast")],
             "nimare_it_s": wide[("iters_per_s", "nimare")],
             "fast_it_s": wide[("iters_per_s", "fast")],
-            "speedup": (wide[("iters_per_s", "fast")] / wide[("iters_per_s", "nimare")]).round(2),
-            "speedup_whole": (
-                wide[("whole_iters_per_s", "fast")] / wide[("whole_iters_per_s", "nimare")]
-            ).round(2),
+            "speedup": by_dataset.median().round(2),
+            "speedup_min": by_dataset.min().round(2),
+            "speedup_max": by_dataset.max().round(2),
+            "speedup_whole": ratio_whole.groupby(level="dataset").median().round(2),
             "nimare_fit_s": wide[("fit_s", "nimare")],
             "fast_fit_s": wide[("fit_s", "fast")],
             "nimare_peak_mib": wide[("peak_rss_mib", "nimare")],
@@ -338,32 +336,30 @@ def main() -> None:
         )
     print()
     print(
-        f"machine: {platform.machine()}, {platform.python_version()}, "
-        f"{args.jobs} processes/threads, {args.n_iters} iterations, cluster-level FWE"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))}"
+        f" usable), Python {platform.python_version()}, {args.jobs} processes/threads, "
+        f"{args.n_iters} iterations, cluster-level FWE, {args.repeats} pairs of runs (A B A B)"
     )
     print(summary.to_string())
     print(jale_note)
-    subtraction = {
-        engine: json.loads(
-            subprocess.run(
-                [*command, "--subtraction", engine], capture_output=True, text=True, check=True
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        for engine in ENGINES
-    }
-    ratio = subtraction["fast"]["iters_per_s"] / subtraction["nimare"]["iters_per_s"]
+    runs = [
+        {engine: one("--subtraction", engine) for engine in ENGINES} for _ in range(args.repeats)
+    ]
+    ratios = pd.Series([r["fast"]["iters_per_s"] / r["nimare"]["iters_per_s"] for r in runs])
+    speed = {e: pd.Series([r[e]["iters_per_s"] for r in runs]).median() for e in ENGINES}
     print(
-        f"subtraction SAD - BPD with its cluster-level FWE null: NiMARE "
-        f"{subtraction['nimare']['iters_per_s']} it/s, ours {subtraction['fast']['iters_per_s']}"
-        f" it/s ({ratio:.1f}x); peak {subtraction['nimare']['peak_rss_mib']} vs "
-        f"{subtraction['fast']['peak_rss_mib']} MiB"
+        f"subtraction SAD - BPD with its cluster-level FWE null: NiMARE {speed['nimare']} it/s,"
+        f" ours {speed['fast']} it/s; speed-up {ratios.median():.1f}x (range "
+        f"{ratios.min():.1f}-{ratios.max():.1f}, {len(ratios)} pairs)"
     )
-    summary.loc["subtraction SAD-BPD", ["nimare_it_s", "fast_it_s", "speedup"]] = [
-        subtraction["nimare"]["iters_per_s"],
-        subtraction["fast"]["iters_per_s"],
-        round(ratio, 2),
+    summary.loc["subtraction SAD-BPD", ["nimare_it_s", "fast_it_s"]] = [
+        speed["nimare"],
+        speed["fast"],
+    ]
+    summary.loc["subtraction SAD-BPD", ["speedup", "speedup_min", "speedup_max"]] = [
+        round(ratios.median(), 2),
+        round(ratios.min(), 2),
+        round(ratios.max(), 2),
     ]
     from mnsmeta.workflows.results import ResultsFolder, write_csv
 
