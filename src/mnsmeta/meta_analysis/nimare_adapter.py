@@ -138,3 +138,20 @@ def balanced_subtraction_with(*, mean_difference, name: str, module: str, doc: s
         "_mean_balanced_difference": mean_difference,
     }
     return type(name, (BalancedALESubtraction,), attributes)
+
+
+def built_on_first_use(namespace: dict, name: str, build):
+    """A module ``__getattr__`` that builds the class ``name`` with ``build()`` on first use.
+
+    The engine's classes subclass NiMARE's estimators; built lazily, importing the engine
+    does not import NiMARE. The class is then stored in the module (``namespace``), where
+    pickle (processes, Dask) finds it by name.
+    """
+
+    def __getattr__(attribute):
+        if attribute == name:
+            namespace[name] = build()
+            return namespace[name]
+        raise AttributeError(attribute)
+
+    return __getattr__

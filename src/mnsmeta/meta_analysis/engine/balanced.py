@@ -21,6 +21,7 @@ import numba
 import numpy as np
 
 from mnsmeta.meta_analysis.engine.kernels import _JIT
+from mnsmeta.meta_analysis.nimare_adapter import built_on_first_use
 
 
 @numba.njit(**_JIT)
@@ -114,12 +115,7 @@ def _fast_class():
     )
 
 
-def __getattr__(name):
-    # Built on first use, so that importing this module does not import NiMARE.
-    if name == "FastBalancedALESubtraction":
-        globals()[name] = _fast_class()
-        return globals()[name]
-    raise AttributeError(name)
+__getattr__ = built_on_first_use(globals(), "FastBalancedALESubtraction", _fast_class)
 
 
 def fast_balanced_estimator(**kwargs):

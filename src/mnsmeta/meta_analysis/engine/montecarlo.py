@@ -31,6 +31,7 @@ from mnsmeta.meta_analysis.engine.kernels import (
     slab_buffers,
     truncation_slack,
 )
+from mnsmeta.meta_analysis.nimare_adapter import built_on_first_use
 
 
 # No NaN enters the product: the flags let LLVM vectorise the row minimum (same results).
@@ -327,13 +328,7 @@ def _fast_class():
     )
 
 
-def __getattr__(name):
-    # ``FastALE`` is built on first use so that importing this module does not import NiMARE;
-    # it is stored at module level so that pickle (processes, Dask) can find it by name.
-    if name == "FastALE":
-        globals()["FastALE"] = _fast_class()
-        return globals()["FastALE"]
-    raise AttributeError(name)
+__getattr__ = built_on_first_use(globals(), "FastALE", _fast_class)
 
 
 def fast_ale_estimator(**kwargs):

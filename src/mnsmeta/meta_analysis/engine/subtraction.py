@@ -20,6 +20,7 @@ import numba
 import numpy as np
 
 from mnsmeta.meta_analysis.engine.kernels import _JIT
+from mnsmeta.meta_analysis.nimare_adapter import built_on_first_use
 
 #: Permutations whose log-sums are computed together (one numba call, threaded).
 BLOCK = 512
@@ -221,12 +222,7 @@ def _fast_class():
 _NIMARE_ITERATE = None
 
 
-def __getattr__(name):
-    # Built on first use, so that importing this module does not import NiMARE.
-    if name == "FastALESubtraction":
-        globals()["FastALESubtraction"] = _fast_class()
-        return globals()["FastALESubtraction"]
-    raise AttributeError(name)
+__getattr__ = built_on_first_use(globals(), "FastALESubtraction", _fast_class)
 
 
 def fast_subtraction_estimator(**kwargs):
