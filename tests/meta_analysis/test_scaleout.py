@@ -30,10 +30,10 @@ def dataset():
 
 
 def test_local_dask_cluster_gives_the_serial_null_and_maps(dataset):
-    _, serial = ale.fit_ale(dataset, 24, seed=11, n_jobs=1, engine="fast")
+    _, serial = ale.fit_ale(dataset, 120, seed=11, n_jobs=1, engine="fast")
     with dask_cluster(local_workers=2) as client:
         assert len(client.scheduler_info()["workers"]) == 2
-        _, distributed = ale.fit_ale(dataset, 24, seed=11, n_jobs=2, engine="fast")
+        _, distributed = ale.fit_ale(dataset, 120, seed=11, n_jobs=2, engine="fast")
     for key in NULLS:
         np.testing.assert_array_equal(
             distributed.estimator.null_distributions_[key],

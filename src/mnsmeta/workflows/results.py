@@ -429,6 +429,11 @@ class ResultsFolder:
         return self.path / "bench.csv"
 
     @property
+    def bench_scale(self) -> Path:
+        """The last scaling curve of ``make bench`` (written by ``benchmarks/scale.py``)."""
+        return self.path / "bench_scale.csv"
+
+    @property
     def report(self) -> Path:
         return self.path / "report.html"
 
