@@ -7,8 +7,9 @@ STAMP  := $(VENV)/.installed
 N_ITERS ?= 10000
 SEED    ?= 0
 JOBS    ?= 2
-# Iterations of every robustness rerun (jackknife subsets, noise levels, sensitivity variants)
-ROBUST_ITERS ?= 1000
+# Iterations of every robustness rerun (jackknife subsets, noise levels, sensitivity
+# variants): the main analyses' by default
+ROBUST_ITERS ?= $(N_ITERS)
 BENCH_ITERS ?= 1000
 JALE_VENV   ?= .venv-jale
 # Databases: copied from the shared mirror when it is beside the clone, else downloaded.

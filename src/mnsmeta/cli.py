@@ -782,16 +782,22 @@ def overlap(
 @_CONFIG
 @click.option(
     "--n-iters",
+    default=10_000,
+    show_default=True,
+    help="Monte Carlo iterations of every rerun, as in the main analyses.",
+)
+@click.option(
+    "--n-perm",
     default=1000,
     show_default=True,
-    help="Monte Carlo iterations (and overlap permutations) of every rerun.",
+    help="Permutations of the reruns' overlap tests, as in the main run.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed: same seed, same tables.")
 @click.option("--jobs", default=1, show_default=True, help="Threads and processes.")
 @click.option("--no-sensitivity", is_flag=True, help="Skip the sensitivity reruns.")
 @_WAIT
 @click.pass_obj
-def robustness(obj, output, config, n_iters, seed, jobs, no_sensitivity, wait):
+def robustness(obj, output, config, n_iters, n_perm, seed, jobs, no_sensitivity, wait):
     """How much weight each SAD, BPD and pooled cluster bears: results/robustness/.
 
     \b
@@ -808,7 +814,7 @@ def robustness(obj, output, config, n_iters, seed, jobs, no_sensitivity, wait):
 
     Needs `mnsmeta run` (with MNS, so that the overlap tests exist) first.
 
-    Example: mnsmeta robustness --n-iters 1000 --jobs 2
+    Example: mnsmeta robustness --jobs 2
     """
     from mnsmeta.curation.analyses import read_analyses
     from mnsmeta.workflows.results import ResultsFolder
@@ -816,11 +822,13 @@ def robustness(obj, output, config, n_iters, seed, jobs, no_sensitivity, wait):
 
     if n_iters < 1:
         raise MnsmetaInputError(f"--n-iters {n_iters}: give a positive number of iterations")
+    if n_perm < 1:
+        raise MnsmetaInputError(f"--n-perm {n_perm}: give a positive number of permutations")
     coordinates_dir = obj["coordinates"]
     curation = _load_valid_curation(coordinates_dir)
     analyses = read_analyses(config or coordinates_dir / "analyses.toml")
     settings = ReviewSettings(
-        n_iters=n_iters, seed=seed, jobs=jobs, sensitivity=not no_sensitivity
+        n_iters=n_iters, n_perm=n_perm, seed=seed, jobs=jobs, sensitivity=not no_sensitivity
     )
     results = ResultsFolder(output)
     with results.locked("mnsmeta robustness", wait):

@@ -100,21 +100,31 @@ def test_added_experiments_null_equals_rerunning_each_prefix(small_design):
     draws = shared_nulls._Draws(brain_mask_img(), sizes, counts, 1, 0)
     rng = np.random.default_rng(1)
     out = np.zeros(len(checkpoints), dtype=np.int64)
-    b = draws.volumes()
-    cand = np.empty((len(checkpoints), len(draws.mask_ijk), 3), np.int64)
-    counts = np.zeros(len(checkpoints), np.int64)
-    for _ in range(10):
-        foci = draws.foci(rng)
-        shared_nulls._added_experiments_iteration(
-            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
-            draws.mask, checkpoints, cuts[:3], b["prod"], b["scratch"], b["index"], cand, counts,
-            b["state"], b["queue"], b["keep"], out,
-        )  # fmt: skip
-        direct = [
-            _direct_largest_cluster(draws, sizes, foci, list(range(c)), cuts[j])
-            for j, c in enumerate(checkpoints)
-        ]
-        np.testing.assert_array_equal(out, direct)
+    b = draws.added_buffers(len(checkpoints))
+    # Kernels stamped without their tails, candidates recomputed exactly (as the Monte Carlo
+    # iteration): whole kernels (a slack of 1) give the same clusters.
+    from mnsmeta.meta_analysis.engine.kernels import truncation_slack
+
+    slacks = np.array([truncation_slack(draws.kernels, c, draws.tail) for c in checkpoints])
+    largest = 0
+    for rows, slack in ((draws.core, slacks), (draws.rows, np.ones(3))):
+        for _ in range(5):
+            foci = draws.foci(rng)
+            shared_nulls._added_experiments_iteration(
+                foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, rows,
+                draws.mask, checkpoints, cuts[:3], slack, b["prod"], b["scratch"],
+                b["index"], b["cand"], b["counts"], b["state"], b["queue"], b["keep"],
+                draws.experiment_of, b["table"], b["starts"], b["near"], b["ma"], b["values"],
+                out,
+            )  # fmt: skip
+            direct = [
+                _direct_largest_cluster(draws, sizes, foci, list(range(c)), cuts[j])
+                for j, c in enumerate(checkpoints)
+            ]
+            np.testing.assert_array_equal(out, direct)
+            largest = max(largest, out.max())
+            assert b["prod"].min() == 1.0 and b["index"].max() == 0
+    assert largest > 0
 
 
 def test_shared_nulls_do_not_depend_on_the_number_of_threads(small_design):

@@ -95,10 +95,13 @@ def fit_ale(
         Processes for the Monte Carlo null.
     cluster_forming_p : float
         Uncorrected voxel p of the cluster-forming threshold.
-    engine : {"fast", "nimare"}
-        ``"nimare"``: NiMARE's ALE throughout. ``"fast"``: the same estimator with each Monte
-        Carlo permutation computed by our numba code (:mod:`.engine.montecarlo`); same
-        random datasets, same thresholds, same maps (tested), several times faster.
+    engine : {"fast", "nimare", "streaming"}
+        ``"nimare"``: NiMARE's ALE throughout. ``"fast"``: the same estimator with its Monte
+        Carlo null on our engine (:mod:`.engine.montecarlo`: our loop and iterations; the
+        same null in distribution, the same maps, tested), many times faster.
+        ``"streaming"``: database scale (:mod:`.engine.streaming`): no MA maps held and
+        NiMARE's Monte Carlo uncorrected null instead of its histogram one; ``"fast"``
+        switches to it from ``STREAMING_FOCI`` foci on.
 
     Returns
     -------
@@ -110,10 +113,23 @@ def fit_ale(
     from nimare.correct import FWECorrector
     from nimare.meta.cbma.ale import ALE
 
-    make = _estimator_factory(engine, "montecarlo:fast_ale_estimator", ALE)
+    from mnsmeta.meta_analysis.engine.streaming import STREAMING_FOCI
+
+    options = {}
+    if engine == "fast" and len(dataset.coordinates) >= STREAMING_FOCI:
+        LGR.info(
+            "%d foci: streaming ALE (no MA maps held; Monte Carlo uncorrected null)",
+            len(dataset.coordinates),
+        )
+        engine = "streaming"
+    if engine == "streaming":
+        make = _estimator_factory("fast", "streaming:streaming_ale_estimator", None)
+        options["n_cores"] = n_jobs
+    else:
+        make = _estimator_factory(engine, "montecarlo:fast_ale_estimator", ALE)
     settle_heap()
     with quiet():
-        estimator = make(random_state=seed)
+        estimator = make(random_state=seed, **options)
         if scaleout.active():
             set_permutation_backend(estimator, scaleout.BACKEND)
         result = estimator.fit(dataset)

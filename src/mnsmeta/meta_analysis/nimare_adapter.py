@@ -60,6 +60,38 @@ def montecarlo_inputs(estimator, voxel_p: float):
     return null_ijk, cut, estimator._get_rng("correct_fwe_montecarlo")
 
 
+def histogram_bins(estimator, largest_ma):
+    """NiMARE's ALE histogram bins (``_determine_histogram_bins``) from each experiment's
+    largest MA value (float32, as NiMARE's row maxima): steps of 1e-5 up to the largest
+    possible ALE."""
+    import numpy as np
+
+    inv_step = 100000
+    rounded = np.ceil(largest_ma * inv_step) / inv_step
+    largest_ale = estimator._compute_summarystat(rounded)
+    return np.round(np.arange(0, largest_ale + 1.5 / inv_step, 1 / inv_step), 5)
+
+
+def uncorrected_null_inputs(estimator):
+    """The voxels where NiMARE's Monte Carlo uncorrected null draws its random foci, and the
+    generator of its stream ``"null_montecarlo"``."""
+    from nimare.utils import _mask_coverage_to_null_ijk
+
+    null_ijk = _mask_coverage_to_null_ijk(estimator.masker, mask_coverage=estimator.mask_coverage)
+    return null_ijk, estimator._get_rng("null_montecarlo")
+
+
+def ale_maps_from_stat(estimator, stat):
+    """The end of NiMARE's ``CBMAEstimator._fit``: p, z and log p of the ALE values ``stat``
+    through the estimator's own null, and its description."""
+    import numpy as np
+    from nimare.utils import _nlogp_to_logp_values
+
+    p, z = estimator._summarystat_to_p(stat, null_method=estimator.null_method)
+    maps = {"stat": stat, "p": p, "z": z, "logp": _nlogp_to_logp_values(np.log(p))}
+    return maps, {}, estimator._description_text()
+
+
 def montecarlo_fwe_maps(estimator, result, cut: float, voxel_p: float, nulls):
     """NiMARE's FWE maps from Monte Carlo nulls computed elsewhere.
 

@@ -34,7 +34,10 @@ from mnsmeta.meta_analysis.engine.kernels import (
     _stamp_experiment,
     kernel_rows,
     slab_buffers,
+    truncation_slack,
+    truncation_tail,
 )
+from mnsmeta.meta_analysis.engine.montecarlo import _exact_column, _sort_foci
 
 #: Iterations per random stream; fixed so that the draws do not depend on the thread count.
 BLOCK = 100
@@ -141,8 +144,9 @@ def _leave_one_out_iteration(
 
 @numba.njit(**_JIT)
 def _added_experiments_iteration(
-    foci, bounds, kernel_of, kernels, halves, rows, mask, checkpoints, cuts, prod, scratch,
-    index, cand, counts, state, queue, keep, out,
+    foci, bounds, kernel_of, kernels, halves, rows, mask, checkpoints, cuts, slacks, prod,
+    scratch, index, cand, counts, state, queue, keep, experiment_of, table, starts, near, ma,
+    values, out,
 ):  # fmt: skip
     nx, ny, nz = mask.shape
     plane = ny * nz
@@ -151,8 +155,10 @@ def _added_experiments_iteration(
     flat_mask = mask.reshape(mask.size)
     n_checks = checkpoints.shape[0]
     counts[:] = 0
-    # Slab by slab: stamp the experiments in order and, at each checkpoint, keep the voxels
-    # above that checkpoint's cut.
+    # Slab by slab: stamp the experiments in order (kernels without their tails, ``rows``)
+    # and, at each checkpoint, keep the voxels that may be above that checkpoint's cut: the
+    # stamped product times the checkpoint's slack (a lower bound of the true product)
+    # below 1 - cut, as in the Monte Carlo iteration.
     for x_lo in range(0, nx, width):
         x_hi = min(x_lo + width, nx)
         offset = x_lo * plane
@@ -162,8 +168,9 @@ def _added_experiments_iteration(
                 foci, bounds, e, kernel_of, kernels, halves, rows, x_lo, x_hi, scratch, prod
             )
             while j < n_checks and checkpoints[j] == e + 1:
+                limit = (1.0 - cuts[j]) / slacks[j] + 1e-9
                 for v in range((x_hi - x_lo) * plane):
-                    if flat_mask[offset + v] and 1.0 - flat_prod[v] > cuts[j]:
+                    if flat_mask[offset + v] and flat_prod[v] < limit:
                         n = counts[j]
                         cand[j, n, 0] = x_lo + v // plane
                         cand[j, n, 1] = (v % plane) // nz
@@ -171,12 +178,30 @@ def _added_experiments_iteration(
                         counts[j] = n + 1
                 j += 1
         prod[:] = 1.0
+    # Each checkpoint's candidates get their exact ALE from the whole kernels of its first
+    # experiments (candidates come column by column: slabs are read in x, y, z order).
+    reach = halves.max()
     for j in range(n_checks):
-        for c in range(counts[j]):
+        n_cand = counts[j]
+        _sort_foci(
+            foci[: bounds[checkpoints[j]]], ny, experiment_of, kernel_of, halves, starts, table
+        )
+        start = 0
+        for c in range(1, n_cand + 1):
+            if (
+                c == n_cand
+                or cand[j, c, 0] != cand[j, start, 0]
+                or cand[j, c, 1] != cand[j, start, 1]
+            ):
+                _exact_column(
+                    cand[j], start, c, mask.shape, kernels, reach, table, starts, near, ma, values
+                )
+                start = c
+        for c in range(n_cand):
             index[cand[j, c, 0], cand[j, c, 1], cand[j, c, 2]] = c + 1
-            keep[c] = True
-        out[j] = _largest_cluster(counts[j], cand[j], index, keep, state, queue)
-        for c in range(counts[j]):
+            keep[c] = values[c] > cuts[j]
+        out[j] = _largest_cluster(n_cand, cand[j], index, keep, state, queue)
+        for c in range(n_cand):
             index[cand[j, c, 0], cand[j, c, 1], cand[j, c, 2]] = 0
 
 
@@ -186,8 +211,12 @@ class _Draws:
     def __init__(self, mask_img, sample_sizes, foci_counts, n_iters, seed):
         self.kernels, self.halves, self.kernel_of = _kernel_table(mask_img, sample_sizes)
         self.rows = kernel_rows(self.kernels, self.halves)
+        # Kernels without their tails (.montecarlo): for the added experiments.
+        self.tail = truncation_tail(self.kernels, len(sample_sizes))
+        self.core = kernel_rows(self.kernels, self.halves, self.tail)
         counts = np.asarray(foci_counts, dtype=np.int64)
         self.bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        self.experiment_of = np.repeat(np.arange(len(counts)), counts)
         self.mask = np.ascontiguousarray(np.asarray(mask_img.get_fdata()) > 0)
         self.mask_ijk = np.argwhere(self.mask).astype(np.int64)
         self.n_iters = n_iters
@@ -215,6 +244,19 @@ class _Draws:
             "queue": np.empty(capacity, dtype=np.int64),
             "keep": np.empty(capacity, dtype=np.bool_),
         }
+
+    def added_buffers(self, n_checkpoints):
+        """Work arrays of :func:`_added_experiments_iteration` (one set per thread)."""
+        buffers = self.volumes()
+        n_foci, shape = int(self.bounds[-1]), self.mask.shape
+        buffers["cand"] = np.empty((n_checkpoints, len(self.mask_ijk), 3), dtype=np.int64)
+        buffers["counts"] = np.zeros(n_checkpoints, dtype=np.int64)
+        buffers["table"] = np.empty((n_foci, 6), dtype=np.int64)
+        buffers["near"] = np.empty((n_foci, 6), dtype=np.int64)
+        buffers["starts"] = np.empty(shape[0] * shape[1] + 1, dtype=np.int64)
+        buffers["ma"] = np.zeros(len(self.bounds) - 1, dtype=np.float32)
+        buffers["values"] = np.empty(len(self.mask_ijk))
+        return buffers
 
 
 def _run_blocks(draws, work, n_columns, n_jobs, progress):
@@ -325,17 +367,19 @@ def added_experiments_null(
     if len(cuts) != len(checkpoints) or np.any(np.diff(checkpoints) <= 0):
         raise ValueError("checkpoints must increase, with one cut each")
 
+    slacks = np.array(
+        [truncation_slack(draws.kernels, c, draws.tail) for c in checkpoints], dtype=np.float64
+    )
+
     def make():
-        buffers = draws.volumes()
-        buffers["cand"] = np.empty((len(checkpoints), len(draws.mask_ijk), 3), dtype=np.int64)
-        buffers["counts"] = np.zeros(len(checkpoints), dtype=np.int64)
-        return buffers
+        return draws.added_buffers(len(checkpoints))
 
     def work(foci, b, row):
         _added_experiments_iteration(
-            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
-            draws.mask, checkpoints, cuts, b["prod"], b["scratch"], b["index"], b["cand"],
-            b["counts"], b["state"], b["queue"], b["keep"], row,
+            foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.core,
+            draws.mask, checkpoints, cuts, slacks, b["prod"], b["scratch"], b["index"],
+            b["cand"], b["counts"], b["state"], b["queue"], b["keep"], draws.experiment_of,
+            b["table"], b["starts"], b["near"], b["ma"], b["values"], row,
         )  # fmt: skip
 
     work.buffers = _Local(make).buffers
