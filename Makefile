@@ -74,6 +74,7 @@ browser:
 bench: install $(JALE_VENV)/.installed
 	$(BIN)/python benchmarks/bench.py --n-iters $(BENCH_ITERS) --jobs $(JOBS) \
 		--jale-python $(JALE_VENV)/bin/python
+	$(BIN)/python benchmarks/scale.py --jobs $(JOBS)
 
 # Published ALEs rerun from their authors' own foci files (downloaded from commit-pinned URLs
 # into ~/.cache/mnsmeta, never committed; needs the network, which CI does not have).

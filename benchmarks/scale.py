@@ -13,6 +13,9 @@
    cluster-forming cut is the 0.999 quantile of the set's own ALE map (NiMARE's histogram
    null, from which its cut comes, cannot be computed at these sizes; the cut sets how many
    voxels are labelled, not the stamping, which dominates).
+3. A whole Neurosynth-scale ALE (13,889 experiments, 500,004 foci) as ``mnsmeta`` runs it:
+   the streaming fit (:mod:`mnsmeta.meta_analysis.engine.streaming`) and cluster-level FWE
+   with ``--whole-iters`` iterations (1,000).
 
 Every point runs in a fresh process, so that its peak resident memory is its own.
 
@@ -199,6 +202,8 @@ def main() -> None:
     parser.add_argument("--memory-iters", type=int, default=10_000)
     parser.add_argument("--points", type=int, nargs="*", default=list(EXPERIMENTS),
                         help="experiments per point of the curve")  # fmt: skip
+    parser.add_argument("--whole-iters", type=int, default=1000,
+                        help="iterations of the whole Neurosynth-scale ALE; 0: skip")  # fmt: skip
     parser.add_argument("--one", nargs=3, metavar=("KIND", "SIZE", "WORKERS"))
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -250,12 +255,17 @@ def main() -> None:
         f"{int(largest['foci'])} foci: 1,000 iterations in "
         f"{largest['s_per_iter'] * 1000 / 60:.1f} min of Monte Carlo"
     )
+    if args.whole_iters:
+        print(f"a whole ALE of {EXPERIMENTS[-1]} experiments (cluster-level FWE):")
+        whole = one("whole", EXPERIMENTS[-1], args.whole_iters)
+        curve = pd.concat([curve, pd.DataFrame([whole | {"engine": "ours, whole ALE"}])])
     from pathlib import Path
 
     from mnsmeta.workflows.results import ResultsFolder, write_csv
 
+    memory = memory.assign(engine=memory.pop("loop") + " loop, MNS memory", foci=3789)
     folder = ResultsFolder(Path("results"))
-    print(f"wrote {write_csv(curve, folder.bench_scale)}")
+    print(f"wrote {write_csv(pd.concat([memory, curve]), folder.bench_scale)}")
 
 
 if __name__ == "__main__":

@@ -569,6 +569,12 @@ def ale_command(
     voxel-level FWE map.
 
     \b
+    Database-scale inputs (100,000 foci or more: a whole Neurosynth term, MACM-like sets)
+    are streamed: no modelled-activation maps held in memory, and NiMARE's Monte Carlo
+    uncorrected null (100 random maps) instead of its analytic one, which would take days.
+    500,000 foci with 1,000 iterations took 12.5 minutes on 2 cores here.
+
+    \b
     Examples:
       mnsmeta ale my_studies.txt --output my_ale --jobs 2
       mnsmeta ale patients.txt --minus controls.txt --n-iters 5000

@@ -117,3 +117,20 @@ def test_streaming_fit_finds_the_clusters_of_the_fast_engine(sad_dataset):
     assert significant[0].sum() > 200
     overlap = (significant[0] & significant[1]).sum() / (significant[0] | significant[1]).sum()
     assert overlap > 0.8
+
+
+def test_fit_ale_streams_database_scale_sets(monkeypatch, sad_dataset):
+    # From STREAMING_FOCI foci on (100,000; lowered here to the SAD set's 743), the default
+    # engine streams: NiMARE's MA maps would not fit in memory.
+    from mnsmeta.meta_analysis.engine import streaming
+
+    monkeypatch.setattr(streaming, "STREAMING_FOCI", 700)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator, result = ale.fit_ale(sad_dataset, 60, seed=1, n_jobs=2)
+    assert type(estimator).__name__ == "StreamingALE"
+    assert estimator.null_method == "montecarlo" and estimator.n_iters == streaming.NULL_MAPS
+    nulls = result.estimator.null_distributions_
+    assert len(nulls["values_desc-size_level-cluster_corr-fwe_method-montecarlo"]) == 60
+    counts = nulls["histweights_corr-none_method-montecarlo"]
+    assert counts.sum() == streaming.NULL_MAPS * len(result.get_map("stat", return_type="array"))

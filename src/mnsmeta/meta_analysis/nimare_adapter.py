@@ -207,8 +207,9 @@ def chunked_ma_store(ma_store) -> bool:
 
 
 def ale_to_z(estimator, values):
-    """z of ALE values through a fitted ALE estimator's own null histogram (as its ``z`` map)."""
-    return estimator._summarystat_to_p(values, null_method="approximate")[1]
+    """z of ALE values through a fitted ALE estimator's own null histogram (as its ``z`` map):
+    the analytic one, or the Monte Carlo one of a streamed fit."""
+    return estimator._summarystat_to_p(values, null_method=estimator.null_method)[1]
 
 
 def subtraction_permutation_orders(estimator, n_iters: int, n_total: int, n_group1: int):
