@@ -41,8 +41,8 @@ class ReviewSettings:
     ``n_iters`` is the Monte Carlo iterations of every rerun (jackknife subsets, noise
     levels, sensitivity variants) and ``n_perm`` the permutations of the reruns' overlap
     tests: by default those of the main run (10,000 and 1,000), so that a rerun differs from
-    the main analysis by its data, not by Monte Carlo error (at 1,000 iterations, the BPD
-    cluster-size threshold moved from 111 to 105 voxels with the seed alone).
+    the main analysis by its data, not by Monte Carlo error (at 1,000 iterations the BPD
+    cluster-size threshold was 105 voxels in the reruns against 111 in the main run).
     """
 
     n_iters: int = 10_000

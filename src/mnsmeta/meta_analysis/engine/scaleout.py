@@ -1,11 +1,11 @@
 """Running the Monte Carlo and permutation work on a Dask distributed cluster.
 
-Inside :func:`dask_cluster`, every joblib ``Parallel`` (NiMARE's Monte Carlo permutations,
-our overlap relocations) sends its tasks to the cluster's workers. Results do not depend on
-where the tasks run: NiMARE draws all random datasets from one seeded generator before
-dispatching them, and the overlap relocations are split into a fixed number of chunks, each
-seeded from one ``SeedSequence``. So the same seed gives the same output serially and
-distributed.
+Inside :func:`dask_cluster`, every joblib ``Parallel`` (our Monte Carlo blocks and streamed
+uncorrected null, NiMARE's permutations where it runs them, our overlap relocations) sends
+its tasks to the cluster's workers. Results do not depend on where the tasks run: the Monte
+Carlo blocks and the overlap chunks have fixed sizes, each seeded from one
+``SeedSequence``, and NiMARE draws its random datasets from one seeded generator before
+dispatching them. So the same seed gives the same output serially and distributed.
 """
 
 from __future__ import annotations
