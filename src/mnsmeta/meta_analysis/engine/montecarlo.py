@@ -277,6 +277,12 @@ class _Plan:
         self._local = threading.local()
         self._null_ijk = None
 
+    def set_null_voxels(self, null_ijk):
+        """Draw random foci among ``null_ijk`` (n, 3) instead of the whole mask."""
+        self.null_mask = np.zeros_like(self.mask)
+        self.null_mask[tuple(np.asarray(null_ijk).T)] = True
+        self._null_ijk = None
+
     @property
     def null_ijk(self):
         """The voxels (n, 3) where random foci fall: the mask, or ``null_mask`` if set."""
@@ -365,24 +371,18 @@ def monte_carlo_null(plan, cut, n_iters, seed, n_jobs=1, progress=None):
         Per iteration the largest ALE, the largest cluster above ``cut`` (voxels) and its
         mass; the same for any ``n_jobs`` and on Dask.
     """
-    from joblib import Parallel, delayed
+    from functools import partial
 
-    from mnsmeta.meta_analysis.engine import scaleout
+    from mnsmeta.meta_analysis.engine.scaleout import seeded_blocks
 
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    n_blocks = -(-n_iters // BLOCK)
-    streams = root.spawn(n_blocks)
-    sizes = [min(BLOCK, n_iters - b * BLOCK) for b in range(n_blocks)]
-    backend = scaleout.BACKEND if scaleout.active() else "threading"
-    parallel = Parallel(n_jobs=max(1, n_jobs), backend=backend, return_as="generator")
-    blocks = parallel(
-        delayed(_null_block)(plan, cut, s, n) for s, n in zip(streams, sizes, strict=True)
-    )
     out = np.empty((n_iters, 3))
-    for b, block in enumerate(blocks):
-        out[b * BLOCK : b * BLOCK + len(block)] = block
+    start = 0
+    task = partial(_null_block, plan, cut)
+    for size, block in seeded_blocks(task, n_iters, BLOCK, seed, n_jobs):
+        out[start : start + size] = block
+        start += size
         if progress is not None:
-            progress.update(len(block))
+            progress.update(size)
     return out
 
 
@@ -405,8 +405,7 @@ def _fast_correct_fwe_montecarlo(
         )
     null_ijk, cut, rng = nimare_adapter.montecarlo_inputs(self, voxel_thresh)
     plan = _Plan.for_coordinates(self.inputs_["coordinates"], self.masker.mask_img)
-    plan.null_mask = np.zeros_like(plan.mask)
-    plan.null_mask[tuple(null_ijk.T)] = True
+    plan.set_null_voxels(null_ijk)
     root = np.random.SeedSequence(int(rng.integers(2**63)))
     with tqdm(total=n_iters, desc="Monte Carlo", unit="it") as bar:
         nulls = monte_carlo_null(plan, cut, n_iters, root, n_cores, bar)

@@ -35,6 +35,26 @@ def _register_backend() -> None:
     joblib.register_parallel_backend(BACKEND, Backend)
 
 
+def seeded_blocks(function, n_items: int, block: int, seed, n_jobs: int = 1):
+    """Run ``function(stream, size)`` over ``n_items`` in fixed blocks of ``block`` items.
+
+    Each block gets its own child of one :class:`numpy.random.SeedSequence` (``seed``, an
+    int or a SeedSequence) and is one task: in threads, or on the Dask cluster when one is
+    active. The blocks do not depend on ``n_jobs`` or the workers, so neither do the
+    results. Yields ``(size, result)`` in block order.
+    """
+    import numpy as np
+    from joblib import Parallel, delayed
+
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    n_blocks = -(-n_items // block)
+    sizes = [min(block, n_items - b * block) for b in range(n_blocks)]
+    backend = BACKEND if active() else "threading"
+    parallel = Parallel(n_jobs=max(1, n_jobs), backend=backend, return_as="generator")
+    tasks = (delayed(function)(s, n) for s, n in zip(root.spawn(n_blocks), sizes, strict=True))
+    yield from zip(sizes, parallel(tasks), strict=True)
+
+
 def active() -> bool:
     """Whether work is currently being sent to a Dask cluster."""
     return _ACTIVE["dask"]

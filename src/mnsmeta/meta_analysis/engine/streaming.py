@@ -102,24 +102,17 @@ def null_histogram(plan, bin_centers, n_maps, seed, n_jobs=1, progress=None):
     (NiMARE's ``histweights_corr-none_method-montecarlo`` and
     ``histweights_level-voxel_corr-fwe_method-montecarlo``).
     """
-    from joblib import Parallel, delayed
+    from functools import partial
 
-    from mnsmeta.meta_analysis.engine import scaleout
+    from mnsmeta.meta_analysis.engine.scaleout import seeded_blocks
 
     step = bin_centers[1] - bin_centers[0]
     # NiMARE's edges: halfway between centres (nimare.meta.cbma.base._histogram_bin_edges).
     edges = np.append(bin_centers - step / 2, bin_centers[-1] + step / 2)
-    n_blocks = -(-n_maps // NULL_BLOCK)
-    streams = np.random.SeedSequence(seed).spawn(n_blocks)
-    sizes = [min(NULL_BLOCK, n_maps - b * NULL_BLOCK) for b in range(n_blocks)]
-    backend = scaleout.BACKEND if scaleout.active() else "threading"
-    parallel = Parallel(n_jobs=max(1, n_jobs), backend=backend, return_as="generator")
-    tasks = (
-        delayed(_histogram_block)(plan, edges, s, n) for s, n in zip(streams, sizes, strict=True)
-    )
     counts = np.zeros(len(bin_centers), dtype=np.int64)
     last = np.zeros(len(bin_centers), dtype=np.int64)
-    for (block_counts, block_last), size in zip(parallel(tasks), sizes, strict=True):
+    task = partial(_histogram_block, plan, edges)
+    for size, (block_counts, block_last) in seeded_blocks(task, n_maps, NULL_BLOCK, seed, n_jobs):
         counts += block_counts
         last += block_last
         if progress is not None:
@@ -143,8 +136,7 @@ def _streaming_fit(self, dataset):
     stat = observed_ale(plan, ijk).astype(np.float32)
     bins = nimare_adapter.histogram_bins(self, largest_ma(plan, ijk))
     null_ijk, rng = nimare_adapter.uncorrected_null_inputs(self)
-    plan.null_mask = np.zeros_like(plan.mask)
-    plan.null_mask[tuple(null_ijk.T)] = True
+    plan.set_null_voxels(null_ijk)
     root = int(rng.integers(2**63))
     with tqdm(total=self.n_iters, desc="uncorrected null", unit="map") as bar:
         counts, last = null_histogram(plan, bins, self.n_iters, root, self.n_cores, bar)
