@@ -135,6 +135,18 @@ def _exact_column(cand, start, stop, shape, kernels, reach, table, starts, near,
 
 
 @numba.njit(**_JIT)
+def _exact_candidates(cand, n_cand, shape, kernels, halves, table, starts, near, ma, out):
+    """The exact ALE of candidates ``0:n_cand`` (in slab order, so column by column) into
+    ``out``, by :func:`_exact_column` on each run of candidates sharing a column."""
+    reach = halves.max()
+    start = 0
+    for c in range(1, n_cand + 1):
+        if c == n_cand or cand[c, 0] != cand[start, 0] or cand[c, 1] != cand[start, 1]:
+            _exact_column(cand, start, c, shape, kernels, reach, table, starts, near, ma, out)
+            start = c
+
+
+@numba.njit(**_JIT)
 def _iteration(
     foci, bounds, kernel_of, kernels, halves, rows, whole, slack, mask, cut, prod, scratch,
     labels, supra, values, queue, experiment_of, table, starts, near, ma,
@@ -171,14 +183,7 @@ def _iteration(
         )
         low = min(low, slab_low)
     _sort_foci(foci, ny, experiment_of, kernel_of, halves, starts, table)
-    reach = halves.max()
-    start = 0
-    for c in range(1, n_cand + 1):
-        if c == n_cand or supra[c, 0] != supra[start, 0] or supra[c, 1] != supra[start, 1]:
-            _exact_column(
-                supra, start, c, mask.shape, kernels, reach, table, starts, near, ma, values
-            )
-            start = c
+    _exact_candidates(supra, n_cand, mask.shape, kernels, halves, table, starts, near, ma, values)
     max_value = 0.0
     n_supra = 0
     for c in range(n_cand):

@@ -37,7 +37,7 @@ from mnsmeta.meta_analysis.engine.kernels import (
     truncation_slack,
     truncation_tail,
 )
-from mnsmeta.meta_analysis.engine.montecarlo import _exact_column, _sort_foci
+from mnsmeta.meta_analysis.engine.montecarlo import _exact_candidates, _sort_foci
 
 #: Iterations per random stream; fixed so that the draws do not depend on the thread count.
 BLOCK = 100
@@ -180,23 +180,14 @@ def _added_experiments_iteration(
         prod[:] = 1.0
     # Each checkpoint's candidates get their exact ALE from the whole kernels of its first
     # experiments (candidates come column by column: slabs are read in x, y, z order).
-    reach = halves.max()
     for j in range(n_checks):
         n_cand = counts[j]
         _sort_foci(
             foci[: bounds[checkpoints[j]]], ny, experiment_of, kernel_of, halves, starts, table
         )
-        start = 0
-        for c in range(1, n_cand + 1):
-            if (
-                c == n_cand
-                or cand[j, c, 0] != cand[j, start, 0]
-                or cand[j, c, 1] != cand[j, start, 1]
-            ):
-                _exact_column(
-                    cand[j], start, c, mask.shape, kernels, reach, table, starts, near, ma, values
-                )
-                start = c
+        _exact_candidates(
+            cand[j], n_cand, mask.shape, kernels, halves, table, starts, near, ma, values
+        )
         for c in range(n_cand):
             index[cand[j, c, 0], cand[j, c, 1], cand[j, c, 2]] = c + 1
             keep[c] = values[c] > cuts[j]
