@@ -27,10 +27,11 @@ def curation():
 def test_the_committed_curation_validates_against_the_databases():
     report = validate_paths([COORDINATES], use_database=True)
     assert [str(p) for p in report.problems if not p.is_warning] == []
-    # The one warning: NeuroQuery's copy of a BPD study's table with a flipped sign, for a
-    # curator to check against the paper.
-    assert [(p.line, p.severity) for p in report.problems] == [(15, "warning")]
-    assert "19651401 twice, the copy T5 with z 14 vs -14 (sign)" in report.problems[0].message
+    # The one warning: an MNS study's Neurosynth table that is not coordinates (dropped; its
+    # other tables are real). NeuroQuery's copy of a BPD table with a flipped sign is decided
+    # (keep_copy), so it no longer asks a curator.
+    assert [(p.line, p.severity) for p in report.problems] == [(122, "warning")]
+    assert "25671563: neurosynth table 39887 (9 foci" in report.problems[0].message
 
 
 def test_every_candidate_has_a_record_with_modality_and_decision(curation):
@@ -57,7 +58,7 @@ def test_flow_counts(curation):
     removed = flow.loc[flow.index.str.startswith("foci removed: ")]
     assert (
         removed.sum() + flow.loc["foci analysed"]
-        == flow.loc["foci of included studies (as stored)"]
+        == flow.loc["foci of the primary studies (as stored)"]
     ).all()
     # BPD 19651401: NeuroQuery's copy of its Table 4 with one z sign flipped
     assert flow.loc["foci removed: near_copy_table", "BPD"] == 10

@@ -1,7 +1,8 @@
 """From curation records to ALE experiments: selection, merging, space, sample sizes.
 
-One study is one experiment (Turkeltaub et al., 2012): all contrasts a study reports for a
-group are pooled, so that the same participants never enter an analysis twice.
+One sample is one experiment (Turkeltaub et al., 2012): all contrasts a study reports for a
+group are pooled, and so are the records of one sample (``sample`` in the records: two papers
+of the same participants), so that the same participants never enter an analysis twice.
 :class:`ExperimentSet` is the experiment model every later stage uses.
 """
 
@@ -22,6 +23,7 @@ from mnsmeta.errors import MnsmetaInputError, Problem
 
 EXPERIMENT_COLUMNS = [
     "experiment_id",
+    "studies",
     "group",
     "source",
     "n_foci",
@@ -39,6 +41,7 @@ EXPERIMENT_COLUMNS = [
     "contrasts",
     "kinds",
     # Foci dropped by each hygiene rule (mnsmeta.data.hygiene), before n_foci was counted.
+    "foci_removed_implausible_table",
     "foci_removed_duplicate_table",
     "foci_removed_near_copy_table",
     "foci_removed_repeated_focus",
@@ -204,18 +207,22 @@ def _manual_foci(curation: Curation, record: StudyRecord) -> pd.DataFrame:
     xyz = np.array([[f.x, f.y, f.z] for f in foci], dtype=float).reshape(-1, 3)
     spaces = np.array([f.space for f in foci])
     mni = to_mni(xyz, spaces)
-    return pd.DataFrame(
+    typed = pd.DataFrame(
         {
             "experiment_id": record.study_id,
             "contrast": [f.experiment for f in foci],
-            "x": mni[:, 0],
-            "y": mni[:, 1],
-            "z": mni[:, 2],
+            "x": xyz[:, 0],
+            "y": xyz[:, 1],
+            "z": xyz[:, 2],
             "table_id": [f.table for f in foci],
             "reported_space": spaces,
             "space_rule": [SPACE_RULES[s] for s in spaces],
         }
     )
+    # Plausibility is judged as typed (before any conversion), per table and contrast.
+    typed = hygiene.mark_implausible_tables(typed, keys=("table_id", "contrast"))
+    typed[["x", "y", "z"]] = mni
+    return typed
 
 
 #: How the N of a between-group experiment is counted: both groups (the main rule), or the
@@ -314,6 +321,9 @@ def build_experiments(
             space_overrides={r.pmid: r.space for r in database_records if r.space},
             pmids=[r.pmid for r in database_records],
         )
+        for record in database_records:
+            if record.keep_copy:
+                merged = hygiene.prefer_copy(merged, record.pmid, record.keep_copy)
         merged["experiment_id"] = merged["pmid"].astype(str)
         foci_parts.append(merged)
     foci_parts += [_manual_foci(curation, r) for r in records if r.is_manual]
@@ -336,20 +346,46 @@ def build_experiments(
         fallback_n, fallback_rule = int(fallback), "fallback: fixed N"
     if contrast_kinds:
         foci = foci[foci["kind"].isin(contrast_kinds)]
-    # Foci hygiene (mnsmeta.data.hygiene): tables stored twice, then repeated foci.
+    # Foci hygiene (mnsmeta.data.hygiene): tables that are not coordinates, tables stored
+    # twice; then, once a sample's records are one experiment, repeated foci.
+    implausible = foci["implausible"].fillna("") != ""
+    if implausible.any():
+        kept_tables = foci.loc[~implausible].groupby("experiment_id").size()
+        emptied = [r for r in records if kept_tables.get(r.study_id, 0) == 0]
+        if emptied and not contrast_kinds:
+            raise MnsmetaInputError(
+                f"group {group}: {len(emptied)} included experiment(s) have no plausible table",
+                [_implausible_problem(record) for record in emptied],
+            )
+    foci = foci.assign(study_id=foci["experiment_id"])
+    units = _experiments_of_samples(records, curation.sample_rule)
+    experiment_of = {r.study_id: unit_id for unit_id, members in units for r in members}
+    foci["experiment_id"] = foci["study_id"].map(experiment_of)
     foci, removed = hygiene.apply_rules(foci)
     if contrast_kinds:
-        records = [r for r in records if (foci["experiment_id"] == r.study_id).any()]
+        present = set(foci["experiment_id"])
+        units = [(unit_id, members) for unit_id, members in units if unit_id in present]
     rows = []
-    for record in records:
-        study_foci = foci[foci["experiment_id"] == record.study_id]
-        # A directional experiment's N may be its contrasts' own; a study's is its record's.
-        selected = [
-            c
-            for c in curation.contrasts_of(record)
-            if contrast_kinds and c.label in set(study_foci["contrast"])
+    for unit_id, members in units:
+        study_foci = foci[foci["experiment_id"] == unit_id]
+        # A directional experiment's N may be its contrasts' own; a study's is its record's;
+        # a sample's is the largest its records report.
+        sizes = [
+            _sample_size(
+                member,
+                [
+                    c
+                    for c in curation.contrasts_of(member)
+                    if contrast_kinds and c.label in set(study_foci["contrast"])
+                ],
+                n_rule,
+            )
+            for member in members
         ]
-        n, rule = _sample_size(record, selected, n_rule)
+        best = max(range(len(sizes)), key=lambda i: -1 if sizes[i][0] is None else sizes[i][0])
+        (n, rule), record = sizes[best], members[best]
+        if len(members) > 1 and n is not None:
+            rule = f"largest of the sample's records ({rule})"
         if n is None:
             if fallback_n is None:
                 raise MnsmetaInputError(
@@ -359,9 +395,12 @@ def build_experiments(
             n, rule = fallback_n, fallback_rule
         rows.append(
             {
-                "experiment_id": record.study_id,
+                "experiment_id": unit_id,
+                "studies": "; ".join(m.study_id for m in members),
                 "group": group,
-                "source": "manual" if record.is_manual else study_foci["source"].iloc[0],
+                "source": "; ".join(
+                    dict.fromkeys(filter(None, (_source_of(m, study_foci) for m in members)))
+                ),
                 "n_foci": len(study_foci),
                 "sample_size": n,
                 "sample_size_rule": rule,
@@ -377,7 +416,7 @@ def build_experiments(
                 "contrasts": "; ".join(dict.fromkeys(study_foci["contrast"].astype(str))),
                 "kinds": "; ".join(sorted(set(study_foci["kind"]))),
                 **{
-                    f"foci_removed_{rule}": int(removed[rule].get(record.study_id, 0))
+                    f"foci_removed_{rule}": int(removed[rule].get(unit_id, 0))
                     for rule in hygiene.RULES
                 },
             }
@@ -385,6 +424,47 @@ def build_experiments(
     experiments = pd.DataFrame(rows, columns=EXPERIMENT_COLUMNS).set_index("experiment_id")
     foci = foci[FOCI_COLUMNS].reset_index(drop=True)
     return ExperimentSet(group, experiments, foci, fallback_n)
+
+
+#: Joins the study ids of a sample's records into its experiment's id ("22027088+23547713").
+SAMPLE_JOIN = "+"
+
+
+def _experiments_of_samples(records, sample_rule: str) -> list[tuple[str, list[StudyRecord]]]:
+    """The experiments of these records: one per sample (records in file order).
+
+    Under ``pool`` the records of one sample are one experiment, named by their study ids
+    joined with ``+``; under ``first`` the records were already cut to one per sample
+    (:meth:`Curation.for_group`).
+    """
+    samples: dict[str, list[StudyRecord]] = {}
+    for record in records:
+        samples.setdefault(record.sample_key, []).append(record)
+    units = []
+    for members in samples.values():
+        if sample_rule == "first":
+            members = members[:1]
+        units.append((SAMPLE_JOIN.join(m.study_id for m in members), members))
+    return units
+
+
+def _source_of(record: StudyRecord, foci: pd.DataFrame) -> str:
+    """The database (or ``manual``) a record's foci came from."""
+    if record.is_manual:
+        return "manual"
+    sources = foci.loc[foci["study_id"] == record.study_id, "source"]
+    return str(sources.iloc[0]) if len(sources) else ""
+
+
+def _implausible_problem(record: StudyRecord) -> Problem:
+    return Problem(
+        record.file,
+        record.line,
+        f"every database table of study {record.study_id} fails the plausibility rule (not "
+        "peak coordinates)",
+        "exclude it with reason implausible_foci, or type its foci in from the paper "
+        "(`mnsmeta studies --tables` lists the tables and the tests they fail)",
+    )
 
 
 def _empty(group: str) -> ExperimentSet:

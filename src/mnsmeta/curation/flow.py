@@ -6,13 +6,15 @@ each hygiene rule removed (:mod:`mnsmeta.data.hygiene`), and what the analysis u
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pandas as pd
 
 from mnsmeta.curation.candidates import find_candidates
 from mnsmeta.curation.experiments import build_experiments
 from mnsmeta.curation.groups import GROUPS
 from mnsmeta.curation.records import REASONS, Curation
-from mnsmeta.data import hygiene
+from mnsmeta.data import databases, hygiene
 
 
 def study_flow(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFrame:
@@ -51,12 +53,30 @@ def study_flow(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFrame:
             "flagged for a curation decision": int((candidates["flags"] != "").sum()),
         }
         for reason in REASONS:
-            counts[f"excluded: {reason}"] = sum(r.reason == reason for r in excluded)
-        counts["excluded (total)"] = len(excluded)
-        counts["included"] = len(included)
+            counts[f"excluded: {reason}"] = sum(
+                r.reason == reason for r in excluded if r.status == "excluded"
+            )
+        counts["excluded (total)"] = sum(r.status == "excluded" for r in excluded)
+        # PRISMA 2020: records that could not be decided are awaiting classification.
+        counts["awaiting classification"] = sum(r.status == "awaiting" for r in excluded)
+        counts["included (eligible)"] = len(included)
         counts["included with a sample size read in a source"] = sum(
             r.sample_size()[0] is not None for r in included
         )
+        primary = [r for r in included if r.admitted()]
+        counts["sensitivity only: tables mix other groups, connectivity, treatment or ages"] = (
+            sum(bool(r.mixes) for r in included)
+        )
+        counts["sensitivity only: ROI/SVC peaks only"] = sum(
+            r.coverage == "roi" and not r.mixes for r in included
+        )
+        counts["included: primary analysis (studies)"] = len(primary)
+        samples = Counter(r.sample_key for r in primary)
+        counts["primary studies sharing a sample with another (pooled)"] = sum(
+            samples[r.sample_key] > 1 for r in primary
+        )
+        counts["included: primary analysis (experiments, one per sample)"] = len(samples)
+        counts.update(_plausibility_counts(records))
         counts.update(_foci_counts(curation, group) if included else {})
         columns[group] = counts
     table = pd.DataFrame(columns)
@@ -69,11 +89,28 @@ def _foci_counts(curation: Curation, group: str) -> dict[str, int]:
     experiments = build_experiments(curation, group).experiments
     removed = {rule: int(experiments[f"foci_removed_{rule}"].sum()) for rule in hygiene.RULES}
     analysed = int(experiments["n_foci"].sum())
-    counts = {"foci of included studies (as stored)": analysed + sum(removed.values())}
+    counts = {"foci of the primary studies (as stored)": analysed + sum(removed.values())}
     for rule, n in removed.items():
         counts[f"foci removed: {rule}"] = n
     counts["foci analysed"] = analysed
     return counts
+
+
+def _plausibility_counts(records) -> dict[str, int]:
+    """Database tables of the screened studies that are not plausibly coordinates."""
+    studies = [r for r in records if r.pmid and not r.is_manual]
+    if not studies:
+        return {}
+    tables = databases.implausible_tables(
+        [r.pmid for r in studies], {r.pmid: r.source_db for r in studies if r.source_db}
+    )
+    included = {r.pmid for r in studies if r.included}
+    return {
+        "tables not coordinates (plausibility rule), screened studies": len(tables),
+        "tables not coordinates, included studies (dropped)": int(
+            tables["pmid"].isin(included).sum()
+        ),
+    }
 
 
 def excluded_studies(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFrame:

@@ -287,13 +287,18 @@ def import_studies(
             "source_db": "manual",
             "note": f"imported from {input_file.name} ({len(study.contrasts)} contrast(s))",
         }
-        record_lines.append("\t".join(fields.get(c, "") for c in RECORD_COLUMNS + RECORD_OPTIONAL))
+        record_lines.append(fields)
 
     old_records = records_path.read_text(encoding="utf-8") if records_path.exists() else ""
     if not old_records.strip():
         old_records = "\t".join(RECORD_COLUMNS + RECORD_OPTIONAL) + "\n"
     elif not old_records.endswith("\n"):
         old_records += "\n"
+    # New records follow the file's own header (an older file has fewer optional columns).
+    header = next(
+        line for line in old_records.splitlines() if line.strip() and not line.startswith("#")
+    ).split("\t")
+    record_lines = ["\t".join(fields.get(c.strip(), "") for c in header) for fields in record_lines]
     # Write every file beside its target first, then rename: never half an import.
     with (
         atomic(manual_path) as manual_tmp,

@@ -42,7 +42,9 @@ DESIGNS = {
     "treatment": "pre/post treatment without a control comparison",
     "other": "another design",
 }
-STATUSES = ("included", "excluded")
+#: ``awaiting``: not enough could be read to decide (PRISMA 2020's "awaiting
+#: classification"): neither included nor excluded, counted on its own row of the flow.
+STATUSES = ("included", "excluded", "awaiting")
 REASONS = {
     "review": "review or meta-analysis, not a primary study",
     "not_imaging": "EEG/MEG or behavioural only",
@@ -58,10 +60,43 @@ REASONS = {
     "subclinical": "trait or subclinical sample, no clinical diagnosis",
     "no_control_group": "no comparison with healthy controls",
     "duplicate_sample": "same participants as another included study",
-    "implausible_foci": "database extraction implausible (too many foci, foci outside brain)",
+    "implausible_foci": "database extraction implausible (tables that are not coordinates, too "
+    "many foci, foci outside brain)",
     "no_coordinates": "no peak coordinates in either database",
-    "unclear": "not enough information to decide",
 }
+#: What a study's tables mix in besides one patient group against one healthy control group
+#: at one time point (one healthy group, for an MNS reference). A study whose tables mix any
+#: of these (and cannot be separated) enters only the ``mixed_tables_kept`` variant.
+TABLE_MIXES = {
+    "none": "nothing: one group (against its controls), one time point, activation",
+    "other_population": "results of another patient or risk group (psychopathy, MDD, "
+    "trauma-exposed controls...)",
+    "connectivity": "connectivity analyses (PPI, DCM, functional connectivity) beside activation",
+    "treatment": "treatment, pre/post or longitudinal comparisons",
+    "age_groups": "independent age groups (adolescents and adults) pooled",
+    "unknown": "nothing informative could be read",
+}
+#: Where a study's peaks come from. ALE's null assumes whole-brain reporting, so ROI/SVC-only
+#: studies leave the primary analysis (Mueller et al., 2018) and enter a variant.
+COVERAGES = {
+    "whole_brain": "whole-brain (voxel-wise) analysis",
+    "roi": "a priori regions of interest or small-volume correction only",
+    "mixed": "whole-brain results plus ROI/SVC results",
+    "unknown": "not stated in what could be read",
+}
+#: The study's main task, from its title, abstract or terms (for the characteristics table,
+#: the paradigm tabulation and paradigm-matched controls).
+PARADIGMS = (
+    "emotional_faces", "emotional_scenes", "social_feedback", "social_exclusion",
+    "self_referential", "emotion_regulation", "pain", "theory_of_mind", "reward", "memory",
+    "cognitive_control", "anticipation", "conditioning", "speech", "action_observation",
+    "imitation", "observation_execution", "execution", "imagery", "face_observation",
+    "face_imitation", "vocal_auditory", "other",
+)  # fmt: skip
+AGE_GROUPS = ("adults", "adolescents", "children", "older_adults", "mixed", "unknown")
+#: Categories a sensitivity variant may admit besides the primary analysis's studies.
+ADMISSIONS = ("mixed_tables", "roi_coverage")
+SAMPLE_RULES = ("pool", "first")
 DIRECTIONS = ("", "hyper", "hypo", "mixed", "none")
 SPACES = ("MNI", "TAL")
 SOURCE_DBS = ("", "neurosynth", "neuroquery", "manual")
@@ -77,6 +112,16 @@ RECORD_OPTIONAL = [
     "source_db",
     "flags",
     "note",
+    "sample",
+    "sample_evidence",
+    "table_mix",
+    "table_mix_evidence",
+    "coverage",
+    "coverage_evidence",
+    "paradigm",
+    "age_group",
+    "characteristics_evidence",
+    "keep_copy",
 ]
 MANUAL_COLUMNS = ["study_id", "experiment", "space", "table", "x", "y", "z"]
 
@@ -100,6 +145,16 @@ class StudyRecord:
     source_db: str = ""
     flags: str = ""
     note: str = ""
+    sample: str = ""
+    sample_evidence: str = ""
+    table_mix: str = ""
+    table_mix_evidence: str = ""
+    coverage: str = ""
+    coverage_evidence: str = ""
+    paradigm: str = ""
+    age_group: str = ""
+    characteristics_evidence: str = ""
+    keep_copy: str = ""
     file: str = ""
     line: int = 0
 
@@ -115,6 +170,28 @@ class StudyRecord:
     @property
     def is_manual(self) -> bool:
         return self.source_db == "manual"
+
+    @property
+    def mixes(self) -> list[str]:
+        """What its tables mix in (``TABLE_MIXES`` other than none and unknown)."""
+        return [m for m in self.table_mix.split(";") if m.strip() not in ("", "none", "unknown")]
+
+    @property
+    def sample_key(self) -> str:
+        """The sample (cohort) its participants belong to: its ``sample``, else itself."""
+        return self.sample or f"study:{self.study_id}"
+
+    def admitted(self, admit=()) -> bool:
+        """Whether the included study enters an analysis that admits ``admit`` categories.
+
+        The primary analysis (``admit`` empty) takes the included studies whose tables mix
+        nothing in (``table_mix``) and whose peaks are not ROI/SVC-only (``coverage``).
+        """
+        if not self.included:
+            return False
+        if self.mixes and "mixed_tables" not in admit:
+            return False
+        return self.coverage != "roi" or "roi_coverage" in admit
 
     def sample_size(self) -> tuple[int | None, str]:
         """Return the N used for the ALE kernel and the rule that gave it.
@@ -155,14 +232,28 @@ class Curation:
     manual_foci: list[ManualFocus] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     contrasts: list[Contrast] = field(default_factory=list)
+    #: Categories admitted besides the primary analysis's studies (``ADMISSIONS``): the
+    #: sensitivity variants ``mixed_tables_kept`` and ``roi_kept`` set them.
+    admit: tuple[str, ...] = ()
+    #: How the records of one sample enter: ``pool`` (one experiment, the main rule) or
+    #: ``first`` (only the sample's first record, a sensitivity variant).
+    sample_rule: str = "pool"
 
     def for_group(self, group: str, included_only: bool = True) -> list[StudyRecord]:
-        """Return the records of one group (by default only the included ones)."""
-        return [
-            record
-            for record in self.records
-            if record.group == group and (record.included or not included_only)
-        ]
+        """Return the records of one group (by default only those that enter its analysis).
+
+        With ``included_only`` the records are those the analysis takes: included, admitted
+        (:meth:`StudyRecord.admitted`), and under the ``first`` sample rule only the first
+        record (in file order) of each sample.
+        """
+        records = [r for r in self.records if r.group == group]
+        if not included_only:
+            return records
+        records = [r for r in records if r.admitted(self.admit)]
+        if self.sample_rule == "first":
+            seen: set[str] = set()
+            records = [r for r in records if not (r.sample_key in seen or seen.add(r.sample_key))]
+        return records
 
     @property
     def errors(self) -> list[Problem]:
@@ -217,9 +308,41 @@ def _record_from_row(row: Row, path: str, problems: list[Problem]) -> StudyRecor
         source_db=source_db,
         flags=row["flags"],
         note=row["note"],
+        sample=row["sample"],
+        sample_evidence=row["sample_evidence"],
+        table_mix=_mixes(row, path, problems),
+        table_mix_evidence=row["table_mix_evidence"],
+        coverage=_choice(row, "coverage", ("", *COVERAGES), path, problems),
+        coverage_evidence=row["coverage_evidence"],
+        paradigm=_choice(row, "paradigm", ("", *PARADIGMS), path, problems),
+        age_group=_choice(row, "age_group", ("", *AGE_GROUPS), path, problems),
+        characteristics_evidence=row["characteristics_evidence"],
+        keep_copy=row["keep_copy"],
         file=path,
         line=row.line,
     )
+    for column in ("sample", "table_mix", "coverage"):
+        if getattr(record, column) and not getattr(record, f"{column}_evidence"):
+            problems.append(
+                Problem(
+                    path,
+                    row.line,
+                    f"{column} {getattr(record, column)!r} given without {column}_evidence",
+                    f"write in {column}_evidence the evidence level (abstract URL, note, terms, "
+                    "metadata, foci) and what decided it",
+                )
+            )
+    if record.reason == "unclear":
+        problems.append(
+            Problem(
+                path,
+                row.line,
+                "excluded with reason 'unclear'",
+                "a study that cannot be decided is not excluded: set status to awaiting "
+                "(awaiting classification) and clear the reason",
+            )
+        )
+        return record
     if record.status == "excluded" and record.reason not in REASONS:
         problems.append(
             Problem(
@@ -229,12 +352,12 @@ def _record_from_row(row: Row, path: str, problems: list[Problem]) -> StudyRecor
                 f"give one of {', '.join(REASONS)}",
             )
         )
-    if record.status == "included" and record.reason:
+    if record.status != "excluded" and record.reason:
         problems.append(
             Problem(
                 path,
                 row.line,
-                f"included but with reason {record.reason!r}",
+                f"{record.status} but with reason {record.reason!r}",
                 "clear the reason, or set status to excluded",
             )
         )
@@ -258,6 +381,22 @@ def _record_from_row(row: Row, path: str, problems: list[Problem]) -> StudyRecor
             )
         )
     return record
+
+
+def _mixes(row: Row, path: str, problems: list[Problem]) -> str:
+    """The ``table_mix`` cell: ``;``-separated values of ``TABLE_MIXES``."""
+    value = row["table_mix"]
+    unknown = [m.strip() for m in value.split(";") if m.strip() and m.strip() not in TABLE_MIXES]
+    if unknown:
+        problems.append(
+            Problem(
+                path,
+                row.line,
+                f"unknown table_mix {', '.join(map(repr, unknown))}",
+                f"use one or more of {', '.join(TABLE_MIXES)}, separated by ';'",
+            )
+        )
+    return ";".join(m.strip() for m in value.split(";") if m.strip())
 
 
 def read_records(path: Path, problems: list[Problem]) -> list[StudyRecord]:

@@ -111,6 +111,7 @@ def check_against_database(curation: Curation) -> None:
             )
     check_contrast_tables(curation, [r for r in known if r.pmid in studies.index])
     check_near_copies(curation, known)
+    check_plausibility(curation, known)
     for record in records:
         if record.pmid not in studies.index:
             curation.problems.append(
@@ -150,6 +151,8 @@ def check_near_copies(curation: Curation, records) -> None:
     by_pmid = {r.pmid: r for r in records}
     for copy in copies[copies["rule"] == NEAR_COPY_TABLE].itertuples():
         record = by_pmid[copy.pmid]
+        if record.keep_copy in (str(copy.table_id), str(copy.copy_of)):
+            continue  # decided by a curator (keep_copy, evidence in the note)
         curation.problems.append(
             Problem(
                 record.file,
@@ -161,6 +164,60 @@ def check_near_copies(curation: Curation, records) -> None:
                 severity="warning",
             )
         )
+
+
+def check_plausibility(curation: Curation, records) -> None:
+    """List the tables that are not plausibly coordinates (dropped), and the studies left
+    with none (an error: they must be excluded as ``implausible_foci``); check ``keep_copy``.
+    """
+    from mnsmeta.data import databases, hygiene
+
+    overrides = {r.pmid: r.source_db for r in records if r.source_db}
+    foci = databases.merged_foci(source_overrides=overrides, pmids=[r.pmid for r in records])
+    by_pmid = {r.pmid: r for r in records}
+    tables = foci.groupby("pmid")["table_id"].nunique()
+    flagged = hygiene.implausible_tables(foci)
+    for pmid, study in flagged.groupby("pmid"):
+        record = by_pmid[pmid]
+        listed = "; ".join(
+            f"{t.source} table {t.table_id} ({t.n_foci} foci: {t.tests})" for t in study.itertuples()
+        )
+        if len(study) == tables.get(pmid, 0):
+            curation.problems.append(
+                Problem(
+                    record.file,
+                    record.line,
+                    f"no table of study {pmid} is plausibly coordinates: {listed}",
+                    "exclude it with reason implausible_foci (or type its foci in from the paper)",
+                )
+            )
+        else:
+            curation.problems.append(
+                Problem(
+                    record.file,
+                    record.line,
+                    f"study {pmid}: {listed} is not peak coordinates (plausibility rule)",
+                    "the table is dropped; nothing to do unless the paper shows it is real",
+                    severity="warning",
+                )
+            )
+    copies = foci[foci["copy_rule"] != ""]
+    for record in records:
+        if not record.keep_copy:
+            continue
+        study = copies[copies["pmid"] == record.pmid]
+        pairs = set(study["table_id"].astype(str)) | set(study["copy_of"].astype(str))
+        if record.keep_copy not in pairs:
+            curation.problems.append(
+                Problem(
+                    record.file,
+                    record.line,
+                    f"keep_copy {record.keep_copy!r} is not a table stored twice in study "
+                    f"{record.pmid} (copies: {', '.join(sorted(pairs)) or 'none'})",
+                    "name one table of a copied pair (`mnsmeta studies --tables "
+                    f"{record.pmid}`), or clear keep_copy",
+                )
+            )
 
 
 def check_contrast_tables(curation: Curation, records) -> None:

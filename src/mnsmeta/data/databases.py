@@ -133,7 +133,8 @@ def merged_foci(
         Columns ``pmid``, ``source``, ``table_id``, ``x``, ``y``, ``z`` (MNI),
         ``reported_space``, ``space_rule``, ``title``, ``year``, and ``copy_of``,
         ``copy_rule`` and ``copy_differences``: a table stored twice is marked (not dropped)
-        as a copy of the earlier one (:mod:`mnsmeta.data.hygiene`).
+        as a copy of the earlier one; and ``implausible``: the plausibility tests its table
+        fails (:mod:`mnsmeta.data.hygiene`).
     """
     source_overrides = source_overrides or {}
     space_overrides = space_overrides or {}
@@ -158,7 +159,8 @@ def merged_foci(
     foci = all_foci()
     wanted = pd.MultiIndex.from_arrays([chosen.index, chosen.to_numpy()])
     keep = pd.MultiIndex.from_frame(foci[["pmid", "source"]]).isin(wanted)
-    foci = foci.loc[keep].copy()
+    # Plausibility is judged on the coordinates as reported, before any space conversion.
+    foci = hygiene.mark_implausible_tables(foci.loc[keep])
     foci["reported_space"] = foci["pmid"].map(space)
     foci[["x", "y", "z"]] = to_mni(foci[["x", "y", "z"]].to_numpy(), foci["reported_space"])
     foci["space_rule"] = foci["reported_space"].map(SPACE_RULES)
@@ -188,6 +190,13 @@ def study_tables(pmid: int, source: str = "") -> pd.DataFrame:
     copies = hygiene.marked_copies(foci).drop(columns=["pmid", "n_foci"])
     tables = tables.merge(copies, on=["source", "table_id"], how="left")
     return tables.fillna({"copy_of": "", "rule": "", "differences": ""})
+
+
+def implausible_tables(pmids=None, source_overrides: dict[int, str] | None = None) -> pd.DataFrame:
+    """The tables that are not plausibly coordinates among these studies' merged tables
+    (every study of both databases when ``pmids`` is None): ``pmid``, ``source``,
+    ``table_id``, ``n_foci``, ``tests`` (:func:`mnsmeta.data.hygiene.implausibility`)."""
+    return hygiene.implausible_tables(merged_foci(source_overrides=source_overrides, pmids=pmids))
 
 
 def table_copies(pmids, source_overrides: dict[int, str] | None = None) -> pd.DataFrame:

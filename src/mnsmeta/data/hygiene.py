@@ -1,4 +1,4 @@
-"""Foci hygiene: database tables stored twice, and foci repeated within an experiment.
+"""Foci hygiene: tables that are not coordinates, tables stored twice, repeated foci.
 
 The databases' automatic extraction sometimes stores one table of a paper twice: NeuroQuery 1
 under two numbering schemes of the same article (``tbl2`` and ``T2``), Neurosynth 0.7 under two
@@ -8,8 +8,22 @@ inflates the foci counts; a copy in which the extraction misread one coordinate 
 sign, a dropped digit) adds a false focus. So a copy is dropped, and a copy that disagrees is
 flagged for a curator, who can read the paper and choose the database (``source_db``).
 
+The automatic extraction also stores tables that are not peak coordinates at all: statistics
+read as coordinates, row counters, small integer triples such as (1, 2, 3) that land in the
+ventricles. ALE cannot tell them from peaks, so a table that is not plausibly a list of
+coordinates is dropped before anything else.
+
 Rules, applied within one study and one database (a "table" is the foci of one ``table_id``):
 
+``implausible_table`` (:func:`implausibility`)
+    A table of at least 3 foci that no coordinate table looks like (tests in
+    ``PLAUSIBILITY_TESTS``): every focus within 10 mm of the origin (``near_origin``); every
+    value a whole number of at most 9 mm (``small_integers``: (1, 2, 3), (2, 3, 4)); a column
+    stepping by one constant amount over 5 or more foci (``arithmetic_sequence``: a row
+    counter); one column constant over 5 or more foci that are otherwise distinct, the midline
+    x = 0 excepted (``constant_column``); a column whose every value is a fraction under 10 in
+    magnitude (``statistic_like``: t or z values, p values, proportions). The table is dropped;
+    a study left with no table is excluded (reason ``implausible_foci``).
 ``duplicate_table``
     Two tables of at least 2 foci hold exactly the same coordinates (as a multiset, in any
     order). The later table (in database order) is dropped.
@@ -35,11 +49,14 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+IMPLAUSIBLE_TABLE = "implausible_table"
 DUPLICATE_TABLE = "duplicate_table"
 NEAR_COPY_TABLE = "near_copy_table"
 REPEATED_FOCUS = "repeated_focus"
 #: Every rule, in the order it is applied, with the one line the flow shows for it.
 RULES = {
+    IMPLAUSIBLE_TABLE: "a database table that is not peak coordinates (statistics, counters, "
+    "small integers near the origin): the table is dropped",
     DUPLICATE_TABLE: "a database table stored twice (same foci): the copy is dropped",
     NEAR_COPY_TABLE: "a table stored twice, one coordinate differing in a few foci: the copy "
     "is dropped and the difference flagged for a curator",
@@ -51,6 +68,90 @@ COPY_COLUMNS = ["pmid", "source", "table_id", "copy_of", "rule", "n_foci", "diff
 DECIMALS = 2
 MIN_COPY_FOCI = {DUPLICATE_TABLE: 2, NEAR_COPY_TABLE: 3}
 NEAR_COPY_MAX_DIFFERING = 0.10
+
+
+#: The plausibility tests of a table (:func:`implausibility`), each with what it catches.
+PLAUSIBILITY_TESTS = {
+    "near_origin": "every focus within 10 mm of the origin (ventricles)",
+    "small_integers": "every value a whole number of at most 9 mm, e.g. (1, 2, 3)",
+    "arithmetic_sequence": "a column stepping by one constant amount (a row counter)",
+    "constant_column": "one column constant over otherwise distinct foci (midline x = 0 "
+    "excepted)",
+    "statistic_like": "a column of fractions under 10 in magnitude (t, z or p values)",
+}
+MIN_TABLE_FOCI = 3
+NEAR_ORIGIN_MM = 10.0
+SMALL_INTEGER_MM = 9
+MIN_SEQUENCE_FOCI = 5
+STATISTIC_MAX = 10.0
+
+
+def implausibility(xyz) -> list[str]:
+    """The plausibility tests one table of foci fails (empty when it looks like coordinates).
+
+    Parameters
+    ----------
+    xyz : array-like, shape (n_foci, 3)
+        The table's coordinates in mm, as the database stores them (in the table's order).
+
+    Returns
+    -------
+    list of str
+        Names of the failed tests (``PLAUSIBILITY_TESTS``), in that order. Tables of fewer
+        than 3 foci pass: two real peaks can share any pattern.
+    """
+    xyz = np.asarray(xyz, dtype=float).reshape(-1, 3)
+    n = len(xyz)
+    if n < MIN_TABLE_FOCI:
+        return []
+    failed = []
+    if (np.linalg.norm(xyz, axis=1) <= NEAR_ORIGIN_MM).all():
+        failed.append("near_origin")
+    if (np.abs(xyz) <= SMALL_INTEGER_MM).all() and (xyz == np.round(xyz)).all():
+        failed.append("small_integers")
+    if n >= MIN_SEQUENCE_FOCI:
+        steps = np.diff(xyz, axis=0)
+        if any(steps[0, c] != 0 and (steps[:, c] == steps[0, c]).all() for c in range(3)):
+            failed.append("arithmetic_sequence")
+        distinct = len(np.unique(xyz, axis=0)) >= MIN_TABLE_FOCI
+        constant = [c for c in range(3) if (xyz[:, c] == xyz[0, c]).all()]
+        # Midline foci (x = 0) are real locations, say seeds along the midline.
+        if distinct and any(not (c == 0 and xyz[0, 0] == 0) for c in constant):
+            failed.append("constant_column")
+    fractions = (np.abs(xyz) < STATISTIC_MAX) & (xyz != np.round(xyz))
+    if fractions.all(axis=0).any():
+        failed.append("statistic_like")
+    return failed
+
+
+def mark_implausible_tables(foci: pd.DataFrame, keys=("pmid", "source", "table_id")) -> pd.DataFrame:
+    """Add ``implausible``: the failed plausibility tests of each focus's table (or empty).
+
+    ``keys`` name a table: a database table by study, source and table id; a typed-in table by
+    experiment and table.
+    """
+    foci = foci.copy()
+    marks = np.full(len(foci), "", dtype=object)
+    xyz = foci[["x", "y", "z"]].to_numpy(float)
+    for rows in foci.groupby(list(keys), sort=False).indices.values():
+        failed = implausibility(xyz[rows])
+        if failed:
+            marks[rows] = "; ".join(failed)
+    foci["implausible"] = marks
+    return foci
+
+
+def implausible_tables(foci: pd.DataFrame) -> pd.DataFrame:
+    """The tables :func:`mark_implausible_tables` marked, one row each.
+
+    Columns ``pmid``, ``source``, ``table_id``, ``n_foci`` and ``tests``.
+    """
+    marked = foci[foci["implausible"] != ""]
+    return (
+        marked.groupby(["pmid", "source", "table_id"], sort=False)
+        .agg(n_foci=("implausible", "size"), tests=("implausible", "first"))
+        .reset_index()
+    )
 
 
 def find_table_copies(foci: pd.DataFrame) -> pd.DataFrame:
@@ -162,13 +263,42 @@ def drop_repeated_foci(foci: pd.DataFrame, experiment: str = "experiment_id") ->
     return foci.loc[~repeated.to_numpy()]
 
 
-def apply_rules(foci: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
-    """Drop marked table copies, then repeated foci: every analysis's hygiene, in order.
+def prefer_copy(foci: pd.DataFrame, pmid, table_id: str) -> pd.DataFrame:
+    """Keep ``table_id`` of a study and drop the table it copies (a curator's choice).
 
-    ``foci`` has the merge's ``copy_rule`` column (:func:`mark_table_copies`) and an
-    ``experiment_id``. Returns the kept foci and, per rule, the foci removed per experiment.
+    The copy rules keep the earlier of two tables; when a curator decides that the later one
+    is right (say the copies differ in a sign and the study names the region of the other
+    sign), the marks of the pair are swapped. Nothing changes when ``table_id`` is no copy.
+    """
+    study = foci["pmid"] == pmid
+    table = study & (foci["table_id"].astype(str) == str(table_id))
+    if not table.any() or not (foci.loc[table, "copy_rule"] != "").any():
+        return foci
+    foci = foci.copy()
+    first = str(foci.loc[table, "copy_of"].iloc[0])
+    marks = foci.loc[table, ["copy_rule", "copy_differences"]].iloc[0]
+    other = study & (foci["table_id"].astype(str) == first)
+    foci.loc[table, ["copy_of", "copy_rule", "copy_differences"]] = ""
+    foci.loc[other, "copy_of"] = str(table_id)
+    foci.loc[other, "copy_rule"] = marks["copy_rule"]
+    foci.loc[other, "copy_differences"] = marks["copy_differences"]
+    return foci
+
+
+def apply_rules(foci: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """Drop implausible tables, marked table copies, then repeated foci: every analysis's
+    hygiene, in order.
+
+    ``foci`` has an ``implausible`` column (:func:`mark_implausible_tables`), the merge's
+    ``copy_rule`` column (:func:`mark_table_copies`) and an ``experiment_id``. Returns the kept
+    foci and, per rule, the foci removed per experiment.
     """
     removed = {}
+    if "implausible" not in foci:
+        foci = mark_implausible_tables(foci, keys=("experiment_id", "table_id"))
+    implausible = foci["implausible"] != ""
+    removed[IMPLAUSIBLE_TABLE] = foci.loc[implausible].groupby("experiment_id").size()
+    foci = foci.loc[~implausible]
     for rule in (DUPLICATE_TABLE, NEAR_COPY_TABLE):
         copies = foci["copy_rule"] == rule
         removed[rule] = foci.loc[copies].groupby("experiment_id").size()
