@@ -19,7 +19,8 @@ if not os.environ.get("MNSMETA_DATA_MIRROR") and (SHARED_MIRROR / "SHA256SUMS").
 
 RECORD_HEADER = (
     "study_id\tgroup\tmodality\tdesign\tstatus\treason\tn_patients\tn_controls\tn_total"
-    "\tn_source\tdirection\tspace\tsource_db\tflags\tnote\n"
+    "\tn_source\tdirection\tspace\tsource_db\tflags\tnote\tsample\tsample_evidence\ttable_mix"
+    "\ttable_mix_evidence\tcoverage\tcoverage_evidence\tkeep_copy\n"
 )
 MANUAL_HEADER = "study_id\texperiment\tspace\ttable\tx\ty\tz\n"
 
@@ -42,6 +43,13 @@ def record_line(study_id, group="SAD", status="included", reason="", n=("", "", 
         "source_db": extra.get("source_db", ""),
         "flags": "",
         "note": extra.get("note", ""),
+        "sample": extra.get("sample", ""),
+        "sample_evidence": "metadata: test" if extra.get("sample") else "",
+        "table_mix": extra.get("table_mix", ""),
+        "table_mix_evidence": "abstract: test" if extra.get("table_mix") else "",
+        "coverage": extra.get("coverage", ""),
+        "coverage_evidence": "abstract: test" if extra.get("coverage") else "",
+        "keep_copy": extra.get("keep_copy", ""),
     }
     return "\t".join(fields.values()) + "\n"
 

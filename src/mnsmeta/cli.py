@@ -257,6 +257,12 @@ def studies(obj, group, candidates, flow, cited, tables_of, copies, output):
         click.echo(f"wrote {write_csv(table, output or results.flow, index=True)}")
         if not output:
             click.echo(f"wrote {write_csv(excluded_studies(curation, groups), results.excluded)}")
+            from mnsmeta.curation.characteristics import paradigm_table, study_characteristics
+
+            characteristics = study_characteristics(curation, groups)
+            click.echo(f"wrote {write_csv(characteristics, results.characteristics)}")
+            paradigms = paradigm_table(characteristics)
+            click.echo(f"wrote {write_csv(paradigms, results.paradigms, index=True)}")
         return
     if cited:
         from mnsmeta.curation.ledger import ledger_table
@@ -735,11 +741,9 @@ def run(
     with results.locked("mnsmeta run", wait), _cluster(use_dask, scheduler, jobs):
         summary, outputs = run_analyses(chosen, curation, coordinates_dir, results, settings)
         # The flow and the excluded studies follow the records every run (the report's).
-        from mnsmeta.curation.flow import excluded_studies, study_flow
-        from mnsmeta.workflows.results import write_csv
+        from mnsmeta.curation.flow import write_study_tables
 
-        write_csv(study_flow(curation), results.flow, index=True)
-        write_csv(excluded_studies(curation), results.excluded)
+        write_study_tables(curation, results)
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             click.echo(summary.drop(columns=["note"]).to_string(index=False))
         click.echo(f"results in {output}/ (a summary, a provenance file, one folder per analysis)")

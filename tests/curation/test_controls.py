@@ -22,7 +22,8 @@ def curation():
 @pytest.fixture(scope="module")
 def matched(curation):
     curated = {r.pmid for r in curation.records if r.pmid}
-    sad = [r.pmid for r in curation.for_group("SAD") if not r.is_manual]
+    # every eligible SAD study (the primary set and the variant-only ones): the matching rule
+    sad = [r.pmid for r in curation.records if r.group == "SAD" and r.included and r.pmid]
     return controls.match_controls(sad, curated), curated
 
 
@@ -66,7 +67,8 @@ def test_each_pair_shares_tasks_at_the_caliper(matched):
 
 def test_matching_is_deterministic(curation, matched):
     result, curated = matched
-    sad = [r.pmid for r in curation.for_group("SAD") if not r.is_manual]
+    # every eligible SAD study (the primary set and the variant-only ones): the matching rule
+    sad = [r.pmid for r in curation.records if r.group == "SAD" and r.included and r.pmid]
     again = controls.match_controls(list(reversed(sad)), curated)
     pd.testing.assert_frame_equal(again.matches, result.matches)
 

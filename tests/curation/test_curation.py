@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from conftest import REPO
 from mnsmeta.cli import main
+from mnsmeta.curation.analyses import underpowered
 from mnsmeta.curation.candidates import find_candidates
 from mnsmeta.curation.claims_file import read_claims
 from mnsmeta.curation.flow import study_flow
@@ -49,8 +50,25 @@ def test_flow_counts(curation):
         "MNS": 155,
     }
     assert flow.loc["screened (curation record)"].to_dict() == {"SAD": 91, "BPD": 62, "MNS": 155}
-    assert flow.loc["included"].to_dict() == {"SAD": 30, "BPD": 30, "MNS": 94}
-    assert flow.loc["excluded (total)"].to_dict() == {"SAD": 61, "BPD": 32, "MNS": 61}
+    assert flow.loc["included (eligible)"].to_dict() == {"SAD": 30, "BPD": 29, "MNS": 95}
+    assert flow.loc["excluded (total)"].to_dict() == {"SAD": 57, "BPD": 26, "MNS": 38}
+    # PRISMA 2020: records nobody could decide await classification; they are not excluded.
+    assert flow.loc["awaiting classification"].to_dict() == {"SAD": 4, "BPD": 7, "MNS": 22}
+    stages = ["included (eligible)", "excluded (total)", "awaiting classification"]
+    assert (flow.loc[stages].sum() == flow.loc["screened (curation record)"]).all()
+    # Primary: tables that belong (no other population, connectivity, treatment or age
+    # groups), whole-brain peaks, one experiment per sample.
+    assert flow.loc["included: primary analysis (studies)"].to_dict() == {
+        "SAD": 12,
+        "BPD": 21,
+        "MNS": 79,
+    }
+    assert flow.loc["included: primary analysis (experiments, one per sample)"].to_dict() == {
+        "SAD": 12,
+        "BPD": 18,
+        "MNS": 72,
+    }
+    assert flow.loc["excluded: implausible_foci", "BPD"] == 1  # 14643096
     reasons = flow.loc[flow.index.str.startswith("excluded: ")]
     assert (reasons.sum() == flow.loc["excluded (total)"]).all()
     assert flow.loc["excluded: duplicate_sample"].to_dict() == {"SAD": 3, "BPD": 2, "MNS": 0}
@@ -64,13 +82,60 @@ def test_flow_counts(curation):
     assert flow.loc["foci removed: near_copy_table", "BPD"] == 10
 
 
-def test_disorder_sets_have_power_and_mostly_curated_sample_sizes(curation):
+def test_disorder_sets_have_mostly_curated_sample_sizes_and_say_when_they_lack_power(curation):
     for group in ("SAD", "BPD"):
-        included = curation.for_group(group)
-        assert len(included) >= 17  # Eickhoff et al. 2016
-        with_n = sum(r.sample_size()[0] is not None for r in included)
-        assert with_n / len(included) >= 0.6
-        assert all(r.n_source for r in included if r.sample_size()[0] is not None)
+        entering = curation.for_group(group)
+        with_n = sum(r.sample_size()[0] is not None for r in entering)
+        assert with_n / len(entering) >= 0.6
+        assert all(r.n_source for r in entering if r.sample_size()[0] is not None)
+    # SAD's primary set falls below the 17 experiments of Eickhoff et al. (2016) once
+    # the tables that do not belong leave: every SAD output carries the warning.
+    assert underpowered(len({r.sample_key for r in curation.for_group("SAD")}))
+    assert not underpowered(len({r.sample_key for r in curation.for_group("BPD")}))
+
+
+def test_the_inputs_a_reviewer_questioned_are_decided(curation):
+    primary = {g: {r.study_id for r in curation.for_group(g)} for g in ("SAD", "BPD", "MNS")}
+    records = {(r.group, r.study_id): r for r in curation.records}
+    # tables that are not coordinates: no table of 14643096 is; 25671563's artefact is dropped
+    assert records["BPD", "14643096"].reason == "implausible_foci"
+    # other populations, connectivity, treatment and age groups pooled in: not primary
+    for group, study in [
+        ("SAD", "12147314"),  # psychopathy group
+        ("SAD", "23223206"),  # autism group
+        ("BPD", "27672555"),  # 21 MDD patients
+        ("BPD", "21907809"),  # trauma-exposed controls
+        ("SAD", "22027088"),  # PPI
+        ("BPD", "27838143"),  # PPI
+        ("BPD", "28526931"),  # PPI
+        ("SAD", "26802808"),  # resting-state FC
+        ("SAD", "23665375"),  # pre/post CBT
+        ("BPD", "28119507"),  # pre/post DBT
+        ("SAD", "21632650"),  # adolescents and adults
+        ("BPD", "29632476"),  # adolescents and adults
+    ]:
+        assert records[group, study].included and records[group, study].mixes
+        assert study not in primary[group]
+    # ROI-only peaks leave the primary ALE (SAD 20227458: 2 foci, amygdala and OFC)
+    assert records["SAD", "20227458"].coverage == "roi"
+    assert "20227458" not in primary["SAD"]
+    # no shared sample enters one analysis as two experiments unless decided independent
+    for group, studies in primary.items():
+        samples = [records[group, s].sample_key for s in studies]
+        shared = {k for k in samples if samples.count(k) > 1}
+        for key in shared:  # pooled into one experiment by build_experiments
+            assert not key.startswith("study:")
+    assert records["BPD", "28119507"].sample_evidence.startswith("independent")
+    # every sample decision and every table decision carries its evidence
+    for record in curation.records:
+        assert not record.sample or record.sample_evidence
+        assert not record.table_mix or record.table_mix_evidence
+    # a copy that disagrees, decided by the region the study names
+    assert records["BPD", "19651401"].keep_copy == "T5"
+    # N from a linked record of the same sample (Gentili 2008: 8 patients, 7 controls)
+    assert records["SAD", "18771714"].sample_size() == (15, "n_patients+n_controls")
+    # unreachable is not ineligible: no record is excluded as unclear
+    assert not any(r.reason == "unclear" for r in curation.records)
 
 
 def test_every_included_study_has_coordinates_in_the_database_table(curation):
@@ -121,7 +186,7 @@ def test_flow_cli_writes_csv(tmp_path):
     )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out, index_col=0)
-    assert table.loc["included", "SAD"] == 30
+    assert table.loc["included (eligible)", "SAD"] == 30
 
 
 def test_cited_cli_prints_totals():
@@ -136,7 +201,10 @@ def test_every_excluded_record_is_listed_with_its_reason_s_meaning(curation):
     from mnsmeta.curation.records import REASONS
 
     table = excluded_studies(curation)
-    assert len(table) == sum(not r.included for r in curation.records) == 61 + 32 + 61
-    assert (table["meaning"] == table["reason"].map(REASONS)).all()
+    assert len(table) == sum(not r.included for r in curation.records) == 57 + 26 + 38 + 33
+    excluded = table[table["status"] == "excluded"]
+    assert (excluded["meaning"] == excluded["reason"].map(REASONS)).all()
+    awaiting = table[table["status"] == "awaiting"]
+    assert len(awaiting) == 33 and (awaiting["reason"] == "").all()
     row = table.set_index("study_id").loc["27531977"]
     assert row["reason"] == "duplicate_sample" and "18635342" in row["note"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,7 @@ def test_included_studies_become_one_experiment_each(curation):
     removed = table.filter(like="foci_removed_").loc["19717138"]
     assert table.loc["19717138", "n_foci"] + removed.sum() == stored == 47
     assert removed.to_dict() == {
+        "foci_removed_implausible_table": 0,
         "foci_removed_duplicate_table": 0,
         "foci_removed_near_copy_table": 0,
         "foci_removed_repeated_focus": 1,
@@ -113,3 +116,89 @@ def test_nimare_dataset_holds_the_same_foci_and_sample_sizes(curation):
 def test_group_without_included_studies_is_a_clear_error(curation):
     with pytest.raises(MnsmetaInputError, match="group BPD: no included study"):
         build_experiments(curation, "BPD")
+
+
+# -- one experiment per sample, tables that belong, copies decided ----------------------
+
+
+def test_records_of_one_sample_are_one_experiment_with_the_largest_n(make_coordinates):
+    root = make_coordinates(
+        [
+            record_line("a2020", n=("", "", 18), source_db="manual", sample="lab_2020"),
+            record_line("b2021", n=("", "", 25), source_db="manual", sample="lab_2020"),
+            record_line("c2022", n=("", "", 30), source_db="manual"),
+        ],
+        [
+            "a2020\tfaces\tMNI\tTable 2\t-40\t20\t10\n",
+            "a2020\tfaces\tMNI\tTable 2\t30\t-60\t40\n",
+            # the second paper reports one of the same peaks again, and a new one
+            "b2021\tfaces\tMNI\tTable 1\t-40\t20\t10\n",
+            "b2021\tfaces\tMNI\tTable 1\t44\t10\t24\n",
+            "c2022\tfaces\tMNI\tTable 1\t0\t50\t10\n",
+        ],
+    )
+    curation = load_curation(root)
+    table = build_experiments(curation, "SAD").experiments
+    assert list(table.index) == ["a2020+b2021", "c2022"]
+    assert table.loc["a2020+b2021", "studies"] == "a2020; b2021"
+    # foci pooled, the repeated peak once; N the largest its records report
+    assert table.loc["a2020+b2021", "n_foci"] == 3
+    assert table.loc["a2020+b2021", "foci_removed_repeated_focus"] == 1
+    assert table.loc["a2020+b2021", "sample_size"] == 25
+    assert table.loc["a2020+b2021", "sample_size_rule"].startswith("largest of the sample's")
+    # the sensitivity rule: only the first record of a sample
+    first = dataclasses.replace(curation, sample_rule="first")
+    assert list(build_experiments(first, "SAD").experiments.index) == ["a2020", "c2022"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "admit"),
+    [
+        ({"table_mix": "other_population"}, "mixed_tables"),
+        ({"table_mix": "none;connectivity"}, "mixed_tables"),
+        ({"coverage": "roi"}, "roi_coverage"),
+    ],
+)
+def test_studies_whose_tables_do_not_belong_enter_only_their_variant(
+    make_coordinates, extra, admit
+):
+    root = make_coordinates(
+        [
+            record_line("a2020", n=("", "", 18), source_db="manual"),
+            record_line("b2021", n=("", "", 25), source_db="manual", **extra),
+        ],
+        ["a2020\tf\tMNI\tTable 2\t-40\t20\t10\n", "b2021\tf\tMNI\tTable 1\t44\t10\t24\n"],
+    )
+    curation = load_curation(root)
+    assert curation.problems == []
+    assert list(build_experiments(curation, "SAD").experiments.index) == ["a2020"]
+    admitted = dataclasses.replace(curation, admit=(admit,))
+    assert list(build_experiments(admitted, "SAD").experiments.index) == ["a2020", "b2021"]
+
+
+def test_a_curator_keeps_the_copy_whose_sign_the_study_names(make_coordinates):
+    def foci_of(**extra):
+        root = make_coordinates([record_line("19651401", group="BPD", n=(15, 15, ""), **extra)])
+        foci = build_experiments(load_curation(root), "BPD").foci
+        return {tuple(p) for p in foci[["x", "y", "z"]].to_numpy()}
+
+    # NeuroQuery's tbl4 and T5 differ in one sign: (50, -18, 14) vs (50, -18, -14)
+    assert (50.0, -18.0, 14.0) in foci_of() and (50.0, -18.0, -14.0) not in foci_of()
+    kept = foci_of(keep_copy="T5")
+    assert (50.0, -18.0, -14.0) in kept and (50.0, -18.0, 14.0) not in kept
+
+
+def test_a_study_whose_every_table_is_not_coordinates_must_be_excluded(make_coordinates):
+    # BPD 14643096's only table: (1, 2, 3), (1, 3, 4), ... in the ventricles
+    root = make_coordinates([record_line("14643096", group="BPD", n=(15, 15, ""))])
+    with pytest.raises(MnsmetaInputError) as error:
+        build_experiments(load_curation(root), "BPD")
+    assert "implausible_foci" in error.value.problems[0].fix
+
+
+def test_an_implausible_table_is_dropped_and_counted(make_coordinates):
+    # MNS 25671563: Neurosynth's table 39887 holds (1, 2, 3) and (0, 1, 2) nine times
+    root = make_coordinates([record_line("25671563", group="MNS", n=("", "", 20))])
+    table = build_experiments(load_curation(root), "MNS").experiments
+    assert table.loc["25671563", "foci_removed_implausible_table"] == 9
+    assert table.loc["25671563", "n_foci"] > 50

@@ -19,7 +19,11 @@ def sad_dataset():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return to_dataset(build_experiments(load_curation(REPO / "coordinates"), "SAD"))
+        # Every eligible SAD study (the primary set and the variant-only ones): a realistic
+        # 30-study set, the size these engine checks were calibrated on.
+        curation = load_curation(REPO / "coordinates")
+        curation.admit = ("mixed_tables", "roi_coverage")
+        return to_dataset(build_experiments(curation, "SAD"))
 
 
 @pytest.fixture(scope="module")

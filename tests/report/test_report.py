@@ -30,6 +30,7 @@ from mnsmeta.workflows.results import ResultsFolder
 
 HEADINGS = [
     "Study flow",
+    "Included studies",
     "Cited references",
     "Summary of the analyses",
     "Analyses",
@@ -41,6 +42,7 @@ HEADINGS = [
 ]
 ANCHORS = [
     "flow",
+    "studies",
     "ledger",
     "summary",
     "analyses",
@@ -184,6 +186,16 @@ def fabricate_results(root: Path) -> ResultsFolder:
         "group,study_id,reason,meaning,note\n"
         "SAD,19559343,duplicate_sample,same participants as another included study,"
         "same sample as 18771714\n"
+    )
+    results.characteristics.write_text(
+        "group,study_id,first_author,year,kernel_n,kernel_fwhm_mm,paradigm,table_mix,coverage,"
+        "enters\nSAD,19717138,Goldin PR,2009,54,8.6,self_referential,connectivity,whole_brain,"
+        "mixed_tables_kept only (connectivity)\nBPD,19042093,Wingenfeld K,2009,40,8.8,"
+        "cognitive_control,none,whole_brain,primary\n"
+    )
+    results.paradigms.write_text(
+        "paradigm,SAD included,SAD primary\nself_referential,1,0\n"
+        '"probe action observation, imitation or execution",0,0\nstudies,1,0\n'
     )
     results.ledger.write_text(LEDGER)
     results.summary.write_text(SUMMARY)
@@ -339,6 +351,7 @@ def test_missing_inputs_show_not_computed_notes(tmp_path):
     assert found == list(zip(ANCHORS, HEADINGS, strict=True))
     expected = {
         "flow": "mnsmeta studies --flow",
+        "studies": "mnsmeta studies --flow",
         "ledger": "mnsmeta studies --cited",
         "summary": "mnsmeta run",
         "analyses": "mnsmeta run",
@@ -500,3 +513,12 @@ def test_the_flow_section_lists_the_excluded_studies_with_their_reasons(tmp_path
     flow = page[page.index('id="flow"') : page.index('id="ledger"')]
     assert "The 1 excluded studies and why" in flow
     assert "19559343" in flow and "same sample as 18771714" in flow
+
+
+def test_the_studies_section_shows_characteristics_kernels_and_paradigms(tmp_path):
+    page = build_report(fabricate_results(tmp_path)).read_text()
+    studies = section(page, "studies")
+    assert "Characteristics of the 2 included studies" in studies
+    assert "8.6-8.8" in studies  # the kernels' FWHM range (mm)
+    assert "kept only (connectivity)" in studies  # the variant that admits the study
+    assert "probe action observation, imitation or execution" in studies

@@ -23,6 +23,7 @@ from mnsmeta.workflows.results import ResultsFolder
 from mnsmeta.workflows.run import RunSettings, run_analyses
 
 SAD = Analysis("SAD", "ale", ("SAD",))
+BPD = Analysis("BPD", "ale", ("BPD",))
 N_ITERS = 30  # enough for a null; tests check mechanics, not power
 
 
@@ -219,25 +220,26 @@ def test_default_analyses_file_and_dependency_selection(tmp_path):
         read_analyses(bad)
 
 
-def test_real_sad_analysis_converges_in_the_amygdala(tmp_path):
-    """Integration on the curated SAD set from the databases (few iterations)."""
+def test_real_bpd_analysis_converges_in_the_amygdala(tmp_path):
+    """Integration on the curated BPD set from the databases (few iterations)."""
     from conftest import REPO
 
     curation = load_curation(REPO / "coordinates")
     settings = RunSettings(n_iters=N_ITERS, seed=0, jobs=1, progress=False)
     results = ResultsFolder(tmp_path)
-    summary, outputs = run_analyses([SAD], curation, REPO / "coordinates", results, settings)
-    assert summary.loc[0, "experiments"] == 30
-    clusters = results.analysis(SAD).read_clusters()
-    assert clusters.loc[0, "Harvard-Oxford peak"] == "Left_Amygdala"
-    assert clusters["Harvard-Oxford peak"].str.contains("Amygdala").sum() >= 2
+    summary, outputs = run_analyses([BPD], curation, REPO / "coordinates", results, settings)
+    # 21 primary studies, of which 5 share samples: 18 experiments
+    assert summary.loc[0, "experiments"] == 18
+    clusters = results.analysis(BPD).read_clusters()
+    assert clusters["Harvard-Oxford peak"].str.contains("Amygdala").sum() >= 1
     # The reruns (overlap, robustness) read the foci back with every row the Monte Carlo
-    # null used: 806 stored in 31 studies, less 23 of the study excluded as a duplicate
-    # sample, 25 of tables stored twice and 15 repeated within an experiment.
-    back = results.load(SAD).experiments
-    assert back.counts.sum() == summary.loc[0, "foci"] == 806 - 23 - 25 - 15
-    assert len(back.ids) == 30
-    np.testing.assert_array_equal(back.ijk(), outputs["SAD"].experiments.ijk())
+    # null used: 867 stored, less 26 of tables stored twice, 10 of 19651401's near copy and
+    # 49 repeated within an experiment (a shared sample's records count as one).
+    back = results.load(BPD).experiments
+    assert back.counts.sum() == summary.loc[0, "foci"] == 867 - 26 - 10 - 49
+    assert len(back.ids) == 18
+    assert "19042093+19176280" in back.ids
+    np.testing.assert_array_equal(back.ijk(), outputs["BPD"].experiments.ijk())
 
 
 def test_overlap_tables_and_figures_for_a_run(synthetic_run):
@@ -466,12 +468,15 @@ def test_a_control_set_runs_as_an_analysis_with_its_matches_and_balance(tmp_path
     folder = results.analysis(analyses[1])
     matches = pd.read_csv(folder.controls)
     pairs = matches[matches["control_pmid"] > 0]
-    assert rows.loc["BPD_controls", "experiments"] == len(pairs) >= 17
+    assert rows.loc["BPD_controls", "experiments"] == len(pairs) >= 12
     assert "task-matched healthy-only controls" in rows.loc["BPD_controls", "note"]
     experiments = outputs["BPD_controls"].experiments.experiments
     # Each control has its match's N (the databases have none) and is a database study.
-    bpd = outputs["BPD"].experiments.experiments["sample_size"]
-    expected = bpd.reindex(pairs["pmid"].astype(str)).to_numpy()
+    # (a shared sample is matched by its first record and gives its experiment's N)
+    bpd = outputs["BPD"].experiments
+    experiment_of = bpd.experiment_of_study()
+    ids = [experiment_of[str(pmid)] for pmid in pairs["pmid"]]
+    expected = bpd.experiments["sample_size"].reindex(ids).to_numpy()
     np.testing.assert_array_equal(experiments["sample_size"].to_numpy(), expected)
     assert set(pd.read_csv(folder.balance)["term"]) == set(controls.TASK_TERMS)
     # The subtraction ran with its cluster-level FWE null.

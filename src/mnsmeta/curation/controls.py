@@ -200,6 +200,7 @@ def control_experiments(
     foci["contrast"], foci["kind"] = "", UNKNOWN
     foci, removed = hygiene.apply_rules(foci)
     rows = []
+    experiment_of = disorder.experiment_of_study()
     for pair in pairs.itertuples():
         study = str(pair.control_pmid)
         study_foci = foci[foci["experiment_id"] == study]
@@ -209,7 +210,9 @@ def control_experiments(
                 "group": name,
                 "source": study_foci["source"].iloc[0],
                 "n_foci": len(study_foci),
-                "sample_size": disorder.experiments.loc[str(pair.pmid), "sample_size"],
+                "sample_size": disorder.experiments.loc[
+                    experiment_of[str(pair.pmid)], "sample_size"
+                ],
                 "sample_size_rule": f"matched: N of {pair.pmid} (no N in the databases)",
                 "reported_space": study_foci["reported_space"].iloc[0],
                 "space_rule": study_foci["space_rule"].iloc[0],

@@ -153,6 +153,16 @@ class ExperimentSet:
             self.fallback_sample_size,
         )
 
+    def experiment_of_study(self) -> dict[str, str]:
+        """Each study's experiment id (the records of one sample share one experiment)."""
+        studies = self.experiments.get("studies", pd.Series(dtype=object)).fillna("")
+        mapping = {e: e for e in self.experiments.index}
+        for experiment_id, members in studies.items():
+            mapping.update(
+                {m.strip(): experiment_id for m in str(members).split(";") if m.strip()}
+            )
+        return mapping
+
     def with_fallback(self) -> pd.Index:
         """Ids of the experiments whose N is the fallback."""
         rule = self.experiments.get("sample_size_rule", pd.Series(dtype=str)).fillna("")

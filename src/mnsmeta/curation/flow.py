@@ -64,8 +64,8 @@ def study_flow(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFrame:
             r.sample_size()[0] is not None for r in included
         )
         primary = [r for r in included if r.admitted()]
-        counts["sensitivity only: tables mix other groups, connectivity, treatment or ages"] = (
-            sum(bool(r.mixes) for r in included)
+        counts["sensitivity only: tables mix other groups, connectivity, treatment or ages"] = sum(
+            bool(r.mixes) for r in included
         )
         counts["sensitivity only: ROI/SVC peaks only"] = sum(
             r.coverage == "roi" and not r.mixes for r in included
@@ -113,18 +113,41 @@ def _plausibility_counts(records) -> dict[str, int]:
     }
 
 
+#: What an ``awaiting`` record's row says in place of an exclusion reason's meaning.
+AWAITING = "awaiting classification: not enough could be read to decide (not excluded)"
+
+
 def excluded_studies(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFrame:
-    """Every excluded record: group, study, reason (and what it means), the curator's note."""
+    """Every record that does not enter: excluded (reason and what it means) or awaiting
+    classification, with the curator's note."""
     rows = [
         {
             "group": r.group,
             "study_id": r.study_id,
+            "status": r.status,
             "reason": r.reason,
-            "meaning": REASONS.get(r.reason, ""),
+            "meaning": REASONS.get(r.reason, "") if r.status == "excluded" else AWAITING,
             "note": r.note,
         }
         for r in curation.records
         if r.group in groups and not r.included
     ]
-    columns = ["group", "study_id", "reason", "meaning", "note"]
+    columns = ["group", "study_id", "status", "reason", "meaning", "note"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def write_study_tables(curation: Curation, results) -> list:
+    """Write the flow, the excluded studies, the characteristics and the paradigm table.
+
+    ``results`` is a :class:`mnsmeta.workflows.results.ResultsFolder`; returns the paths.
+    """
+    from mnsmeta.curation.characteristics import paradigm_table, study_characteristics
+    from mnsmeta.workflows.results import write_csv
+
+    characteristics = study_characteristics(curation)
+    return [
+        write_csv(study_flow(curation), results.flow, index=True),
+        write_csv(excluded_studies(curation), results.excluded),
+        write_csv(characteristics, results.characteristics),
+        write_csv(paradigm_table(characteristics), results.paradigms, index=True),
+    ]

@@ -298,7 +298,9 @@ def import_studies(
     header = next(
         line for line in old_records.splitlines() if line.strip() and not line.startswith("#")
     ).split("\t")
-    record_lines = ["\t".join(fields.get(c.strip(), "") for c in header) for fields in record_lines]
+    record_lines = [
+        "\t".join(fields.get(c.strip(), "") for c in header) for fields in record_lines
+    ]
     # Write every file beside its target first, then rename: never half an import.
     with (
         atomic(manual_path) as manual_tmp,

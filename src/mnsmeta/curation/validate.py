@@ -180,7 +180,8 @@ def check_plausibility(curation: Curation, records) -> None:
     for pmid, study in flagged.groupby("pmid"):
         record = by_pmid[pmid]
         listed = "; ".join(
-            f"{t.source} table {t.table_id} ({t.n_foci} foci: {t.tests})" for t in study.itertuples()
+            f"{t.source} table {t.table_id} ({t.n_foci} foci: {t.tests})"
+            for t in study.itertuples()
         )
         if len(study) == tables.get(pmid, 0):
             curation.problems.append(

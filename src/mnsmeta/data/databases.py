@@ -52,12 +52,15 @@ def study_metadata() -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed by integer ``pmid`` with columns ``title``, ``year``, ``neurosynth_space``
+        Indexed by integer ``pmid`` with columns ``title``, ``authors`` (Neurosynth's; missing
+        for a NeuroQuery-only study), ``year``, ``neurosynth_space``
         (MNI, TAL, UNKNOWN, or missing when the PMID is not in Neurosynth),
         ``n_foci_neurosynth`` and ``n_foci_neuroquery``.
     """
     ns_meta = pd.read_csv(
-        release_path("neurosynth_metadata"), sep="\t", usecols=["id", "space", "title", "year"]
+        release_path("neurosynth_metadata"),
+        sep="\t",
+        usecols=["id", "space", "title", "authors", "year"],
     ).set_index("id")
     nq_meta = pd.read_csv(release_path("neuroquery_metadata"), sep="\t").set_index("id")
     coordinates = all_foci()
@@ -65,6 +68,7 @@ def study_metadata() -> pd.DataFrame:
     index = ns_meta.index.union(nq_meta.index).union(counts.index)
     table = pd.DataFrame(index=pd.Index(index, name="pmid"))
     table["title"] = ns_meta["title"].reindex(index).fillna(nq_meta["title"].reindex(index))
+    table["authors"] = ns_meta["authors"].reindex(index)
     table["year"] = ns_meta["year"].reindex(index).astype("Int64")
     table["neurosynth_space"] = ns_meta["space"].reindex(index)
     for source in SOURCES:
@@ -172,7 +176,8 @@ def merged_foci(
 def study_tables(pmid: int, source: str = "") -> pd.DataFrame:
     """The database tables of one study as the merge uses them.
 
-    Columns: source, table id, foci, and for a table stored twice the table it copies, the
+    Columns: source, table id, foci, the plausibility tests the table fails (``implausible``,
+    empty for a table of coordinates), and for a table stored twice the table it copies, the
     rule and the differing coordinates (:mod:`mnsmeta.data.hygiene`). ``source`` overrides
     the merge rule (a record's ``source_db``). A contrast's ``table_id`` names one of these
     tables.
@@ -186,7 +191,11 @@ def study_tables(pmid: int, source: str = "") -> pd.DataFrame:
     foci = merged_foci(source_overrides=overrides, pmids=[pmid])
     if foci.empty:
         raise MnsmetaInputError(f"PMID {pmid}: no foci in Neurosynth 0.7 or NeuroQuery 1")
-    tables = foci.groupby(["source", "table_id"], sort=False).size().rename("foci").reset_index()
+    tables = (
+        foci.groupby(["source", "table_id"], sort=False)
+        .agg(foci=("x", "size"), implausible=("implausible", "first"))
+        .reset_index()
+    )
     copies = hygiene.marked_copies(foci).drop(columns=["pmid", "n_foci"])
     tables = tables.merge(copies, on=["source", "table_id"], how="left")
     return tables.fillna({"copy_of": "", "rule": "", "differences": ""})

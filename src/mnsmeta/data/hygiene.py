@@ -75,8 +75,7 @@ PLAUSIBILITY_TESTS = {
     "near_origin": "every focus within 10 mm of the origin (ventricles)",
     "small_integers": "every value a whole number of at most 9 mm, e.g. (1, 2, 3)",
     "arithmetic_sequence": "a column stepping by one constant amount (a row counter)",
-    "constant_column": "one column constant over otherwise distinct foci (midline x = 0 "
-    "excepted)",
+    "constant_column": "one column constant over otherwise distinct foci (midline x = 0 excepted)",
     "statistic_like": "a column of fractions under 10 in magnitude (t, z or p values)",
 }
 MIN_TABLE_FOCI = 3
@@ -124,7 +123,9 @@ def implausibility(xyz) -> list[str]:
     return failed
 
 
-def mark_implausible_tables(foci: pd.DataFrame, keys=("pmid", "source", "table_id")) -> pd.DataFrame:
+def mark_implausible_tables(
+    foci: pd.DataFrame, keys=("pmid", "source", "table_id")
+) -> pd.DataFrame:
     """Add ``implausible``: the failed plausibility tests of each focus's table (or empty).
 
     ``keys`` name a table: a database table by study, source and table id; a typed-in table by

@@ -15,6 +15,15 @@ Variants (each against the main run, same seed):
   studies dropped;
 * ``group_contrasts_only``: only the curated patients-vs-controls contrasts of each study
   (any direction) instead of every database table of it;
+* ``mixed_tables_kept``: the included studies whose tables mix in another population,
+  connectivity, treatment or independent age groups (``table_mix``), left out of the main run,
+  are kept;
+* ``roi_kept``: the included studies whose peaks come from ROI/SVC analyses only
+  (``coverage = roi``), left out of the main run, are kept;
+* ``first_record_per_sample``: of the records of one sample (``sample``), pooled into one
+  experiment in the main run, only the first (in file order) enters;
+* ``other_copy``: where a curator kept the later of two copies of a table (``keep_copy``),
+  the earlier copy instead (the database's order);
 * ``mns_fallback_low`` / ``mns_fallback_high``: the MNS reference's experiments without a
   curated N (most of them) get its smallest / largest N read; the meta-analytic mask is
   rebuilt from that ALE and the disorder's main map tested against it.
@@ -71,6 +80,17 @@ VARIANTS = (
         "only curated patients-vs-controls contrasts, any direction (main: every table)",
     ),
     Variant(
+        "mixed_tables_kept",
+        "studies whose tables mix other groups, connectivity, treatment or ages kept "
+        "(main: left out)",
+    ),
+    Variant("roi_kept", "studies with ROI/SVC peaks only kept (main: left out)"),
+    Variant(
+        "first_record_per_sample",
+        "only the first record of a shared sample (main: its records pooled into one experiment)",
+    ),
+    Variant("other_copy", "of a table stored twice, the copy the curator did not keep"),
+    Variant(
         "mns_fallback_low",
         "MNS reference: missing N set to its smallest N read; meta-analytic mask rebuilt",
     ),
@@ -110,8 +130,8 @@ def single_source(curation: Curation, groups, source: str) -> tuple[Curation, in
             if has:
                 record = dataclasses.replace(record, source_db=source)
             else:
+                dropped += record.admitted(curation.admit)
                 record = dataclasses.replace(record, status="excluded", reason="variant")
-                dropped += 1
         records.append(record)
     return dataclasses.replace(curation, records=records), dropped
 
@@ -134,7 +154,7 @@ def unknown_space(curation: Curation, groups, mode: str) -> tuple[Curation, int]
             and spaces.get(record.pmid) not in KNOWN_SPACES
         )
         if unknown:
-            changed += 1
+            changed += record.admitted(curation.admit)
             if mode == "drop":
                 record = dataclasses.replace(record, status="excluded", reason="variant")
             else:
@@ -206,7 +226,41 @@ def variant_inputs(variant: Variant, curation: Curation, analysis: Analysis, set
         if not studies:
             return None, None, "no study has a curated patients-vs-controls contrast"
         return curation, settings, f"{len(studies)} studies with a curated group contrast"
+    if variant.name in ("mixed_tables_kept", "roi_kept", "first_record_per_sample", "other_copy"):
+        return _curation_variant(variant.name, curation, analysis, settings)
     raise ValueError(variant.name)
+
+
+def _curation_variant(name: str, curation: Curation, analysis: Analysis, settings):
+    """The curation variants: who enters (table mix, coverage), how samples enter, copies."""
+    records = [r for g in analysis.groups for r in curation.for_group(g, included_only=False)]
+    if name in ("mixed_tables_kept", "roi_kept"):
+        admit = "mixed_tables" if name == "mixed_tables_kept" else "roi_coverage"
+        changed = dataclasses.replace(curation, admit=(*curation.admit, admit))
+        added = sum(r.admitted(changed.admit) and not r.admitted(curation.admit) for r in records)
+        if not added:
+            return None, None, "no included study is left out for this reason"
+        return changed, settings, f"{added} studies added"
+    if name == "first_record_per_sample":
+        entering = [r for g in analysis.groups for r in curation.for_group(g)]
+        keys = [r.sample_key for r in entering]
+        pooled = len(keys) - len(set(keys))
+        if not pooled:
+            return None, None, "no two records of one sample enter"
+        return (
+            dataclasses.replace(curation, sample_rule="first"),
+            settings,
+            f"{pooled} records of shared samples dropped",
+        )
+    chosen = [r for r in records if r.keep_copy and r.admitted(curation.admit)]
+    if not chosen:
+        return None, None, "no curator chose between copies"
+    others = [dataclasses.replace(r, keep_copy="") if r in chosen else r for r in curation.records]
+    return (
+        dataclasses.replace(curation, records=others),
+        settings,
+        f"{len(chosen)} studies take the other copy",
+    )
 
 
 def kept_clusters(main_labels: np.ndarray, variant_map: np.ndarray) -> list[int]:

@@ -39,6 +39,7 @@ LGR = logging.getLogger(__name__)
 #: Section anchors and headings, in the order of the page.
 SECTIONS = (
     ("flow", "Study flow"),
+    ("studies", "Included studies"),
     ("ledger", "Cited references"),
     ("summary", "Summary of the analyses"),
     ("analyses", "Analyses"),
@@ -123,6 +124,7 @@ def render_report(results: ResultsFolder) -> str:
         shown = [(a, h) for a, h in shown if a != "robustness"]
     builders: dict[str, Callable[[], str]] = {
         "flow": lambda: _flow(results),
+        "studies": lambda: _studies(results),
         "ledger": lambda: _ledger(results),
         "summary": lambda: _summary(results),
         "analyses": lambda: _analyses(results, own=own),
@@ -203,6 +205,41 @@ def _flow(results: ResultsFolder) -> str:
         table = _table(excluded, caption="One row per excluded record (coordinates/records/).")
         html_text += _folded(f"The {len(excluded)} excluded studies and why", table)
     return html_text
+
+
+def _studies(results: ResultsFolder) -> str:
+    """The characteristics of the included studies and the paradigms they probe."""
+    path = results.characteristics
+    if not path.is_file():
+        return _missing(path, COMMANDS["flow"])
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    primary = table[table["enters"] == "primary"]
+    fwhm = pd.to_numeric(table["kernel_fwhm_mm"])
+    totals = [
+        ("included studies", len(table)),
+        ("in the primary analyses", len(primary)),
+        ("only in a sensitivity variant", len(table) - len(primary)),
+        ("kernel FWHM (mm)", f"{fwhm.min():.1f}-{fwhm.max():.1f}"),
+    ]
+    html_text = (
+        '<p class="meta">One row per included study (coordinates/records/): N as read, the N '
+        "and Gaussian kernel (FWHM, Eickhoff et al. 2009) it gets, paradigm, the database "
+        "tables pooled into it and what they mix in, whether its peaks are whole-brain or "
+        "ROI/SVC, its shared sample, the space its foci were reported in, and whether it "
+        "enters the primary analysis or only a sensitivity variant.</p>" + _stats(totals)
+    )
+    if results.paradigms.is_file():
+        paradigms = pd.read_csv(results.paradigms)
+        html_text += _table(
+            paradigms,
+            caption="Included studies per paradigm and group; the last rows count the studies "
+            "that probe action observation, imitation or execution at all.",
+            sortable=False,
+        )
+    return html_text + _folded(
+        f"Characteristics of the {len(table)} included studies",
+        _table(table, caption="Study characteristics (one row per included study)."),
+    )
 
 
 def _ledger(results: ResultsFolder) -> str:

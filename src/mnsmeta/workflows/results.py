@@ -399,6 +399,16 @@ class ResultsFolder:
         return self.path / "excluded.csv"
 
     @property
+    def characteristics(self) -> Path:
+        """One row per included study: N, paradigm, tables, mix, coverage, space, kernel."""
+        return self.path / "characteristics.csv"
+
+    @property
+    def paradigms(self) -> Path:
+        """Included studies per paradigm and group, and how many probe the mirror system."""
+        return self.path / "paradigms.csv"
+
+    @property
     def ledger(self) -> Path:
         return self.path / "ledger.csv"
 

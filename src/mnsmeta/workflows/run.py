@@ -7,6 +7,7 @@ later stages need from each analysis is returned as an :class:`AnalysisResult`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -76,7 +77,9 @@ def _control_set(curation: Curation, analysis: Analysis, settings: RunSettings):
         curation, analysis.controls, settings.sample_size_fallback, n_rule=settings.n_rule
     )
     curated = {r.pmid for r in curation.records if r.pmid}
-    database = [r.pmid for r in curation.for_group(analysis.controls) if not r.is_manual]
+    # One control per experiment: a shared sample is matched by its first record.
+    first = dataclasses.replace(curation, sample_rule="first")
+    database = [r.pmid for r in first.for_group(analysis.controls) if not r.is_manual]
     matched = match_controls(database, curated)
     return control_experiments(disorder, matched, analysis.name), matched
 
