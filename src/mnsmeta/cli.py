@@ -741,7 +741,7 @@ def run(
     with results.locked("mnsmeta run", wait), _cluster(use_dask, scheduler, jobs):
         summary, outputs = run_analyses(chosen, curation, coordinates_dir, results, settings)
         # The flow and the excluded studies follow the records every run (the report's).
-        from mnsmeta.curation.flow import write_study_tables
+        from mnsmeta.workflows.studies import write_study_tables
 
         write_study_tables(curation, results)
         with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -134,20 +134,3 @@ def excluded_studies(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFrame:
     ]
     columns = ["group", "study_id", "status", "reason", "meaning", "note"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def write_study_tables(curation: Curation, results) -> list:
-    """Write the flow, the excluded studies, the characteristics and the paradigm table.
-
-    ``results`` is a :class:`mnsmeta.workflows.results.ResultsFolder`; returns the paths.
-    """
-    from mnsmeta.curation.characteristics import paradigm_table, study_characteristics
-    from mnsmeta.workflows.results import write_csv
-
-    characteristics = study_characteristics(curation)
-    return [
-        write_csv(study_flow(curation), results.flow, index=True),
-        write_csv(excluded_studies(curation), results.excluded),
-        write_csv(characteristics, results.characteristics),
-        write_csv(paradigm_table(characteristics), results.paradigms, index=True),
-    ]
