@@ -227,7 +227,9 @@ def studies(obj, group, candidates, flow, cited, tables_of, copies, output):
 
     \b
     --candidates  studies the selection rule finds in the databases, curated or not
-    --flow        identified / merged / screened / excluded by reason / included
+    --flow        identified / merged / screened / excluded by reason / awaiting / included
+                  and primary; also writes results/excluded.csv, characteristics.csv
+                  (one row per included study) and paradigms.csv
     --cited       every reference of the review: modality, in a database, included
     --copies      tables a database stores twice (dropped; near copies flagged)
 
@@ -250,19 +252,17 @@ def studies(obj, group, candidates, flow, cited, tables_of, copies, output):
         click.echo(study_tables(pmid, source).to_string(index=False))
         return
     if flow:
-        from mnsmeta.curation.flow import excluded_studies, study_flow
+        from mnsmeta.curation.flow import study_flow
 
         table = study_flow(curation, groups)
         click.echo(table.to_string())
-        click.echo(f"wrote {write_csv(table, output or results.flow, index=True)}")
-        if not output:
-            click.echo(f"wrote {write_csv(excluded_studies(curation, groups), results.excluded)}")
-            from mnsmeta.curation.characteristics import paradigm_table, study_characteristics
+        if output:
+            click.echo(f"wrote {write_csv(table, output, index=True)}")
+            return
+        from mnsmeta.workflows.studies import write_study_tables
 
-            characteristics = study_characteristics(curation, groups)
-            click.echo(f"wrote {write_csv(characteristics, results.characteristics)}")
-            paradigms = paradigm_table(characteristics)
-            click.echo(f"wrote {write_csv(paradigms, results.paradigms, index=True)}")
+        for path in write_study_tables(curation, results, groups, flow=table):
+            click.echo(f"wrote {path}")
         return
     if cited:
         from mnsmeta.curation.ledger import ledger_table
@@ -740,7 +740,7 @@ def run(
     results = ResultsFolder(output)
     with results.locked("mnsmeta run", wait), _cluster(use_dask, scheduler, jobs):
         summary, outputs = run_analyses(chosen, curation, coordinates_dir, results, settings)
-        # The flow and the excluded studies follow the records every run (the report's).
+        # The flow, excluded studies and characteristics follow the records every run.
         from mnsmeta.workflows.studies import write_study_tables
 
         write_study_tables(curation, results)

@@ -13,6 +13,7 @@ sqrt(N)`` mm.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 
@@ -81,20 +82,15 @@ def study_characteristics(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFr
     from mnsmeta.data.databases import merged_foci, study_metadata
 
     metadata = study_metadata()
+    everyone = dataclasses.replace(curation, admit=("mixed_tables", "roi_coverage"))
     rows = []
     for group in groups:
         included = [r for r in curation.for_group(group, included_only=False) if r.included]
         if not included:
             continue
-        everyone = Curation(
-            curation.records,
-            curation.manual_foci,
-            [],
-            curation.contrasts,
-            admit=("mixed_tables", "roi_coverage"),
-        )
-        experiments = build_experiments(everyone, group).experiments
-        experiment_of = _experiment_of(experiments)
+        experiment_set = build_experiments(everyone, group)
+        experiments = experiment_set.experiments
+        experiment_of = experiment_set.experiment_of_study()
         database = [r for r in included if r.pmid and not r.is_manual]
         foci = merged_foci(
             source_overrides={r.pmid: r.source_db for r in database if r.source_db},
@@ -132,13 +128,6 @@ def study_characteristics(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFr
                 }
             )
     return pd.DataFrame(rows, columns=CHARACTERISTICS_COLUMNS)
-
-
-def _experiment_of(experiments: pd.DataFrame) -> dict[str, str]:
-    mapping = {}
-    for experiment_id, members in experiments["studies"].items():
-        mapping.update({m.strip(): experiment_id for m in str(members).split(";")})
-    return mapping
 
 
 def paradigm_table(characteristics: pd.DataFrame) -> pd.DataFrame:

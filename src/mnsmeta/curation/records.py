@@ -94,9 +94,6 @@ PARADIGMS = (
     "face_imitation", "vocal_auditory", "other",
 )  # fmt: skip
 AGE_GROUPS = ("adults", "adolescents", "children", "older_adults", "mixed", "unknown")
-#: Categories a sensitivity variant may admit besides the primary analysis's studies.
-ADMISSIONS = ("mixed_tables", "roi_coverage")
-SAMPLE_RULES = ("pool", "first")
 DIRECTIONS = ("", "hyper", "hypo", "mixed", "none")
 SPACES = ("MNI", "TAL")
 SOURCE_DBS = ("", "neurosynth", "neuroquery", "manual")
@@ -232,8 +229,8 @@ class Curation:
     manual_foci: list[ManualFocus] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     contrasts: list[Contrast] = field(default_factory=list)
-    #: Categories admitted besides the primary analysis's studies (``ADMISSIONS``): the
-    #: sensitivity variants ``mixed_tables_kept`` and ``roi_kept`` set them.
+    #: Categories admitted besides the primary analysis's studies (``mixed_tables``,
+    #: ``roi_coverage``): the sensitivity variants ``mixed_tables_kept`` and ``roi_kept``.
     admit: tuple[str, ...] = ()
     #: How the records of one sample enter: ``pool`` (one experiment, the main rule) or
     #: ``first`` (only the sample's first record, a sensitivity variant).

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from mnsmeta.curation.characteristics import paradigm_table, study_characteristics
 from mnsmeta.curation.flow import excluded_studies, study_flow
+from mnsmeta.curation.groups import GROUPS
 from mnsmeta.curation.records import Curation
 from mnsmeta.workflows.results import ResultsFolder, write_csv
 
 
-def write_study_tables(curation: Curation, results: ResultsFolder) -> list[Path]:
-    """Write the flow, the excluded studies, the characteristics and the paradigm table."""
-    characteristics = study_characteristics(curation)
+def write_study_tables(
+    curation: Curation, results: ResultsFolder, groups=tuple(GROUPS), flow: pd.DataFrame = None
+) -> list[Path]:
+    """Write the flow, the excluded studies, the characteristics and the paradigm table.
+
+    ``flow`` is the flow table when the caller has it already (:func:`study_flow`).
+    """
+    flow = study_flow(curation, groups) if flow is None else flow
+    characteristics = study_characteristics(curation, groups)
     return [
-        write_csv(study_flow(curation), results.flow, index=True),
-        write_csv(excluded_studies(curation), results.excluded),
+        write_csv(flow, results.flow, index=True),
+        write_csv(excluded_studies(curation, groups), results.excluded),
         write_csv(characteristics, results.characteristics),
         write_csv(paradigm_table(characteristics), results.paradigms, index=True),
     ]
