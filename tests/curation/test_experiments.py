@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import record_line
-from mnsmeta.curation.experiments import build_experiments
+from mnsmeta.curation.experiments import build_experiments, combine
 from mnsmeta.curation.records import load_curation
 from mnsmeta.data import databases
 from mnsmeta.errors import MnsmetaInputError
@@ -202,3 +202,15 @@ def test_an_implausible_table_is_dropped_and_counted(make_coordinates):
     table = build_experiments(load_curation(root), "MNS").experiments
     assert table.loc["25671563", "foci_removed_implausible_table"] == 9
     assert table.loc["25671563", "n_foci"] > 50
+
+
+def test_pooling_with_a_group_that_selects_nothing_keeps_numeric_foci(curation):
+    # The pooled group-contrast variant once met a group with no curated group contrast:
+    # its empty set turned the pooled coordinates into objects and the cluster table failed.
+    sad = build_experiments(curation, "SAD")
+    nothing = build_experiments(curation, "SAD", contrast_kinds=("patients>controls",))
+    assert len(nothing.experiments) == 0
+    pooled = combine([sad, nothing], "pooled")
+    assert pooled.ids == sad.ids
+    assert (pooled.foci[["x", "y", "z"]].dtypes == np.float64).all()
+    np.testing.assert_array_equal(pooled.ijk(), sad.ijk())

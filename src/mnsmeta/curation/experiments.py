@@ -524,7 +524,10 @@ def combine(sets: list[ExperimentSet], name: str) -> ExperimentSet:
     """Pool experiment sets of several groups; a study curated in more than one counts once.
 
     Each experiment keeps the sample size (and fallback) of the group it came from first.
+    A set without experiments adds nothing (its empty tables would turn the coordinates'
+    dtype into object).
     """
+    sets = [s for s in sets if len(s.experiments)] or sets[:1]
     experiments = pd.concat([s.experiments for s in sets])
     experiments = experiments[~experiments.index.duplicated(keep="first")]
     foci = pd.concat([s.foci.assign(group=s.group) for s in sets], ignore_index=True)
