@@ -861,21 +861,36 @@ def robustness(obj, output, config, n_iters, n_perm, seed, jobs, no_sensitivity,
 @_OUTPUT
 @_CONFIG
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    help="Seed of the power simulations (same seed, same verdicts).",
+)
 @_WAIT
 @click.pass_obj
-def claims(obj, output, config, as_json, wait):
-    """A verdict for each claim of coordinates/claims.toml, with its evidence in one line.
+def claims(obj, output, config, as_json, seed, wait):
+    """A verdict for each claim of coordinates/claims.toml, graded, with its certainty.
 
     \b
-    supported       the results back the claim (see the evidence line)
-    not supported   the test ran and the claim does not hold
-    not testable    this data cannot answer it (e.g. reduced activity when no study has
-                    a curated patients<controls contrast)
-    too few to test the analysis of the claim's direction has fewer than 17 experiments
-                    and no cluster in the claim's regions (no evidence either way)
+    Each claim has one primary test (claims.toml: test, alpha); the others are reported.
+    supported         the primary test rejects after Holm's correction across claims
+    evidence against  it does not, and it had >= 80 % power for the claimed effect
+                      (convergence in a third of the experiments, simulated)
+    inconclusive      neither: a null without the power to count against
+    not testable      the design cannot answer the claim as worded (e.g. altered activity
+                      without patients-vs-controls contrasts of known direction); the
+                      verdict then says what the data do show
 
-    Reads results/ (run, overlap and, for jackknife and fail-safe N, robustness) and
-    writes results/claims.json. The exit code is 0 whatever the verdicts.
+    \b
+    Each verdict carries: the p with its Monte Carlo interval and the Holm-adjusted p, the
+    power or minimum detectable effect (MDE: experiments that must converge) behind a null,
+    a certainty grade (high, moderate, low, very low) with the reason for each downgrade, and
+    the verdict under every sensitivity variant and the atlas variant.
+
+    Reads results/ (run, overlap and robustness) and writes results/claims.json and
+    results/claims_variants.csv (the verdict x variant matrix). Takes a minute or two (the
+    power simulations). The exit code is 0 whatever the verdicts.
 
     Example: mnsmeta claims --json
     """
@@ -884,6 +899,7 @@ def claims(obj, output, config, as_json, wait):
     from mnsmeta.curation.analyses import read_analyses
     from mnsmeta.curation.claims_file import read_claims
     from mnsmeta.errors import Problem
+    from mnsmeta.report.findings import p_text, power_text
     from mnsmeta.workflows.claims import run_claims
     from mnsmeta.workflows.results import ResultsFolder
 
@@ -896,16 +912,36 @@ def claims(obj, output, config, as_json, wait):
     results = ResultsFolder(output)
     results.require()
     with results.locked("mnsmeta claims", wait):
-        verdicts = run_claims(claims_list, regions, analyses, results)
+        verdicts = run_claims(claims_list, regions, analyses, results, seed=seed)
         for line in results.stale():
             click.echo(f"warning: {line}; the verdicts below used the older results", err=True)
     if as_json:
         click.echo(json.dumps([v.as_dict() for v in verdicts], indent=2))
         return
     for v in verdicts:
-        click.echo(f"{v.claim.id}: {v.verdict.upper()}")
+        entry = v.as_dict()
+        certainty = f", certainty {entry['certainty']}" if entry["certainty"] else ""
+        click.echo(f"{v.claim.id}: {v.verdict.upper()}{certainty}")
         click.echo(f"  claim: {v.claim.paraphrase}")
+        if v.claim.estimand:
+            click.echo(f"  estimand: {v.claim.estimand}")
+        click.echo(f"  why: {v.reason}")
+        if v.primary:
+            holm = f"; Holm {entry['p_holm']}" if entry["p_holm"] is not None else ""
+            click.echo(f"  primary test: {v.primary}: p {p_text(entry)}{holm}")
+        if power_text(entry):
+            click.echo(f"  power: {power_text(entry)}")
+        if v.neutral:
+            click.echo(f"  what the data show: {v.neutral}")
+        for reason in v.certainty_reasons:
+            click.echo(f"  downgraded: {reason}")
+        if v.variants:
+            click.echo(
+                f"  variants: {len(v.flipped_by)} of {len(v.variants)} change it"
+                + (f" ({', '.join(v.flipped_by)})" if v.flipped_by else "")
+            )
         click.echo(f"  evidence: {v.evidence}")
+    click.echo(f"verdict x variant matrix: {results.claims_variants}")
 
 
 @main.command("import")
@@ -1014,25 +1050,36 @@ def export(obj, group, contrast_kind, format_, output, force):
 
 @main.command()
 @_OUTPUT
+@click.option(
+    "--page",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results page (Markdown) here, e.g. docs/results.md.",
+)
 @_WAIT
 @click.pass_obj
-def report(obj, output, wait):
+def report(obj, output, page, wait):
     """Write one self-contained HTML page with every result: results/report.html.
 
     \b
-    Study flow, cited-references ledger, summary, each analysis's figures and cluster
-    table (with per-experiment contributions and robustness flags when computed), MNS masks
-    and overlap tests, robustness and sensitivity tables, claim verdicts and provenance.
-    Figures are embedded, so the file can be mailed or opened offline; a section whose
-    files are missing names the command that makes them.
+    Answers first (each claim: verdict, certainty, reason, primary test, maps, the verdict
+    under every variant), then the limitations the data impose, then study flow,
+    cited-references ledger, summary, each analysis's figures and cluster table (with
+    per-experiment contributions and robustness flags when computed), MNS masks and overlap
+    tests, robustness and sensitivity tables and provenance. Figures are embedded, so the
+    file can be mailed or opened offline; a section whose files are missing names the
+    command that makes them. --page writes the same answers, limitations and numbers as a
+    Markdown page (the repository's docs/results.md), so that no result is typed by hand.
 
-    Example: mnsmeta report --output results
+    Example: mnsmeta report --page docs/results.md
     """
     from mnsmeta.report.render import build_report
-    from mnsmeta.workflows.results import ResultsFolder
+    from mnsmeta.report.results_page import results_markdown
+    from mnsmeta.workflows.results import ResultsFolder, write_text
 
     results = ResultsFolder(output)
     results.require()
     with results.locked("mnsmeta report", wait):
         path = build_report(results)
+        if page is not None:
+            click.echo(f"wrote {write_text(page, results_markdown(results))}")
     click.echo(f"wrote {path}")

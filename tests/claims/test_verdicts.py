@@ -1,4 +1,10 @@
-"""The claims check: one verdict per claim, by the documented rules, exit code 0."""
+"""The claims check: one primary test per claim, a graded verdict, Holm across claims.
+
+The evidence is constructed: clusters are 3 x 3 x 3 cubes at known places, the run's
+cluster-size p map gives each cube its p, and the power of a null is handed in (its
+simulation is tested in tests/inference/test_power.py), so each rule meets a case with a
+known answer.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +15,49 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from mnsmeta.claims.certainty import grade
 from mnsmeta.claims.verdicts import (
-    NOT_SUPPORTED,
+    AGAINST,
+    CLUSTER_LOGP,
+    INCONCLUSIVE,
     NOT_TESTABLE,
     SUPPORTED,
-    TOO_FEW,
     Evidence,
+    Judge,
+    Verdict,
+    changed,
     check_claims,
 )
 from mnsmeta.cli import main
 from mnsmeta.curation.analyses import Analysis
-from mnsmeta.curation.claims_file import Claim
+from mnsmeta.curation.claims_file import Claim, Regions
 from mnsmeta.curation.experiments import ExperimentSet
 from mnsmeta.data.space import brain_mask_img
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
-from mnsmeta.workflows.results import ResultsFolder, write_csv
+from mnsmeta.workflows.results import ResultsFolder, save_map, write_csv
 
 SAD = Analysis("SAD", "ale", ("SAD",))
 BPD = Analysis("BPD", "ale", ("BPD",))
 CONJUNCTION = Analysis("SAD_and_BPD", "conjunction", inputs=("SAD", "BPD"))
 SUBTRACTION = Analysis("SAD_vs_BPD", "subtraction", inputs=("SAD", "BPD"))
 ANALYSES = [SAD, BPD, CONJUNCTION, SUBTRACTION]
-REGIONS = {
-    "amygdala": ["Amygdala"],
-    "IFG": ["Inferior_Frontal_Gyrus_pars_opercularis", "Inferior_Frontal_Gyrus_pars_triangularis"],
-}
+REGIONS = Regions(
+    {
+        "amygdala": {"harvard_oxford": ["Amygdala"]},
+        "IFG": {
+            "harvard_oxford": [
+                "Inferior_Frontal_Gyrus_pars_opercularis",
+                "Inferior_Frontal_Gyrus_pars_triangularis",
+            ]
+        },
+    },
+    atlas="harvard_oxford",
+    variant="harvard_oxford",
+)
 CLUSTER_COLUMNS = ["cluster", "size_mm3", "peak_x", "peak_y", "peak_z", "Harvard-Oxford peak"]
 AMYGDALA = (-22, -4, -20)
 IFG = (50, 16, 8)
+N_ITERS = 10_000
 
 
 def _labels(*peaks_mm):
@@ -55,141 +76,307 @@ def _clusters(*rows):
 
 
 def _experiments(name, n=10, kinds="unknown"):
-    """Experiments: 5 report only increased, 2 only reduced, the others both directions."""
+    """``n`` experiments, each with one focus in the left amygdala."""
     ids = [f"{name}{i}" for i in range(n)]
-    directions = (["hyper"] * 5 + ["hypo"] * 2 + ["mixed"] * n)[:n]
     experiments = pd.DataFrame(
-        {"sample_size": 20, "direction": directions, "kinds": kinds}, index=ids
+        {
+            "sample_size": 20,
+            "kinds": kinds,
+            "source": "neurosynth",
+            "sample_size_rule": "n_patients+n_controls",
+            "space_rule": "reported MNI",
+        },
+        index=ids,
     )
     foci = pd.DataFrame(
-        {
-            "experiment_id": ids,
-            "contrast": "1",
-            "kind": kinds,
-            "table_id": "",
-            "x": 0.0,
-            "y": 0.0,
-            "z": 0.0,
-        }
-    )
+        {"experiment_id": ids, "contrast": "1", "kind": kinds, "table_id": "", "x": -22.0,
+         "y": -4.0, "z": -20.0}
+    )  # fmt: skip
     return ExperimentSet(name, experiments, foci)
 
 
-def _results():
-    """SAD: one left-amygdala cluster, fragile, in the MNS beyond chance. BPD: no cluster.
-    The subtraction: SAD > BPD in the amygdala, BPD > SAD in the right IFG."""
-    empty = _clusters()
-    subtraction = pd.concat(
-        [
-            _clusters((AMYGDALA, "Left_Amygdala")).assign(direction="SAD>BPD"),
-            _clusters((IFG, "Right_Inferior_Frontal_Gyrus_pars_opercularis")).assign(
-                direction="BPD>SAD"
+def _cluster_p(peaks_p):
+    """The run's cluster-size p map: -log10 p on each cube (clusters formed at the CDT)."""
+    logp = np.zeros(brain_mask_img().shape)
+    labels = _labels(*[peak for peak, _ in peaks_p])
+    for number, (_, p) in enumerate(peaks_p, start=1):
+        logp[labels == number] = -np.log10(p)
+    return logp
+
+
+class World:
+    """SAD: an amygdala cluster (p = 0.002) and a sub-threshold IFG one (p = 0.3);
+    BPD: nothing. The subtraction: SAD > BPD in the amygdala."""
+
+    def __init__(self, sad_p=0.002, sad_n=10, bpd_n=20, kinds="unknown"):
+        empty = _clusters()
+        self.results = {
+            "SAD": AnalysisResult(
+                SAD,
+                _experiments("SAD", sad_n, kinds),
+                _clusters((AMYGDALA, "Left_Amygdala")) if sad_p < 0.05 else empty,
+                _labels(AMYGDALA) if sad_p < 0.05 else _labels(),
             ),
-        ],
-        ignore_index=True,
-    )
-    return {
-        "SAD": AnalysisResult(
-            SAD, _experiments("SAD"), _clusters((AMYGDALA, "Left_Amygdala")), _labels(AMYGDALA)
-        ),
-        "BPD": AnalysisResult(BPD, _experiments("BPD"), empty, _labels()),
-        "SAD_and_BPD": AnalysisResult(CONJUNCTION, None, empty, _labels()),
-        "SAD_vs_BPD": AnalysisResult(
-            SUBTRACTION,
-            None,
-            subtraction,
-            None,
-            labels_by_direction={("SAD", "BPD"): _labels(AMYGDALA), ("BPD", "SAD"): _labels(IFG)},
-        ),
-    }
-
-
-def _overlap():
-    rows = []
-    for analysis, p in (("SAD", 0.01), ("BPD", 0.5)):
-        for mask in ("meta", "anatomical"):
-            rows += [
-                (analysis, mask, "roi_ale", "mean_ale", 0.01, p),
-                (analysis, mask, "roi_ale_gm", "mean_ale", 0.01, p),
-                (analysis, mask, "thresholded_overlap", "voxels_in_both", 12, p),
-            ]
-    return pd.DataFrame(rows, columns=["analysis", "mask", "test", "statistic", "observed", "p"])
-
-
-ROBUSTNESS = pd.DataFrame(
-    [
-        {
-            "analysis": "SAD",
-            "cluster": 1,
-            "dominated": True,
-            "jackknife_survived": 5,
-            "jackknife_n": 10,
-            "fragile": True,
-            "fsn": "0-9",
-            "fsn_benchmark": 10,
+            "BPD": AnalysisResult(BPD, _experiments("BPD", bpd_n, kinds), empty, _labels()),
+            "SAD_and_BPD": AnalysisResult(CONJUNCTION, None, empty, _labels()),
+            "SAD_vs_BPD": AnalysisResult(
+                SUBTRACTION,
+                None,
+                _clusters((AMYGDALA, "Left_Amygdala")).assign(direction="SAD>BPD"),
+                None,
+                labels_by_direction={("SAD", "BPD"): _labels(AMYGDALA), ("BPD", "SAD"): _labels()},
+            ),
         }
-    ]
+        self.maps = {
+            ("SAD", CLUSTER_LOGP): _cluster_p([(AMYGDALA, sad_p), (IFG, 0.3)]),
+            ("BPD", CLUSTER_LOGP): np.zeros(brain_mask_img().shape),
+        }
+
+    def evidence(self, overlap=None, robustness=None):
+        return Evidence(
+            ANALYSES,
+            lambda a: self.results[a.name],
+            overlap=overlap,
+            robustness=robustness,
+            load_map=lambda a, name: self.maps.get((a.name, name)),
+            n_iters=N_ITERS,
+        )
+
+
+def claim(id_, analysis, test, regions=(), direction="any", **extra):
+    return Claim(id_, f"paraphrase of {id_}", analysis, test, tuple(regions), direction, **extra)
+
+
+def power(mde, n=10, k_effect=4, hits=None):
+    """A power summary as the simulation gives it (``mde`` None: never reached 80 %)."""
+    out = {"n_experiments": n, "k_effect": k_effect, "mde_k": mde, "curve": []}
+    if hits is not None:
+        out["hits"] = hits
+    return out
+
+
+def judge(claims, evidence, powers):
+    return {v.claim.id: v for v in Judge(REGIONS, evidence, powers).judge_all(claims)}
+
+
+def test_a_planted_convergence_in_the_regions_is_supported():
+    verdict = judge([claim("amy", "SAD", "convergence", ["amygdala"])], World().evidence(), {})
+    (v,) = verdict.values()
+    assert v.verdict == SUPPORTED
+    assert v.p == pytest.approx(0.002)
+    low, high = v.p_interval  # exact binomial interval of a p from 10,000 iterations
+    assert low < 0.002 < high and high < 0.003
+    assert "the primary test rejects" in v.reason
+
+
+def test_a_null_with_power_is_evidence_against_and_without_power_inconclusive():
+    ifg = claim("ifg", "SAD", "convergence", ["IFG"])
+    powered = judge([ifg], World().evidence(), {"ifg": power(mde=3)})["ifg"]
+    assert powered.p == pytest.approx(0.3)  # the sub-threshold IFG cluster's p
+    assert powered.verdict == AGAINST
+    weak = judge([ifg], World().evidence(), {"ifg": power(mde=7)})["ifg"]
+    assert weak.verdict == INCONCLUSIVE
+    assert "too little power" in weak.reason and "MDE 7" in weak.reason
+    never = judge([ifg], World().evidence(), {"ifg": power(mde=None)})["ifg"]
+    assert never.verdict == INCONCLUSIVE
+
+
+def test_holm_across_the_claims_can_turn_a_raw_rejection_into_inconclusive():
+    """p = 0.03 rejects alone; beside a second claim at p = 0.3 Holm doubles it to 0.06."""
+    world = World(sad_p=0.03)
+    amy = claim("amy", "SAD", "convergence", ["amygdala"])
+    alone = judge([amy], world.evidence(), {"amy": power(mde=None)})["amy"]
+    assert alone.verdict == SUPPORTED and alone.p_adjusted == pytest.approx(0.03)
+    ifg = claim("ifg", "SAD", "convergence", ["IFG"])
+    both = judge([amy, ifg], world.evidence(), {"amy": power(None), "ifg": power(None)})
+    assert both["amy"].p_adjusted == pytest.approx(0.06)
+    assert both["amy"].verdict == INCONCLUSIVE
+    assert both["ifg"].p_adjusted == pytest.approx(0.3)
+
+
+def test_an_altered_activity_claim_without_group_contrasts_is_not_testable_as_stated():
+    altered = claim("amy", "SAD", "convergence", ["amygdala"], requires="group_contrasts")
+    (v,) = judge([altered], World().evidence(), {}).values()
+    assert v.verdict == NOT_TESTABLE
+    assert "0 of 10 experiments have one" in v.reason
+    # ... and says, neutrally, what the data do show.
+    assert v.neutral.startswith("foci of SAD's 10 experiments converge in 1 Left Amygdala")
+    assert "1 in amygdala" in v.neutral
+    # With direction-known contrasts for most experiments the same claim is tested.
+    directed = World(kinds="patients>controls").evidence()
+    (tested,) = judge([altered], directed, {}).values()
+    assert tested.verdict == SUPPORTED
+
+
+def test_a_directional_claim_without_its_direction_s_analysis_is_not_testable():
+    reduced = claim("reduced", "SAD", "convergence", ["IFG"], direction="hypo")
+    (v,) = judge([reduced], World().evidence(), {}).values()
+    assert v.verdict == NOT_TESTABLE
+    assert "no analysis of that direction's contrasts" in v.reason
+
+
+def _overlap(analysis, p, n_perm=10_000, observed=12):
+    return pd.DataFrame(
+        [
+            (analysis, "anatomical", "thresholded_overlap", "voxels_in_both", observed, p, n_perm),
+            (analysis, "anatomical", "roi_ale", "mean_ale", 0.01, 0.001, 1000),
+            (analysis, "meta", "thresholded_overlap", "voxels_in_both", 3, 0.001, n_perm),
+        ],
+        columns=["analysis", "mask", "test", "statistic", "observed", "p", "n_perm"],
+    )
+
+
+def test_the_mns_claim_is_decided_by_its_one_mask_and_test_never_against():
+    """Secondary tests (the ROI test, the other mask) are reported and do not decide."""
+    mns = claim("mns", "SAD", "mns_overlap", mask="anatomical")
+    weak = judge([mns], World().evidence(overlap=_overlap("SAD", 0.2)), {})["mns"]
+    assert weak.verdict == INCONCLUSIVE  # though the meta mask's p is 0.001
+    assert "meta moved clusters p=0.001" in weak.evidence
+    assert "power is not simulated" in weak.reason
+    strong = judge([mns], World().evidence(overlap=_overlap("SAD", 0.004)), {})["mns"]
+    assert strong.verdict == SUPPORTED
+    assert strong.n_draws == 10_000
+
+
+def test_an_overlap_claim_on_nothing_is_inconclusive_and_outside_holm():
+    shared = claim("shared", "conjunction", "mns_overlap")
+    overlap = _overlap("SAD_and_BPD", 1.0, n_perm=0, observed=0)
+    (v,) = judge([shared], World().evidence(overlap=overlap), {}).values()
+    assert v.verdict == INCONCLUSIVE and not v.in_family
+    assert "no significant cluster to place in the mask" in v.reason
+
+
+@pytest.mark.parametrize(
+    ("hits", "mde", "expected", "words"),
+    [
+        (8, 6, SUPPORTED, "8 of 20 experiments report foci in the regions"),
+        (8, 9, INCONCLUSIVE, "found < 80 % of the time"),
+        (3, 2, INCONCLUSIVE, "only 3 of 20 experiments report foci there"),
+    ],
 )
+def test_inconsistency_needs_reports_no_convergence_and_the_power_to_see_it(
+    hits, mde, expected, words
+):
+    """BPD has no cluster in the IFG; whether that is inconsistency depends on how many
+    experiments report foci there and whether their convergence would have been found."""
+    world = World()
+    # ``hits`` BPD experiments report a focus in the IFG.
+    foci = world.results["BPD"].experiments.foci
+    foci.loc[: hits - 1, ["x", "y", "z"]] = IFG
+    inconsistent = claim("bpd", "BPD", "inconsistent", ["IFG"])
+    (v,) = judge([inconsistent], world.evidence(), {"bpd": power(mde, n=20)}).values()
+    assert v.verdict == expected
+    assert words in v.reason
+    assert "experiments with a focus in IFG" in v.evidence
 
 
-@pytest.fixture
-def evidence():
-    results = _results()
-    return Evidence(ANALYSES, lambda a: results[a.name], _overlap(), ROBUSTNESS)
+def test_a_robust_cluster_in_the_regions_is_evidence_against_inconsistency():
+    robustness = pd.DataFrame(
+        [{"analysis": "SAD", "cluster": 1, "dominated": False, "jackknife_survived": 10,
+          "jackknife_n": 10, "fragile": False, "fsn": 30, "fsn_benchmark": 10}]
+    )  # fmt: skip
+    claim_ = claim("sad", "SAD", "inconsistent", ["amygdala"])
+    (v,) = judge([claim_], World().evidence(robustness=robustness), {"sad": power(3)}).values()
+    assert v.verdict == AGAINST
+    fragile = robustness.assign(fragile=True, jackknife_survived=8)
+    (w,) = judge([claim_], World().evidence(robustness=fragile), {"sad": power(3)}).values()
+    assert w.verdict == INCONCLUSIVE and "passes the jackknife" in w.reason
 
 
-def claim(id_, analysis, test, regions=(), direction="any"):
-    return Claim(id_, f"paraphrase of {id_}", analysis, test, tuple(regions), direction)
+def test_a_supported_convergence_needs_a_cluster_that_passes_the_robustness_checks():
+    """The robustness requirement of inconsistency claims holds for convergence too."""
+    row = {"analysis": "SAD", "cluster": 1, "dominated": False, "jackknife_survived": 10,
+           "jackknife_n": 10, "fragile": False, "fsn": 30, "fsn_benchmark": 10,
+           "fsn_robust": True}  # fmt: skip
+    amy = claim("amy", "SAD", "convergence", ["amygdala"])
+    for change, expected in (({}, SUPPORTED), ({"fsn_robust": False, "fsn": 4}, INCONCLUSIVE)):
+        robustness = pd.DataFrame([{**row, **change}])
+        (v,) = judge([amy], World().evidence(robustness=robustness), {}).values()
+        assert v.verdict == expected
+    assert "fail-safe N benchmark" in v.reason
 
 
-CASES = [
-    (claim("amygdala", "SAD", "convergence", ["amygdala"]), SUPPORTED, "jackknife 5/10"),
-    (claim("ifg", "SAD", "convergence", ["IFG"]), NOT_SUPPORTED, "no cluster in IFG"),
-    (claim("reduced", "SAD", "convergence", ["IFG"], "hypo"), NOT_TESTABLE, "2 only reduced"),
-    (claim("sad_mns", "SAD", "mns_overlap"), SUPPORTED, "meta: ROI p=0.01"),
-    (claim("bpd_mns", "BPD", "mns_overlap"), NOT_SUPPORTED, "p=0.5"),
-    (claim("fragile", "SAD", "inconsistent", ["amygdala"]), SUPPORTED, "dominated"),
-    (claim("absent", "BPD", "inconsistent", ["IFG"]), SUPPORTED, "no significant cluster"),
-    (claim("both", "conjunction", "convergence", ["amygdala"]), NOT_SUPPORTED, "SAD n=10"),
-    (claim("diff_ifg", "contrast", "convergence", ["IFG"]), SUPPORTED, "cluster BPD>SAD 1"),
-    (claim("diff_amy", "contrast", "convergence", ["amygdala"]), SUPPORTED, "SAD>BPD 1 Left"),
-]
+def test_a_subtraction_claim_rests_on_its_clusters_outside_holm():
+    diff = claim("diff", "contrast", "convergence", ["amygdala"])
+    (v,) = judge([diff], World().evidence(), {}).values()
+    assert v.verdict == SUPPORTED and not v.in_family
+    assert "1 SAD>BPD Left Amygdala" in v.evidence
 
 
-@pytest.mark.parametrize(("item", "verdict", "text"), CASES, ids=[c[0].id for c in CASES])
-def test_each_claim_gets_the_verdict_its_rule_gives(evidence, item, verdict, text):
-    (result,) = check_claims([item], REGIONS, evidence)
-    assert result.verdict == verdict
-    assert text in result.evidence
-    assert "\n" not in result.evidence
+def _verdict(verdict, p, n_draws=10_000):
+    return Verdict(claim("x", "SAD", "convergence"), "SAD", verdict, "", "", p=p, n_draws=n_draws)
 
 
-def test_a_subtraction_cluster_is_placed_by_its_own_direction(evidence):
-    # Both directions number their clusters from 1; the IFG claim must find only BPD > SAD.
-    (result,) = check_claims([claim("x", "contrast", "convergence", ["IFG"])], REGIONS, evidence)
-    assert "1 cluster(s) in IFG" in result.evidence
-    assert "SAD>BPD" not in result.evidence
+@pytest.mark.parametrize(
+    ("main_p", "variant_p", "n_draws", "counts"),
+    [
+        (0.04, 0.2, 10_000, True),  # both far from 0.05: a real change
+        (0.049, 0.052, 10_000, False),  # both within their Monte Carlo intervals of 0.05
+        (0.04, 0.06, 1000, False),  # at 1,000 draws 0.04 and 0.06 are not told apart
+        (0.01, 0.0501, 10_000, False),  # the variant's p is within its interval of alpha
+    ],
+)
+def test_a_variant_changes_a_verdict_only_beyond_monte_carlo_error(
+    main_p, variant_p, n_draws, counts
+):
+    main_verdict = _verdict(SUPPORTED, main_p, n_draws)
+    variant = _verdict(INCONCLUSIVE, variant_p, n_draws)
+    assert changed(main_verdict, variant) is counts
+    assert not changed(main_verdict, _verdict(SUPPORTED, variant_p, n_draws))
+
+
+def test_the_certainty_grade_is_computed_from_the_evidence_with_reasons():
+    world = World(sad_n=10)
+    evidence = world.evidence()
+    (v,) = judge([claim("amy", "SAD", "convergence", ["amygdala"])], evidence, {}).values()
+    level, reasons = grade(v, evidence)
+    # Database extraction for all (risk of bias), 10 < 17 experiments (imprecision), no
+    # direction-known contrast (indirectness): three levels down.
+    assert level == "very low"
+    assert [r.split(" (")[0] for r in reasons] == ["risk of bias", "imprecision", "indirectness"]
+    v.flipped_by = ("cdt_0.005",)
+    assert grade(v, evidence)[1][-1] == "fragility (-1): changed by cdt_0.005"
+    # Direct evidence from enough experiments, typed in by hand: high.
+    better = World(sad_n=20, kinds="patients>controls")
+    for result in better.results.values():
+        if result.experiments is not None:
+            result.experiments.experiments["source"] = "manual"
+    good_evidence = better.evidence()
+    (w,) = judge([claim("amy", "SAD", "convergence", ["amygdala"])], good_evidence, {}).values()
+    assert grade(w, good_evidence) == ("high", ())
+    untestable = _verdict(NOT_TESTABLE, np.nan, 0)
+    assert grade(untestable, good_evidence) == ("not applicable", ())
+
+
+def test_check_claims_is_the_judge_with_its_options():
+    verdicts = check_claims(
+        [claim("amy", "SAD", "convergence", ["amygdala"])], REGIONS, World().evidence(), power={}
+    )
+    assert [v.verdict for v in verdicts] == [SUPPORTED]
 
 
 @pytest.fixture
 def results_folder(tmp_path):
-    """The same results, written through the results contract."""
+    """The same world, written through the results contract."""
+    world = World()
     results = ResultsFolder(tmp_path / "results")
-    for result in _results().values():
+    for result in world.results.values():
         results.save(result)
-    write_csv(_overlap(), results.overlap_table)
+    save_map(world.maps["SAD", CLUSTER_LOGP], results.analysis(SAD).map(CLUSTER_LOGP))
+    save_map(world.maps["BPD", CLUSTER_LOGP], results.analysis(BPD).map(CLUSTER_LOGP))
+    write_csv(_overlap("SAD", 0.2), results.overlap_table)
     results.robustness.path.mkdir(parents=True)
-    results.robustness.write_table("clusters", ROBUSTNESS)
     return results
 
 
-def test_the_claims_command_prints_json_and_exits_zero(results_folder, tmp_path):
+def test_the_claims_command_writes_graded_verdicts_and_exits_zero(results_folder, tmp_path):
     coordinates = tmp_path / "coordinates"
     coordinates.mkdir()
     (coordinates / "claims.toml").write_text(
-        '[regions]\nIFG = ["Inferior_Frontal_Gyrus_pars_opercularis"]\n\n'
-        '[[claim]]\nid = "x"\nparaphrase = "SAD converges in IFG."\nanalysis = "SAD"\n'
-        'test = "convergence"\nregions = ["IFG"]\ndirection = "any"\n\n'
+        'atlas = "harvard_oxford"\n[regions.IFG]\n'
+        'harvard_oxford = ["Inferior_Frontal_Gyrus_pars_opercularis"]\n\n'
+        '[[claim]]\nid = "x"\nparaphrase = "SAD is in the MNS."\nanalysis = "SAD"\n'
+        'test = "mns_overlap"\ndirection = "any"\n\n'
         '[[claim]]\nid = "y"\nparaphrase = "SAD and BPD differ in IFG."\nanalysis = "contrast"\n'
         'test = "convergence"\nregions = ["IFG"]\ndirection = "any"\n'
     )
@@ -200,23 +387,34 @@ def test_the_claims_command_prints_json_and_exits_zero(results_folder, tmp_path)
     )
     outcome = CliRunner().invoke(
         main,
-        [
-            "--coordinates",
-            str(coordinates),
-            "claims",
-            "--output",
-            str(results_folder.path),
-            "--json",
-        ],
-    )
+        ["--coordinates", str(coordinates), "claims", "--output", str(results_folder.path),
+         "--json"],
+    )  # fmt: skip
     assert outcome.exit_code == 0, outcome.output
     printed = json.loads(outcome.output)
-    assert [(c["id"], c["verdict"]) for c in printed] == [("x", NOT_SUPPORTED), ("y", SUPPORTED)]
+    assert [(c["id"], c["verdict"]) for c in printed] == [
+        ("x", INCONCLUSIVE),
+        ("y", INCONCLUSIVE),
+    ]
+    first = printed[0]
+    assert first["p"] == 0.2 and first["p_mc_low"] < 0.2 < first["p_mc_high"]
+    assert first["p_holm"] == 0.2  # the only claim in the Holm family
+    assert first["certainty"] in ("high", "moderate", "low", "very low")
     written = results_folder.read_claims()
     assert written["claims"] == printed
-    # what a reviewer needs beside the verdicts: the rules, the stages' settings, staleness
-    assert set(written["rules"]) >= {"convergence", "mns_overlap", "inconsistent", "flipped_by"}
+    assert set(written["rules"]) >= {"supported", "evidence against", "inconclusive", "variants"}
     assert {"generated", "settings", "inputs_sha256", "stale"} <= set(written)
+    assert results_folder.claims_variants.is_file()
+    # The terminal gives the same, in words.
+    text = CliRunner().invoke(
+        main, ["--coordinates", str(coordinates), "claims", "--output", str(results_folder.path)]
+    )
+    assert text.exit_code == 0, text.output
+    assert "x: INCONCLUSIVE, certainty " in text.output
+    assert (
+        "primary test: moved-cluster overlap with the anatomical MNS mask: p 0.2 (" in text.output
+    )
+    assert "variants: 0 of 1 change it" in text.output  # the atlas variant
 
 
 def test_a_missing_results_folder_is_a_clear_error(tmp_path):
@@ -235,125 +433,3 @@ def test_a_missing_results_folder_is_a_clear_error(tmp_path):
     assert outcome.exit_code == 1
     assert "no such folder: run `mnsmeta run` first" in outcome.output
     assert "Traceback" not in outcome.output
-
-
-SAD_LESS = Analysis("SAD_less", "ale", ("SAD",), contrasts=("patients<controls",))
-REDUCED_IFG = claim("reduced_ifg", "SAD", "convergence", ["IFG"], "hypo")
-
-
-def _directional_evidence(n_experiments, peaks, configured=True, computed=True):
-    """The study-level SAD result, and (when configured) a patients < controls analysis of
-    ``n_experiments`` experiments with clusters at ``peaks``."""
-    results = _results()
-    less = [p for p in peaks]
-    results["SAD_less"] = AnalysisResult(
-        SAD_LESS,
-        _experiments("SAD", n_experiments, "patients<controls"),
-        _clusters(*[(peak, label) for peak, label in less]),
-        _labels(*[peak for peak, _ in less]),
-    )
-    analyses = [*ANALYSES, SAD_LESS] if configured else ANALYSES
-    return Evidence(
-        analyses,
-        lambda a: results[a.name],
-        _overlap(),
-        ROBUSTNESS,
-        computed=lambda a: computed or a.name != "SAD_less",
-    )
-
-
-IFG_CLUSTER = [(IFG, "Right_Inferior_Frontal_Gyrus_pars_opercularis")]
-DIRECTIONAL_CASES = [
-    # (experiments, clusters, configured, computed) -> verdict, words in the evidence
-    ((20, IFG_CLUSTER, True, True), SUPPORTED, "SAD_less (n=20 experiments): 1 cluster(s) in IFG"),
-    ((5, IFG_CLUSTER, True, True), SUPPORTED, "underpowered: 5 experiments < 17"),
-    ((20, [], True, True), NOT_SUPPORTED, "no significant cluster"),
-    ((5, [], True, True), TOO_FEW, "underpowered: 5 experiments < 17"),
-    ((0, [], True, False), NOT_TESTABLE, "no included study has a curated patients<controls"),
-    ((0, [], False, False), NOT_TESTABLE, "no analysis of patients<controls contrasts"),
-]
-
-
-@pytest.mark.parametrize(
-    ("setup", "verdict", "text"),
-    DIRECTIONAL_CASES,
-    ids=[
-        "supported",
-        "supported_underpowered",
-        "not_supported",
-        "too_few",
-        "no_data",
-        "no_analysis",
-    ],
-)
-def test_a_directional_claim_is_judged_on_its_direction_s_analysis(setup, verdict, text):
-    (result,) = check_claims([REDUCED_IFG], REGIONS, _directional_evidence(*setup))
-    assert result.verdict == verdict
-    assert text in result.evidence
-    # The evidence names the experiments of each direction in the study-level analysis.
-    assert "SAD: 0 of 10 experiments with a curated patients>controls contrast" in result.evidence
-
-
-def test_a_verdict_that_a_sensitivity_variant_flips_names_the_variant():
-    """SAD has one amygdala cluster and none in the IFG. One variant adds an IFG cluster
-    (the IFG claim flips), one keeps no main cluster (the amygdala claim flips), one keeps
-    everything; a not-applicable row is ignored."""
-    results = _results()
-    sensitivity = pd.DataFrame(
-        [
-            ("SAD", "main", "", "1", "(reference)"),
-            ("SAD", "lenient", "Right_Inferior_Frontal_Gyrus_pars_opercularis", "1", "1 new"),
-            ("SAD", "one_database", "", "", "loses cluster 1"),
-            ("SAD", "same", "", "1", "none"),
-            ("SAD", "absent", "", "", "not applicable: no such studies"),
-        ],
-        columns=["analysis", "variant", "new_labels", "kept_clusters", "conclusion_changes"],
-    )
-    evidence = Evidence(ANALYSES, lambda a: results[a.name], _overlap(), ROBUSTNESS, sensitivity)
-    claims = [
-        claim("ifg", "SAD", "convergence", ["IFG"]),
-        claim("amygdala", "SAD", "convergence", ["amygdala"]),
-        claim("sad_mns", "SAD", "mns_overlap"),
-    ]
-    verdicts = {v.claim.id: v for v in check_claims(claims, REGIONS, evidence)}
-    assert verdicts["ifg"].verdict == NOT_SUPPORTED
-    assert verdicts["ifg"].flipped_by == ("lenient",)
-    assert verdicts["ifg"].evidence.endswith("the verdict flips under lenient")
-    assert verdicts["amygdala"].flipped_by == ("one_database",)
-    assert verdicts["sad_mns"].flipped_by == ()  # overlap verdicts: not judged by variants
-    assert verdicts["ifg"].as_dict()["flipped_by"] == "lenient"
-
-
-SAD_CONTROLS = Analysis("SAD_controls", "ale", controls="SAD")
-SAD_VS_CONTROLS = Analysis("SAD_vs_controls", "subtraction", inputs=("SAD", "SAD_controls"))
-
-
-@pytest.mark.parametrize(
-    ("beyond_controls", "text"),
-    [
-        ([AMYGDALA], "1 of 1 cluster(s) overlap SAD > its task-matched healthy-only controls"),
-        ([IFG], "0 of 1 cluster(s) overlap SAD > its task-matched healthy-only controls"),
-        ([], "SAD exceeds its task-matched healthy-only controls nowhere"),
-    ],
-)
-def test_a_convergence_verdict_says_whether_it_exceeds_task_matched_controls(
-    beyond_controls, text
-):
-    results = _results()
-    direction = "SAD>SAD_controls"
-    rows = [(peak, "Left_Amygdala") for peak in beyond_controls]
-    results["SAD_vs_controls"] = AnalysisResult(
-        SAD_VS_CONTROLS,
-        None,
-        _clusters(*rows).assign(direction=direction) if rows else _clusters(),
-        None,
-        labels_by_direction={
-            ("SAD", "SAD_controls"): _labels(*beyond_controls),
-            ("SAD_controls", "SAD"): _labels(),
-        },
-    )
-    analyses = [*ANALYSES, SAD_CONTROLS, SAD_VS_CONTROLS]
-    evidence = Evidence(analyses, lambda a: results[a.name], _overlap(), ROBUSTNESS)
-    (result,) = check_claims([claim("a", "SAD", "convergence", ["amygdala"])], REGIONS, evidence)
-    assert result.verdict == SUPPORTED  # the claim is about convergence; this is its context
-    assert f"specificity: {text}" in result.evidence

@@ -176,7 +176,16 @@ def test_claims_file_holds_the_reviews_core_claims():
     assert by_id["bpd_mns_inconsistent"].test == "inconsistent"
     assert by_id["both_amygdala"].analysis == "conjunction"
     assert by_id["mns_shared_substrate"].test == "mns_overlap"
-    assert "Amygdala" in regions["amygdala"]
+    # Regions are judged on the masks' atlas (Juelich), with Harvard-Oxford as the variant;
+    # prefrontal cortex, which this Juelich release does not map, falls back to Harvard-Oxford.
+    assert regions.atlas == "juelich" and regions.variant == "harvard_oxford"
+    assert "GM_Amygdala_laterobasal_group" in regions["amygdala"]
+    assert "Amygdala" in regions.of("amygdala", "harvard_oxford")
+    assert regions.atlas_of("PFC") == "harvard_oxford"
+    assert regions.bounds["premotor"] == {"min_abs_x_mm": 30, "max_z_mm": 40}
+    # Claims of altered activity say so; every claim names its estimand.
+    assert by_id["both_amygdala"].requires == "group_contrasts"
+    assert all(claim.estimand for claim in claims)
 
 
 def test_flow_cli_writes_csv(tmp_path):

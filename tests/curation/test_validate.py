@@ -193,6 +193,22 @@ def test_claims_file_problems(tmp_path):
     assert any("claim 1 (a): undefined region(s) IPL" in p for p in found)
 
 
+def test_claims_file_regions_per_atlas_and_claim_settings_are_checked(tmp_path):
+    path = tmp_path / "claims.toml"
+    path.write_text(
+        'atlas = "talairach"\n[regions.IFG]\njuelich = ["GM_Broca_44"]\nmin_abs_x_mm = "wide"\n\n'
+        '[[claim]]\nid = "a"\nparaphrase = "x"\nanalysis = "SAD"\ntest = "convergence"\n'
+        'regions = ["IFG"]\ndirection = "any"\nalpha = 2\nrequires = "contrasts"\nmask = "x"\n'
+    )
+    found = problems_of(path)
+    assert any("atlas 'talairach' unknown" in p for p in found)
+    assert any("region IFG: unknown Juelich label(s) GM_Broca_44" in p for p in found)
+    assert any("region IFG: min_abs_x_mm 'wide'" in p for p in found)
+    assert any("claim 1 (a): alpha 2 is not a probability" in p for p in found)
+    assert any("claim 1 (a): unknown requires 'contrasts'" in p for p in found)
+    assert any("claim 1 (a): unknown mask 'x'" in p for p in found)
+
+
 GOOD_ANALYSES = '[[analysis]]\nname = "SAD"\nkind = "ale"\ngroups = ["SAD"]\n'
 BROKEN_ANALYSES = [
     ('directions = ["hypo"]\n', "5: analysis 1 (SAD): unknown key 'directions'"),
@@ -229,7 +245,7 @@ def test_an_unknown_key_of_a_claim_names_its_line_and_the_known_keys(tmp_path):
     )
     assert problems_of(path) == [
         f"{path}:7: claim 1 (x): unknown key 'region': use only id, paraphrase, quote_hint, "
-        "analysis, test, regions, direction (check the spelling)"
+        "estimand, analysis, test, regions, direction, alpha, mask, requires (check the spelling)"
     ]
 
 

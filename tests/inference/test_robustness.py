@@ -189,26 +189,92 @@ def test_a_balanced_cluster_is_neither_dominated_nor_fragile():
 
 
 def test_fail_safe_n_grows_with_the_number_of_true_experiments():
-    levels = (5, 10, 20, 40, 80)
+    """Bisected over a grid, averaged over noise draws: more true experiments, more noise."""
+    levels = (3, 6, 9, 12, 15, 18, 21, 25, 30, 40, 60, 80)
     found = {}
     for n_true in (4, 10):
         experiments, target = synthetic([20] * n_true)
         labels = significant_clusters(experiments)
         assert labels[target] > 0
         table, by_level = robustness.fail_safe_n(
-            experiments, labels, N_ITERS, 0, n_jobs=2, levels=levels
+            experiments, labels, N_ITERS, 0, n_jobs=2, levels=levels, draws=3
         )
         row = table.set_index("cluster").loc[labels[target]]
         found[n_true] = row
-        assert set(by_level["noise_experiments"]) == {0, *levels}
-    assert found[10]["fsn_low"] > found[4]["fsn_low"]
+        # Every draw was probed, only at grid levels, and the estimate lies in its range.
+        assert set(by_level["draw"]) == {0, 1, 2}
+        assert set(by_level["noise_experiments"]) <= {0, *levels}
+        assert row["fsn_low"] <= row["fsn"] <= row["fsn_high"] + 0.5
+        assert row["draws"] == 3
+    assert found[10]["fsn"] > found[4]["fsn"]
     assert not found[4]["robust"] and found[10]["robust"]
     assert found[10]["benchmark"] == 25
+
+
+def test_the_bisection_finds_what_a_scan_of_every_level_finds():
+    """Per draw, the bisection's answer equals the exhaustive scan's (significance falls
+    with noise here), so probing log2 of the levels loses nothing."""
+    experiments, target = synthetic([20] * 8)
+    labels = significant_clusters(experiments)
+    cluster = labels[target]
+    levels = (4, 8, 12, 16, 24, 32, 48)
+    table, by_level = robustness.fail_safe_n(
+        experiments, labels, N_ITERS, 1, n_jobs=2, levels=levels, draws=2
+    )
+    scan = {}
+    for draw in (0, 1):
+        mine = by_level[(by_level["draw"] == draw) & (by_level["cluster"] == cluster)]
+        assert len(mine) < len(levels) + 1  # a bisection, not a scan
+        ok = mine[mine["significant"]]["noise_experiments"]
+        bad = mine[~mine["significant"]]["noise_experiments"]
+        last = ok.max() if len(ok) else None
+        first = bad.min() if len(bad) else None
+        assert last is None or first is None or last < first
+        scan[draw] = (last, first)
+    row = table.set_index("cluster").loc[cluster]
+    grid = [0, *levels]
+    midpoints = [
+        grid[-1] if first is None else 0.0 if last is None else (last + first - 1) / 2
+        for last, first in scan.values()
+    ]
+    assert row["fsn"] == round(np.mean(midpoints))
+
+
+def test_noise_foci_fall_in_grey_matter_and_draws_differ_only_in_where():
+    from mnsmeta.meta_analysis.engine.relocation import null_space_mask
+
+    experiments, _ = synthetic([20, 30, 40], n_background=2)
+    grey = null_space_mask(brain_mask_img(), "gm")
+    first = robustness.noise_experiments(experiments, 50, seed=4)
+    second = robustness.noise_experiments(experiments, 50, seed=5)
+    assert grey[tuple(first.ijk().T)].all() and grey[tuple(second.ijk().T)].all()
+    np.testing.assert_array_equal(first.counts, second.counts)
+    np.testing.assert_array_equal(first.sample_sizes, second.sample_sizes)
+    assert (first.ijk() != second.ijk()).any()
+
+
+def test_the_jackknife_reports_retained_volume_and_peak_shift():
+    experiments, target = synthetic([30, 12, 12], spread_first=True)
+    labels = significant_clusters(experiments)
+    cluster = labels[target]
+    table, check = robustness.jackknife(experiments, labels, N_ITERS, 0, n_jobs=2)
+    subsets = check["subsets"]
+    mine = subsets[subsets["cluster"] == cluster]
+    assert len(mine) == len(experiments.ids)
+    # Leaving out the dominant experiment loses the cluster: 0 % retained, no peak.
+    lost = mine.set_index("left_out").loc["true0"]
+    assert lost["retained_pct"] == 0 and np.isnan(lost["peak_shift_mm"])
+    kept = mine[mine["survived"]]
+    assert (kept["retained_pct"] > 0).all() and (kept["retained_pct"] <= 100).all()
+    row = table.set_index("cluster").loc[cluster]
+    assert row["min_retained_pct"] == 0
+    assert row["max_peak_shift_mm"] == pytest.approx(kept["peak_shift_mm"].max())
 
 
 def test_noise_experiments_borrow_counts_and_sizes_from_the_real_ones():
     experiments, _ = synthetic([20, 30, 40], n_background=2)
     noise = robustness.noise_experiments(experiments, 50, seed=4)
+    np.testing.assert_array_equal(noise.counts[: len(experiments.counts)], experiments.counts)
     assert set(noise.counts) <= set(experiments.counts)
     assert set(noise.sample_sizes) <= set(experiments.sample_sizes)
     brain = brain_mask_img().get_fdata() > 0

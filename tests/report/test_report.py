@@ -29,6 +29,8 @@ from mnsmeta.report.render import build_report, render_report
 from mnsmeta.workflows.results import ResultsFolder
 
 HEADINGS = [
+    "Answers: the claims of the review",
+    "Limitations",
     "Study flow",
     "Included studies",
     "Cited references",
@@ -37,10 +39,11 @@ HEADINGS = [
     "MNS masks and overlap",
     "Robustness",
     "Sensitivity analyses",
-    "Claims of the review",
     "Provenance",
 ]
 ANCHORS = [
+    "claims",
+    "limitations",
     "flow",
     "studies",
     "ledger",
@@ -49,7 +52,6 @@ ANCHORS = [
     "overlap",
     "robustness",
     "sensitivity",
-    "claims",
     "provenance",
 ]
 # The ledger as `mnsmeta studies --cited` writes it: the curated columns and the computed ones.
@@ -126,17 +128,36 @@ CLAIMS = {
         {
             "id": "both_amygdala",
             "paraphrase": "SAD and BPD share amygdala hyperactivity <script>alert(1)</script>",
-            "analysis": "conjunction",
+            "analysis": "SAD",
             "test": "convergence",
             "verdict": "supported",
+            "reason": "the primary test rejects",
+            "primary_test": "cluster-level FWE p of the strongest cluster in amygdala",
+            "p": 0.0021,
+            "p_mc_low": 0.0013,
+            "p_mc_high": 0.0031,
+            "p_holm": 0.0063,
+            "power": {},
+            "certainty": "low",
+            "certainty_reasons": ["imprecision (-1): 3 experiments < 17"],
             "evidence": "conjunction clusters in both amygdalae",
         },
         {
             "id": "sad_mns_reduced",
             "paraphrase": "SAD shows reduced MNS activity",
             "analysis": "SAD",
-            "test": "mns_overlap",
-            "verdict": "not supported",
+            "test": "convergence",
+            "verdict": "inconclusive",
+            "reason": "no convergence, too little power",
+            "p": 1.0,
+            "power": {
+                "n_experiments": 12,
+                "k_effect": 4,
+                "mde_k": 6,
+                "curve": [],
+                "power_at_effect": 0.21,
+            },
+            "certainty": "very low",
             "evidence": "no SAD cluster inside an MNS mask",
         },
         {
@@ -145,7 +166,10 @@ CLAIMS = {
             "analysis": "BPD",
             "test": "inconsistent",
             "verdict": "not testable",
-            "evidence": "ALE cannot show inconsistency",
+            "reason": "altered activity needs group contrasts",
+            "neutral": "foci of BPD's 2 experiments converge in the left amygdala",
+            "certainty": "not applicable",
+            "evidence": "",
         },
     ],
     "n_iters": 10000,
@@ -269,7 +293,8 @@ def test_every_png_is_embedded_as_a_data_uri(report, page):
     for png in pngs:
         encoded = base64.b64encode(png.read_bytes()).decode("ascii")
         assert f'src="data:image/png;base64,{encoded}"' in page, png
-    assert page.count("<img ") == len(pngs)
+    # The answers repeat the glass-brain maps of the claims' analyses (SAD and BPD).
+    assert page.count("<img ") == len(pngs) + 2
 
 
 def test_every_section_heading_is_present_in_order(page):
@@ -328,12 +353,26 @@ def test_tables_of_robustness_sensitivity_and_overlap(page):
     assert '<td data-sort="0.000999001" class="num sig">0.000999</td>' in overlap
 
 
-def test_claim_verdicts_are_coloured_and_values_escaped(page):
+def test_the_page_opens_with_the_answers_then_the_limitations(page):
+    found = re.findall(r'<section id="([^"]+)">', page)
+    assert found[:2] == ["claims", "limitations"]
     claims = section(page, "claims")
     assert '<td class="verdict verdict-supported short">supported</td>' in claims
-    assert '<td class="verdict verdict-not-supported short">not supported</td>' in claims
+    assert '<td class="verdict verdict-inconclusive short">inconclusive</td>' in claims
     assert '<td class="verdict verdict-not-testable short">not testable</td>' in claims
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in claims
+    # The primary test's p with its Monte Carlo interval, Holm, and the power of a null.
+    assert "0.0021 (0.0013-0.0031)" in claims and "0.0063" in claims
+    assert "MDE 6 of 12 experiments; power 0.21 at 4" in claims
+    assert "foci of BPD&#x27;s 2 experiments converge in the left amygdala" in claims
+    glass = ResultsFolder(Path("results")).analysis(Analysis("SAD", "ale")).thresholded().glass
+    assert f"SAD: {glass.name}" in claims  # the maps the verdicts read
+    limitations = section(page, "limitations")
+    assert "sad_mns_reduced rests on a null without the power" in limitations
+    assert "The meta MNS mask (meta-analytic) is a proxy" in limitations
+
+
+def test_claim_values_are_escaped(page):
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in section(page, "claims")
     assert "<script>alert" not in page
 
 
@@ -350,6 +389,7 @@ def test_missing_inputs_show_not_computed_notes(tmp_path):
     found = re.findall(r'<section id="([^"]+)">\s*<h2>([^<]+)</h2>', page)
     assert found == list(zip(ANCHORS, HEADINGS, strict=True))
     expected = {
+        "limitations": "mnsmeta run",
         "flow": "mnsmeta studies --flow",
         "studies": "mnsmeta studies --flow",
         "ledger": "mnsmeta studies --cited",
@@ -446,7 +486,7 @@ def test_page_renders_in_chromium_without_errors_or_requests(opened, tmp_path):
     images = page.evaluate(
         "Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])"
     )
-    assert len(images) == 8
+    assert len(images) == 10  # 8 figures, 2 repeated in the answers
     assert [name for name, complete, width, height in images if not (complete and width > 0)] == []
     assert page.title() == "mnsmeta report"
     screenshot = tmp_path / "report.png"
@@ -522,3 +562,24 @@ def test_the_studies_section_shows_characteristics_kernels_and_paradigms(tmp_pat
     assert "8.6-8.8" in studies  # the kernels' FWHM range (mm)
     assert "kept only (connectivity)" in studies  # the variant that admits the study
     assert "probe action observation, imitation or execution" in studies
+
+
+def test_the_results_page_is_generated_from_the_results_folder(tmp_path):
+    """docs/results.md is written by `mnsmeta report --page`: every number from the files."""
+    results = fabricate_results(tmp_path)
+    page = tmp_path / "docs" / "results.md"
+    outcome = CliRunner().invoke(
+        main, ["report", "--output", str(results.path), "--page", str(page)]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    text = page.read_text()
+    assert text.startswith("<!-- Generated by `mnsmeta report --page`")
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings[:2] == ["## Answers: the review's claims", "## Limitations"]
+    assert "| both_amygdala | supported | low | the primary test rejects |" in text
+    assert "| 0.0021 (0.0013-0.0031) | 0.0063 |" in text
+    assert "- **bpd_mns_inconsistent**: foci of BPD's 2 experiments converge" in text
+    assert "- sad_mns_reduced rests on a null without the power" in text
+    # The analyses' rows come from summary.csv and the cluster tables.
+    assert "| SAD | ale | 31 | 2 | 1: Left Amygdala (-22, -4, -20), 2,408 mm³" in text
+    assert "9–15" in text  # the fail-safe N as the robustness table holds it

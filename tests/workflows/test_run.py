@@ -481,3 +481,25 @@ def test_a_control_set_runs_as_an_analysis_with_its_matches_and_balance(tmp_path
     assert set(pd.read_csv(folder.balance)["term"]) == set(controls.TASK_TERMS)
     # The subtraction ran with its cluster-level FWE null.
     assert rows.loc["BPD_vs_controls", "cluster_size_threshold_voxels"] > 0
+
+
+def test_the_methods_paragraph_of_a_project_run_states_every_rule_it_used():
+    """Data, fallback N, space, masks, both overlap tests, robustness and verdict rules."""
+    from mnsmeta.workflows.boilerplate import methods_text
+    from mnsmeta.workflows.run import RunSettings
+
+    analyses = [Analysis("SAD", "ale", ("SAD",))]
+    summary = pd.DataFrame([{"analysis": "SAD", "experiments": 12, "foci": 311}])
+    text = methods_text(analyses, summary, RunSettings(), {"nimare": "0.0"})
+    for words in (
+        "Neurosynth 0.7 and NeuroQuery 1",
+        "the median N of its group's experiments",
+        "MNI assumed",
+        "moved rigidly at random in the brain (at least 10,000 placements)",
+        "relocated at random in the brain or in grey matter",
+        "noise experiments uniform in grey matter, 10 noise draws",
+        "after Holm's correction across the claims' primary tests",
+        "Holm S (1979)",
+        "Acar F, Seurinck R",
+    ):
+        assert words in text, words

@@ -1,94 +1,177 @@
-"""``mnsmeta claims``: a verdict for each of the review's claims, with its evidence.
+"""``mnsmeta claims``: a verdict for each of the review's claims, on a graded scale.
 
-Rules (also in the README):
+Each claim of ``claims.toml`` is one pre-specified test with its alpha; every other test is
+reported and does not decide. The scale:
 
-* ``convergence``: *supported* when a cluster-FWE cluster of the analysis lies in one of the
-  claim's regions (its peak, or at least 10 % of its voxels, carries one of the region's
-  Harvard-Oxford labels); *not supported* otherwise. A directional claim (``hypo`` or
-  ``hyper``) is tested on the analysis of that direction's contrasts (patients < controls,
-  patients > controls): *not testable* when no such analysis is configured or no included
-  study has a curated contrast of that kind; *too few to test* when the analysis has fewer
-  than 17 experiments (Eickhoff et al., 2016) and no cluster in the regions, since the
-  absence of convergence at that power is no evidence against the claim. The evidence line
-  gives the experiments of each direction.
-* ``mns_overlap``: *supported* when, for at least one MNS mask, the significant clusters
-  overlap the mask more than the same clusters moved at random (p < 0.05) and the ALE inside
-  the mask beats the grey-matter relocation null (p < 0.05); *not supported* otherwise;
-  *not testable* when the overlap test has not been run.
-* ``inconsistent``: *supported* when no cluster lies in the regions, or every such cluster is
-  fragile in the jackknife; *not supported* when a robust cluster lies there.
+* **supported**: the primary test rejects its null after Holm's correction across the
+  claims' primary tests (and, when the verdict rests on clusters in the claim's regions, one
+  of them passes the jackknife and reaches its fail-safe N benchmark);
+* **evidence against**: the primary test does not reject, and it had the power to: a
+  convergence planted in the claim's share of experiments (``effect_of_interest``, one third)
+  is found at least 80 % of the time (:mod:`mnsmeta.inference.power`);
+* **inconclusive**: neither;
+* **not testable**: the design cannot answer the claim as worded (a claim of *altered*
+  activity when fewer than half of the experiments are direction-known patients-vs-controls
+  contrasts; a directional claim without contrasts of that direction; an overlap test not run).
+  The verdict then says what the data do show, in a neutral sentence.
 
-The evidence line names the analysis, its experiments, the clusters with their labels,
-jackknife survival and fail-safe N, the overlap p-values, and the sensitivity variants in
-which clusters appear in or vanish from the claim's regions.
+The primary test of each kind of claim (``test`` in ``claims.toml``):
+
+* ``convergence``: the cluster-level FWE p of the strongest cluster, formed at the
+  cluster-forming threshold, that lies in the claim's regions (its peak, or >= 10 % of its
+  voxels, carries a region label of the claims' atlas); p = 1 when no such cluster formed. A
+  conjunction takes the larger p of its inputs (intersection-union) and needs a conjunction
+  cluster in the regions.
+* ``mns_overlap``: the moved-cluster test of the claim's MNS mask (``mask``; the anatomical
+  one by default): voxels of the significant clusters inside the mask against the same
+  clusters moved rigidly at random in the brain (>= 10,000 placements). Its power is not
+  simulated, so a non-significant overlap is inconclusive, never evidence against. The ROI
+  tests are secondary: they ask whether foci are non-uniform, which any fMRI literature is.
+* ``inconsistent`` (a positive criterion): *supported* when at least the effect share of the
+  experiments report a focus in the regions, those foci do not converge (convergence p >=
+  alpha, uncorrected: correcting would make "no convergence" easier), and a convergence of as
+  many experiments as report foci there would have been found (power >= 80 %); *evidence
+  against* when a cluster in the regions survives, passes the jackknife and reaches its
+  fail-safe N benchmark;
+  *inconclusive* otherwise. Not in the Holm family (its support is a non-rejection).
+
+Every permutation p carries its exact Monte Carlo interval; a verdict changes under a
+sensitivity variant only when the variant's p lies beyond alpha by more than that interval.
+The certainty grade is :mod:`mnsmeta.claims.certainty`'s.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
-from mnsmeta.curation.analyses import (
-    DIRECTION_KINDS,
-    MIN_EXPERIMENTS,
-    Analysis,
-    answering,
-    underpowered,
-)
-from mnsmeta.curation.claims_file import Claim
+from mnsmeta.curation.analyses import Analysis, answering, mns_reference
+from mnsmeta.curation.claims_file import Claim, Regions
 from mnsmeta.curation.contrasts import PATIENTS_GT_CONTROLS, PATIENTS_LT_CONTROLS
-from mnsmeta.data.atlases import labels_at, without_hemisphere
-from mnsmeta.data.space import brain_mask_img, voxel_to_mm
+from mnsmeta.data.atlases import ATLAS_TITLES
+from mnsmeta.data.space import mm_to_voxel
+from mnsmeta.inference.power import (
+    REGION_SHARE,
+    TARGET_POWER,
+    PlantingDesign,
+    detection_power,
+    minimum_detectable,
+    region_mask,
+)
+from mnsmeta.inference.precision import decided, holm, mc_interval
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
+from mnsmeta.meta_analysis.clusters import CONNECTIVITY
 
-ALPHA = 0.05
-#: A cluster is in a region when this share of its voxels carries one of the region's labels.
-REGION_SHARE = 0.10
-SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable"
-TOO_FEW = "too few to test"
+SUPPORTED, INCONCLUSIVE = "supported", "inconclusive"
+AGAINST, NOT_TESTABLE = "evidence against", "not testable"
+SCALE = (SUPPORTED, INCONCLUSIVE, AGAINST, NOT_TESTABLE)
 WORDS = {"hypo": "reduced", "hyper": "increased"}
+#: An "altered activity" claim needs at least this share of direction-known group contrasts.
+MIN_GROUP_CONTRAST_SHARE = 0.5
+#: The cluster-size null map NiMARE writes: -log10 p of every cluster formed at the
+#: cluster-forming threshold (significant or not).
+CLUSTER_LOGP = "logp_desc-size_level-cluster_corr-FWE_method-montecarlo"
+
+#: Each rule in one sentence, as claims.json, the report and the README state it.
+RULES = {
+    "supported": "the claim's one primary test rejects its null at the claim's alpha after "
+    "Holm's correction across the claims' primary tests (a cluster it rests on must pass the "
+    "jackknife and its fail-safe N benchmark)",
+    "evidence against": "the primary test does not reject and would have (>= 80 % power) had "
+    "the effect involved the claim's share of experiments (one third)",
+    "inconclusive": "neither: no rejection and too little power to call the null evidence",
+    "not testable": "the design cannot answer the claim as worded (altered activity without "
+    "direction-known group contrasts for at least half the experiments; a direction without "
+    "contrasts of that direction; a test not run)",
+    "convergence": "primary test: cluster-level FWE p of the strongest cluster in the claim's "
+    f"regions (peak or >= {REGION_SHARE:.0%} of voxels with a region label)",
+    "mns_overlap": "primary test: voxels of the significant clusters in the claim's MNS mask "
+    "against the same clusters moved at random (>= 10,000 placements); power not simulated, "
+    "so never evidence against",
+    "inconsistent": "supported when >= the effect share of experiments report foci in the "
+    "regions, they do not converge, and a convergence of that many would have been found "
+    "(power >= 80 %); evidence against when a robust cluster lies there",
+    "variants": "a variant changes a verdict only when its primary p lies across alpha by more "
+    "than its Monte Carlo interval; power is the main analysis's",
+}
 
 
 @dataclass
 class Verdict:
+    """One claim's verdict and everything behind it (one entry of ``claims.json``)."""
+
     claim: Claim
     analysis: str
     verdict: str
+    reason: str
     evidence: str
-    #: Sensitivity variants under which the same rule would give another verdict.
+    primary: str = ""
+    p: float = np.nan
+    n_draws: int = 0
+    p_adjusted: float = np.nan
+    #: Whether the claim's primary p is in the Holm family.
+    in_family: bool = False
+    power: dict = field(default_factory=dict)
+    certainty: str = ""
+    certainty_reasons: tuple[str, ...] = ()
+    #: Variant -> verdict under it (the verdict x variant matrix row).
+    variants: dict = field(default_factory=dict)
     flipped_by: tuple[str, ...] = ()
+    #: What the data show, when the claim is not testable as worded.
+    neutral: str = ""
+    #: Experiments whose foci made the verdict (for the certainty grade).
+    experiments: tuple[str, ...] = ()
+    #: Numbers of the clusters the verdict rests on, per analysis.
+    clusters: dict = field(default_factory=dict)
+    #: A significant cluster lies in the claim's regions; one of them is jackknife-fragile;
+    #: one is dominated by one or two experiments.
+    inside: bool = False
+    fragile: bool = False
+    dominated: bool = False
+    #: One of those clusters passes the jackknife and its fail-safe N benchmark (None: no
+    #: robustness check covers them). Every supported verdict resting on a cluster needs it.
+    robust: bool | None = None
+
+    @property
+    def p_interval(self) -> tuple[float, float]:
+        return mc_interval(self.p, self.n_draws)
 
     def as_dict(self) -> dict:
+        low, high = self.p_interval
         return {
             "id": self.claim.id,
             "paraphrase": self.claim.paraphrase,
+            "estimand": self.claim.estimand,
             "analysis": self.analysis,
             "test": self.claim.test,
+            "primary_test": self.primary,
+            "alpha": self.claim.alpha,
             "regions": list(self.claim.regions),
             "direction": self.claim.direction,
             "verdict": self.verdict,
+            "reason": self.reason,
+            "p": _round(self.p),
+            "p_mc_low": _round(low),
+            "p_mc_high": _round(high),
+            "n_draws": int(self.n_draws),
+            "p_holm": _round(self.p_adjusted),
+            "power": self.power,
+            "certainty": self.certainty,
+            "certainty_reasons": list(self.certainty_reasons),
+            "variants": self.variants,
             "flipped_by": ", ".join(self.flipped_by),
+            "neutral": self.neutral,
             "evidence": self.evidence,
         }
 
 
-#: Each test's rule, as ``claims.json`` and the report state it (the module docstring has
-#: the reasoning).
-RULES = {
-    "convergence": "supported when a cluster-FWE cluster lies in one of the claim's regions "
-    f"(peak or >= {REGION_SHARE:.0%} of voxels with a region label); a directional claim on "
-    "its direction's analysis: not testable without curated contrasts, too few to test below "
-    f"{MIN_EXPERIMENTS} experiments without a cluster in the regions",
-    "mns_overlap": "supported when, for one MNS mask, the clusters overlap the mask more than "
-    f"moved clusters do (p < {ALPHA}) and the ROI ALE beats the grey-matter null (p < {ALPHA})",
-    "inconsistent": "supported when no cluster lies in the regions or every such cluster is "
-    "fragile in the jackknife",
-    "flipped_by": "the sensitivity variants that add a cluster in the regions where the main "
-    "analysis has none, or keep none of the main analysis's clusters in the regions",
-}
+def _round(value: float):
+    return None if value is None or not np.isfinite(value) else float(f"{value:.4g}")
 
 
 class Evidence:
@@ -105,6 +188,14 @@ class Evidence:
         when the stage has not run.
     computed : callable, optional
         Analysis -> whether it has results (an analysis without data has none).
+    load_map : callable, optional
+        (Analysis, map name) -> 3D array or None: the run's maps (the cluster-size p map).
+    summary : pandas.DataFrame, optional
+        ``summary.csv``: each analysis's cluster-forming ALE and cluster-size cut.
+    n_iters : int
+        Monte Carlo iterations of the run (the precision of its cluster p).
+    contributions : pandas.DataFrame, optional
+        The robustness stage's contribution of each experiment to each cluster.
     """
 
     def __init__(
@@ -115,6 +206,10 @@ class Evidence:
         robustness: pd.DataFrame | None = None,
         sensitivity: pd.DataFrame | None = None,
         computed: Callable[[Analysis], bool] | None = None,
+        load_map: Callable | None = None,
+        summary: pd.DataFrame | None = None,
+        n_iters: int = 0,
+        contributions: pd.DataFrame | None = None,
     ):
         self.analyses = {a.name: a for a in analyses}
         self._load = load
@@ -123,6 +218,11 @@ class Evidence:
         self.overlap = overlap
         self.robustness = robustness
         self.sensitivity = sensitivity
+        self.load_map = load_map or (lambda analysis, name: None)
+        self.summary = summary
+        self.n_iters = n_iters
+        self.contributions = contributions
+        self._regions: dict = {}
 
     def result(self, analysis: Analysis | str) -> AnalysisResult:
         name = analysis if isinstance(analysis, str) else analysis.name
@@ -137,138 +237,176 @@ class Evidence:
         experiments = self.result(analysis).experiments
         return None if experiments is None else experiments.experiments
 
+    def region(self, labels: tuple[str, ...], atlas: str, **bounds) -> np.ndarray:
+        """The voxels of a set of atlas labels, within optional bounds (cached)."""
+        key = (tuple(sorted(labels)), atlas, tuple(sorted(bounds.items())))
+        if key not in self._regions:
+            self._regions[key] = region_mask(set(labels), atlas, **bounds)
+        return self._regions[key]
 
-def cluster_regions(result: AnalysisResult, table: pd.DataFrame) -> dict[int, set[str]]:
-    """Harvard-Oxford labels (no hemisphere) at each cluster's peak or on >= 10 % of it.
 
-    Keyed by the row's position in ``table`` (a subtraction numbers the clusters of each
-    direction from 1).
+# -- where the claim's regions are -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Where:
+    """A claim's regions on one atlas."""
+
+    names: tuple[str, ...]
+    atlas: str
+    labels: tuple[str, ...]
+    mask: np.ndarray
+
+    @property
+    def text(self) -> str:
+        return f"{'/'.join(self.names)} ({ATLAS_TITLES[self.atlas]})"
+
+
+def where(claim: Claim, regions: Regions, evidence: Evidence, variant: bool = False) -> Where:
+    """The claim's regions on the claims' atlas (or the variant atlas), as one voxel mask.
+
+    A region without labels in the wanted atlas (prefrontal cortex has none in Juelich) is
+    taken from the other atlas.
     """
-    out = {}
+    atlases = {regions.atlas_of(name, variant) for name in claim.regions}
+    mask, labels = None, []
+    for name in claim.regions:
+        atlas = regions.atlas_of(name, variant)
+        names = tuple(regions.of(name, atlas))
+        labels += names
+        part = evidence.region(names, atlas, **regions.bounds.get(name, {}))
+        mask = part if mask is None else mask | part
+    atlas = atlases.pop() if len(atlases) == 1 else (regions.variant if variant else regions.atlas)
+    return Where(tuple(claim.regions), atlas, tuple(labels), mask)
+
+
+def in_region(voxels: np.ndarray, peak_ijk, mask: np.ndarray) -> bool:
+    """The claims' rule: the peak, or >= 10 % of the voxels, in the region."""
+    if not len(voxels):
+        return False
+    share = mask[tuple(voxels.T)].mean()
+    return bool(share >= REGION_SHARE or mask[tuple(np.asarray(peak_ijk, dtype=int))])
+
+
+def regional_clusters(result: AnalysisResult, mask: np.ndarray) -> list[int]:
+    """Positions (in the cluster table) of the significant clusters in the region."""
+    table = result.clusters
+    inside = []
     for position, (_, row) in enumerate(table.iterrows()):
-        xyz = voxel_to_mm(result.cluster_voxels(row))
-        names = pd.Series([without_hemisphere(n) for n in labels_at(xyz, "harvard_oxford")])
-        shares = names[names != ""].value_counts() / max(len(names), 1)
-        found = set(shares[shares >= REGION_SHARE].index)
-        peak = labels_at([[row.peak_x, row.peak_y, row.peak_z]], "harvard_oxford")[0]
-        if peak:
-            found.add(without_hemisphere(peak))
-        out[position] = found
-    return out
+        peak = mm_to_voxel([[row.peak_x, row.peak_y, row.peak_z]])[0]
+        if in_region(result.cluster_voxels(row), peak, mask):
+            inside.append(position)
+    return inside
 
 
-def _short(label: str) -> str:
-    return str(label).replace("_", " ")
+def region_p(evidence: Evidence, analysis: Analysis, mask: np.ndarray) -> float:
+    """Cluster-level FWE p of the strongest cluster (formed at the CDT) in the region.
+
+    Read from the run's cluster-size p map (NiMARE writes each cluster's -log10 p on its
+    voxels); 1.0 when no cluster formed in the region; NaN when the map is missing.
+    """
+    logp = evidence.load_map(analysis, CLUSTER_LOGP)
+    if logp is None:
+        return np.nan
+    stat = evidence.load_map(analysis, "stat")
+    labels, n = ndimage.label(logp > 0, CONNECTIVITY)
+    best = 1.0
+    for number in range(1, n + 1):
+        voxels = np.argwhere(labels == number)
+        values = stat[tuple(voxels.T)] if stat is not None else logp[tuple(voxels.T)]
+        peak = voxels[int(np.argmax(values))]
+        if in_region(voxels, peak, mask):
+            best = min(best, float(10 ** -logp[tuple(peak)]))
+    return best
 
 
-def _robust_text(evidence: Evidence, analysis: Analysis, cluster: int, peak) -> tuple[str, bool]:
-    """Jackknife and fail-safe N of a cluster, and whether it is fragile."""
-    table = evidence.robustness
-    if table is None:
-        return "robustness not computed", False
-    if analysis.is_conjunction:
-        # A conjunction cluster is as robust as the input clusters under its peak.
-        parts, fragile = [], False
-        for name in analysis.inputs:
-            rows = table[table["analysis"] == name]
-            labels = evidence.result(name).labels
-            ijk = np.rint(np.linalg.inv(brain_mask_img().affine) @ [*peak, 1])[:3].astype(int)
-            number = int(labels[tuple(ijk)])
-            hit = rows[rows["cluster"] == number]
-            if len(hit):
-                r = hit.iloc[0]
-                parts.append(
-                    f"{name} cluster {number}: jackknife {r.jackknife_survived}/{r.jackknife_n}, "
-                    f"FSN {r.fsn}"
-                )
-                fragile |= bool(r.fragile)
-        return "; ".join(parts) or "robustness not computed", fragile
-    rows = table[(table["analysis"] == analysis.name) & (table["cluster"] == cluster)]
-    if not len(rows):
-        return "robustness not computed", False
-    r = rows.iloc[0]
-    flag = ", dominated by one or two experiments" if bool(r.dominated) else ""
-    return (
-        f"jackknife {r.jackknife_survived}/{r.jackknife_n}, FSN {r.fsn} "
-        f"(benchmark {r.fsn_benchmark}){flag}",
-        bool(r.fragile),
-    )
-
-
-def _new_labels(row) -> set[str]:
-    """The peak labels (without hemisphere) of a sensitivity row's new clusters."""
-    return {without_hemisphere(x.strip()) for x in str(row.new_labels).split(",")}
-
-
-def _sensitivity_text(evidence, analysis, region_labels: set[str]) -> str:
-    table = evidence.sensitivity
-    if table is None or not analysis.is_ale:
-        return ""
-    rows = table[(table["analysis"] == analysis.name) & (table["variant"] != "main")]
-    notes = []
-    for row in rows.itertuples():
-        if _new_labels(row) & region_labels:
-            notes.append(f"{row.variant} adds a cluster here")
-    return ("; sensitivity: " + ", ".join(notes)) if notes else ""
-
-
-def _regional(claim, analysis, evidence, regions):
-    """Positions (in the cluster table) of the clusters in the claim's regions."""
-    region_labels = {label for r in claim.regions for label in regions[r]}
-    table = evidence.clusters(analysis)
-    if not len(table):
-        return [], region_labels, table
-    found = cluster_regions(evidence.result(analysis), table)
-    inside = [position for position, names in found.items() if names & region_labels]
-    return inside, region_labels, table
+# -- the claims --------------------------------------------------------------------------------
 
 
 def _n_text(evidence, analysis) -> str:
     experiments = evidence.experiments(analysis)
     if experiments is None:
-        names = analysis.inputs
-        counts = [len(evidence.experiments(n)) for n in names]
-        return ", ".join(f"{n} n={c}" for n, c in zip(names, counts, strict=True))
+        counts = [len(evidence.experiments(n)) for n in analysis.inputs]
+        return ", ".join(f"{n} n={c}" for n, c in zip(analysis.inputs, counts, strict=True))
     return f"n={len(experiments)} experiments"
 
 
-def _convergence(claim, analysis, evidence, regions, inconsistent=False):
-    inside, region_labels, table = _regional(claim, analysis, evidence, regions)
-    where = "/".join(claim.regions)
-    head = f"{analysis.name} ({_n_text(evidence, analysis)})"
-    if not len(table):
-        text = f"{head}: no significant cluster at all"
-        return (SUPPORTED if inconsistent else NOT_SUPPORTED), text
-    listing = ", ".join(
-        f"{r['cluster']} {_short(r['Harvard-Oxford peak'])} ({r['size_mm3']:g} mm3)"
-        for _, r in table.iterrows()
+def _short(label) -> str:
+    return str(label).replace("_", " ")
+
+
+def _listing(table: pd.DataFrame, positions=None) -> str:
+    rows = table if positions is None else table.iloc[positions]
+    return ", ".join(
+        f"{r['cluster']}{' ' + str(r['direction']) if 'direction' in r else ''} "
+        f"{_short(r.get('Harvard-Oxford peak', ''))} "
+        f"({r.peak_x:g},{r.peak_y:g},{r.peak_z:g}; {r['size_mm3']:g} mm3)"
+        for _, r in rows.iterrows()
     )
-    sensitivity = _sensitivity_text(evidence, analysis, region_labels)
-    if not inside:
-        text = f"{head}: no cluster in {where}; clusters: {listing}{sensitivity}"
-        return (SUPPORTED if inconsistent else NOT_SUPPORTED), text
-    details, fragile = [], []
-    for position in inside:
-        row = table.iloc[position]
-        c = int(row["cluster"])
-        robust, is_fragile = _robust_text(
-            evidence, analysis, c, (row.peak_x, row.peak_y, row.peak_z)
+
+
+def group_contrast_share(evidence: Evidence, analysis: Analysis) -> tuple[int, int]:
+    """Experiments with a direction-known patients-vs-controls contrast, and all of them."""
+    names = [analysis.name] if analysis.is_ale else list(analysis.inputs)
+    known = total = 0
+    for name in names:
+        experiments = evidence.experiments(name)
+        if experiments is None:
+            continue
+        kinds = experiments.get("kinds", pd.Series("", index=experiments.index)).fillna("")
+        known += int(
+            kinds.str.contains(PATIENTS_GT_CONTROLS, regex=False).sum()
+            + kinds.str.contains(PATIENTS_LT_CONTROLS, regex=False).sum()
+            - (
+                kinds.str.contains(PATIENTS_GT_CONTROLS, regex=False)
+                & kinds.str.contains(PATIENTS_LT_CONTROLS, regex=False)
+            ).sum()
         )
-        fragile.append(is_fragile)
-        direction = f"{row['direction']} " if "direction" in table else ""
-        details.append(
-            f"cluster {direction}{c} {_short(row['Harvard-Oxford peak'])} "
-            f"({row.peak_x:g},{row.peak_y:g},{row.peak_z:g}; {row.size_mm3:g} mm3; {robust})"
-        )
-    text = f"{head}: {len(inside)} cluster(s) in {where}: " + "; ".join(details) + sensitivity
-    text += _specificity_text(evidence, analysis, table, inside)
-    if inconsistent:
-        return (SUPPORTED if all(fragile) else NOT_SUPPORTED), text
-    return SUPPORTED, text
+        total += len(experiments)
+    return known, total
+
+
+def _controls_of(evidence, name: str) -> Analysis | None:
+    """The task-matched healthy-only control set of disorder analysis ``name``, if any."""
+    subtraction = _controls_subtraction(evidence, name)
+    return None if subtraction is None else evidence.analyses[subtraction.inputs[1]]
+
+
+def neutral_sentence(evidence: Evidence, analysis: Analysis, place: Where | None) -> str:
+    """What the data show, in words that claim no alteration."""
+    names = [analysis.name] if analysis.is_ale else list(analysis.inputs)
+    parts = []
+    for name in names:
+        result = evidence.result(name)
+        table = result.clusters
+        n = len(evidence.experiments(name))
+        if not len(table):
+            parts.append(f"foci of {name}'s {n} experiments converge nowhere (cluster-FWE)")
+            continue
+        text = f"foci of {name}'s {n} experiments converge in {_listing(table)}"
+        if place is not None:
+            inside = regional_clusters(result, place.mask)
+            text += f" ({len(inside)} in {place.text})"
+        controls = _controls_of(evidence, name)
+        if controls is not None and evidence.computed(controls) and place is not None:
+            found = evidence.result(controls)
+            there = regional_clusters(found, place.mask)
+            text += (
+                f"; its task-matched healthy-only controls ({controls.name}) converge in "
+                f"{place.text} too ({len(there)} cluster(s))"
+                if there
+                else f"; its task-matched healthy-only controls ({controls.name}) do not "
+                f"converge in {place.text}"
+            )
+        parts.append(text)
+    if analysis.is_conjunction:
+        shared = len(evidence.clusters(analysis))
+        parts.append(f"the two share {shared} cluster(s)")
+    return "; ".join(parts)
 
 
 def _controls_subtraction(evidence, name: str) -> Analysis | None:
-    """The subtraction of analysis ``name`` minus a task-matched control set, if configured."""
+    """The subtraction of analysis ``name`` minus its task-matched control set, if run."""
     for analysis in evidence.analyses.values():
         if analysis.is_subtraction and analysis.inputs[0] == name:
             second = evidence.analyses.get(analysis.inputs[1])
@@ -284,6 +422,8 @@ def _specificity_text(evidence, analysis, table, positions) -> str:
     subtraction from its task-matched healthy-only controls was run: how many of the clusters
     at ``positions`` overlap a cluster of disorder > controls (cluster-FWE).
     """
+    if analysis.is_subtraction:
+        return ""
     result = evidence.result(analysis)
     voxels = [result.cluster_voxels(table.iloc[p]) for p in positions]
     names = [analysis.name] if analysis.is_ale else list(analysis.inputs)
@@ -310,118 +450,416 @@ def _specificity_text(evidence, analysis, table, positions) -> str:
     return "; specificity: " + "; ".join(parts) if parts else ""
 
 
-def _direction_counts(evidence, study_level: Analysis) -> str:
-    """Experiments of the study-level analysis by the kinds of their curated contrasts."""
-    experiments = evidence.experiments(study_level)
-    if experiments is None:
-        return ""
-    kinds = experiments.get("kinds", pd.Series("", index=experiments.index)).fillna("")
-    greater = int(kinds.str.contains(PATIENTS_GT_CONTROLS, regex=False).sum())
-    less = int(kinds.str.contains(PATIENTS_LT_CONTROLS, regex=False).sum())
-    directions = experiments["direction"].fillna("").value_counts()
-    return (
-        f"{study_level.name}: {greater} of {len(experiments)} experiments with a curated "
-        f"{PATIENTS_GT_CONTROLS} contrast, {less} with {PATIENTS_LT_CONTROLS}; by their "
-        f"abstracts {directions.get('hyper', 0)} report only increased, "
-        f"{directions.get('hypo', 0)} only reduced, {directions.get('mixed', 0)} both"
-    )
+def _robustness(evidence, analysis: Analysis, positions):
+    """Jackknife and fail-safe N of the clusters at ``positions``.
 
-
-def _directional(claim, analysis, study_level, evidence, regions):
-    """A ``hypo`` or ``hyper`` claim, on the analysis of that direction's contrasts."""
-    word = WORDS[claim.direction]
-    kinds = " / ".join(DIRECTION_KINDS[claim.direction])
-    counts = _direction_counts(evidence, study_level)
-    if analysis is None:
-        text = (
-            f"no analysis of {kinds} contrasts in analyses.toml (an ale analysis with "
-            f'contrasts = ["{kinds}"]) to test {word} activity; {counts}'
-        )
-        return NOT_TESTABLE, None, text
-    if not evidence.computed(analysis):
-        text = (
-            f"{analysis.name}: no included study has a curated {kinds} contrast, so {word} "
-            f"activity cannot be tested; {counts}"
-        )
-        return NOT_TESTABLE, analysis, text
-    verdict, text = _convergence(claim, analysis, evidence, regions)
-    n = len(evidence.experiments(analysis))
-    if underpowered(n):
-        text += f"; underpowered: {n} experiments < {MIN_EXPERIMENTS} (Eickhoff et al., 2016)"
-        if verdict == NOT_SUPPORTED:
-            verdict = TOO_FEW
-    return verdict, analysis, f"{text}; {counts}"
-
-
-def _mns_overlap(claim, analysis, evidence):
-    overlap = evidence.overlap
-    head = f"{analysis.name} ({_n_text(evidence, analysis)})"
-    if overlap is None or not (overlap["analysis"] == analysis.name).any():
-        return NOT_TESTABLE, f"{head}: overlap test not run (mnsmeta overlap)"
-    rows = overlap[overlap["analysis"] == analysis.name]
-
-    def p(mask, test, statistic):
-        hit = rows[(rows["mask"] == mask) & (rows["test"] == test)]
-        hit = hit[hit["statistic"] == statistic]
-        return (float(hit["p"].iloc[0]), float(hit["observed"].iloc[0])) if len(hit) else None
-
-    parts, supported = [], False
-    for mask in rows["mask"].unique():
-        roi = p(mask, "roi_ale", "mean_ale")
-        roi_gm = p(mask, "roi_ale_gm", "mean_ale")
-        both = p(mask, "thresholded_overlap", "voxels_in_both")
-        if None in (roi, roi_gm, both):
+    Returns the text, whether one is fragile, whether one is dominated, and whether one is
+    robust (not jackknife-fragile and at or above its fail-safe N benchmark; None when no
+    robustness check covers them).
+    """
+    table = evidence.robustness
+    if table is None or not analysis.is_ale:
+        return "robustness not computed", False, False, None
+    clusters = evidence.clusters(analysis)
+    parts, fragile, dominated, robust = [], False, False, None
+    for position in positions:
+        number = int(clusters.iloc[position]["cluster"])
+        rows = table[(table["analysis"] == analysis.name) & (table["cluster"] == number)]
+        if not len(rows):
             continue
+        r = rows.iloc[0]
         parts.append(
-            f"{mask}: ROI p={roi[0]:.3g} (grey-matter null {roi_gm[0]:.3g}), "
-            f"{both[1]:g} cluster voxels in the mask (p={both[0]:.3g})"
+            f"cluster {number}: jackknife {r.jackknife_survived}/{r.jackknife_n}, FSN {r.fsn}"
+            f" (benchmark {r.fsn_benchmark})"
         )
-        supported |= both[0] < ALPHA and roi_gm[0] < ALPHA
-    return (SUPPORTED if supported else NOT_SUPPORTED), f"{head}: " + "; ".join(parts)
+        fragile |= bool(r.fragile)
+        dominated |= bool(r.dominated)
+        passes = not bool(r.fragile) and bool(getattr(r, "fsn_robust", True))
+        robust = bool(robust) or passes
+    return ("; ".join(parts) or "robustness not computed"), fragile, dominated, robust
+
+
+class Judge:
+    """Decides the claims on one set of evidence (the main results or one variant).
+
+    Parameters
+    ----------
+    regions : Regions
+    evidence : Evidence
+    power : dict or None
+        Claim id -> power summary to reuse (a variant reuses the main analysis's); None:
+        simulate it (``seed``, ``replicates``).
+    variant_atlas : bool
+        Judge the regions on the variant atlas (the atlas-variant row).
+    """
+
+    def __init__(
+        self,
+        regions: Regions,
+        evidence: Evidence,
+        power: dict | None = None,
+        seed: int = 0,
+        replicates: int = 100,
+        variant_atlas: bool = False,
+    ):
+        self.regions = regions
+        self.evidence = evidence
+        self.known_power = power
+        self.seed = seed
+        self.replicates = replicates
+        self.variant_atlas = variant_atlas
+
+    # The verdict of one claim ------------------------------------------------------------
+
+    def judge(self, claim: Claim) -> Verdict:
+        evidence = self.evidence
+        analyses = list(evidence.analyses.values())
+        analysis = answering(claim.analysis, analyses)
+        if claim.direction in WORDS:
+            directed = answering(claim.analysis, analyses, claim.direction)
+            refusal = self._directional_refusal(claim, directed, analysis)
+            if refusal is not None:
+                return refusal
+            analysis = directed
+        if not evidence.computed(analysis):
+            return Verdict(
+                claim, analysis.name, NOT_TESTABLE, f"{analysis.name} has no results", ""
+            )
+        place = where(claim, self.regions, evidence, self.variant_atlas) if claim.regions else None
+        if claim.requires == "group_contrasts" and claim.direction not in WORDS:
+            known, total = group_contrast_share(evidence, analysis)
+            if total == 0 or known / total < MIN_GROUP_CONTRAST_SHARE:
+                return Verdict(
+                    claim,
+                    analysis.name,
+                    NOT_TESTABLE,
+                    f"a claim of altered activity needs patients-vs-controls contrasts of known "
+                    f"direction; {known} of {total} experiments have one (< "
+                    f"{MIN_GROUP_CONTRAST_SHARE:.0%}): the maps show where foci converge, not "
+                    "alteration",
+                    "",
+                    primary="none (not testable as stated)",
+                    neutral=neutral_sentence(evidence, analysis, place),
+                )
+        if claim.test == "mns_overlap":
+            return self._overlap(claim, analysis)
+        return self._convergence(claim, analysis, place)
+
+    def _directional_refusal(self, claim, directed, study_level) -> Verdict | None:
+        word = WORDS[claim.direction]
+        evidence = self.evidence
+        if directed is None or not evidence.computed(directed):
+            known, total = group_contrast_share(evidence, study_level)
+            what = (
+                "no analysis of that direction's contrasts in analyses.toml"
+                if directed is None
+                else f"{directed.name}: no included study has a curated contrast of that kind"
+            )
+            return Verdict(
+                claim,
+                (directed or study_level).name,
+                NOT_TESTABLE,
+                f"{word} activity needs patients-vs-controls contrasts of that direction: "
+                f"{what} ({known} of {total} {study_level.name} experiments have any "
+                "direction-known group contrast)",
+                "",
+                primary="none (not testable as stated)",
+                neutral=neutral_sentence(evidence, study_level, None),
+            )
+        return None
+
+    # Convergence and its mirror, inconsistency ---------------------------------------------
+
+    def _convergence(self, claim: Claim, analysis: Analysis, place: Where) -> Verdict:
+        evidence = self.evidence
+        inputs = [analysis] if analysis.is_ale else [evidence.analyses[n] for n in analysis.inputs]
+        # A subtraction's cluster p is not kept: its verdict rests on its clusters alone.
+        ps = [] if analysis.is_subtraction else [region_p(evidence, a, place.mask) for a in inputs]
+        p = max(ps) if ps else np.nan
+        # p = 1 when no cluster formed in the regions: exact, not a Monte Carlo estimate.
+        draws = evidence.n_iters if np.isfinite(p) and p < 1 else 0
+        inside = regional_clusters(evidence.result(analysis), place.mask)
+        table = evidence.clusters(analysis)
+        robust, fragile, dominated, passes = _robustness(evidence, analysis, inside)
+        head = f"{analysis.name} ({_n_text(evidence, analysis)})"
+        if inside:
+            evidence_text = f"{head}: {len(inside)} cluster(s) in {place.text}: "
+            evidence_text += _listing(table, inside) + f"; {robust}"
+            evidence_text += _specificity_text(evidence, analysis, table, inside)
+        else:
+            others = _listing(table) or "none"
+            evidence_text = f"{head}: no cluster in {place.text}; clusters: {others}"
+        primary = f"cluster-level FWE p of the strongest cluster in {place.text}" + (
+            " (larger p of the inputs)" if not analysis.is_ale else ""
+        )
+        verdict = Verdict(
+            claim,
+            analysis.name,
+            "",
+            "",
+            evidence_text,
+            primary=primary,
+            p=p,
+            n_draws=draws,
+            in_family=claim.test == "convergence" and np.isfinite(p),
+            clusters={analysis.name: [int(table.iloc[i]["cluster"]) for i in inside]},
+        )
+        verdict.fragile, verdict.dominated, verdict.inside = fragile, dominated, bool(inside)
+        verdict.robust = passes
+        hits = self._hits(analysis, place) if claim.test == "inconsistent" else None
+        if not analysis.is_subtraction:
+            verdict.power = self._power(claim, analysis, place, hits)
+        if hits is not None:
+            verdict.evidence += "; " + self._hit_rates(analysis, place)
+        return verdict
+
+    def _hits(self, analysis: Analysis, place: Where) -> tuple[int, int]:
+        """Experiments reporting at least one focus in the region, and all experiments."""
+        experiment_set = self.evidence.result(analysis).experiments
+        foci = experiment_set.foci
+        ijk = mm_to_voxel(foci[["x", "y", "z"]].to_numpy(dtype=float))
+        shape = np.array(place.mask.shape)
+        ok = np.all((ijk >= 0) & (ijk < shape), axis=1)
+        hit = np.zeros(len(foci), dtype=bool)
+        hit[ok] = place.mask[tuple(ijk[ok].T)]
+        reporting = foci.loc[hit, "experiment_id"].astype(str).nunique()
+        return int(reporting), len(experiment_set.experiments)
+
+    def _hit_rates(self, analysis: Analysis, place: Where) -> str:
+        """Experiments with a focus in the regions, beside the healthy references'."""
+        evidence = self.evidence
+        references = [analysis]
+        controls = _controls_of(evidence, analysis.name)
+        if controls is not None:
+            references.append(controls)
+        reference = mns_reference(list(evidence.analyses.values()))
+        references += [reference] if reference is not None else []
+        parts = []
+        for reference in references:
+            if not evidence.computed(reference) or evidence.result(reference).experiments is None:
+                continue
+            hits, n = self._hits(reference, place)
+            parts.append(f"{reference.name} {hits}/{n} ({hits / n:.0%})")
+        return f"experiments with a focus in {place.text}: " + ", ".join(parts)
+
+    def _power(self, claim: Claim, analysis: Analysis, place: Where, hits) -> dict:
+        """The simulated power (or the main analysis's, in a variant)."""
+        if self.known_power is not None:
+            power = dict(self.known_power.get(claim.id, {}))
+            if hits is not None:
+                power.update(hits=hits[0], n_experiments=hits[1])
+            return power
+        evidence = self.evidence
+        inputs = [analysis] if analysis.is_ale else [evidence.analyses[n] for n in analysis.inputs]
+        designs = []
+        for a in inputs:
+            row = None if evidence.summary is None else evidence.summary.set_index("analysis")
+            if row is None or a.name not in row.index:
+                return {"note": "power not simulated: the run summary has no thresholds"}
+            experiment_set = evidence.result(a).experiments
+            designs.append(
+                PlantingDesign(
+                    experiment_set.foci,
+                    experiment_set.experiments["sample_size"],
+                    float(row.loc[a.name, "cluster_forming_ale"]),
+                    float(row.loc[a.name, "cluster_size_threshold_voxels"]),
+                )
+            )
+        n = min(len(evidence.experiments(a)) for a in inputs)
+        k_effect = max(1, math.ceil(claim.effect * n))
+        seed = int.from_bytes(claim.id.encode()[:4].ljust(4, b"\0"), "little") ^ self.seed
+        table = detection_power(
+            designs, place.mask, range(2, n + 1), seed, self.replicates, stop_at=TARGET_POWER
+        )
+        mde = minimum_detectable(table)
+        at = table[table["k"] == k_effect]
+        power = {
+            "n_experiments": n,
+            "k_effect": k_effect,
+            "mde_k": mde,
+            "replicates": self.replicates,
+            "curve": table.to_dict("records"),
+        }
+        if len(at):
+            power["power_at_effect"] = float(at["power"].iloc[0])
+        elif mde is not None and mde < k_effect:
+            power["power_at_effect"] = f">= {TARGET_POWER:g} (MDE {mde} < {k_effect})"
+        if hits is not None:
+            power["hits"] = hits[0]
+        return power
+
+    # The MNS overlap ------------------------------------------------------------------------
+
+    def _overlap(self, claim: Claim, analysis: Analysis) -> Verdict:
+        evidence = self.evidence
+        overlap = evidence.overlap
+        head = f"{analysis.name} ({_n_text(evidence, analysis)})"
+        primary = f"moved-cluster overlap with the {claim.mask} MNS mask"
+        if overlap is None or not (overlap["analysis"] == analysis.name).any():
+            return Verdict(
+                claim,
+                analysis.name,
+                NOT_TESTABLE,
+                "the overlap test has not been run (mnsmeta overlap)",
+                head,
+                primary=primary,
+            )
+        rows = overlap[overlap["analysis"] == analysis.name]
+
+        def find(mask, test, statistic):
+            hit = rows[(rows["mask"] == mask) & (rows["test"] == test)]
+            hit = hit[hit["statistic"] == statistic]
+            return hit.iloc[0] if len(hit) else None
+
+        main = find(claim.mask, "thresholded_overlap", "voxels_in_both")
+        secondary = []
+        for mask in rows["mask"].unique():
+            for test, label in (
+                ("thresholded_overlap", "moved clusters"),
+                ("roi_ale", "ROI ALE, uniform null"),
+                ("roi_ale_gm", "ROI ALE, grey-matter null"),
+            ):
+                statistic = "voxels_in_both" if test == "thresholded_overlap" else "mean_ale"
+                row = find(mask, test, statistic)
+                if row is None or (mask == claim.mask and test == "thresholded_overlap"):
+                    continue
+                secondary.append(f"{mask} {label} p={row.p:.3g}")
+        clusters = evidence.clusters(analysis)
+        if main is None or int(main.get("n_perm", 0) or 0) == 0 or not len(clusters):
+            verdict = Verdict(
+                claim,
+                analysis.name,
+                INCONCLUSIVE,
+                f"{analysis.name} has no significant cluster to place in the mask (no "
+                "convergence to overlap); the overlap test's power is not simulated",
+                f"{head}: no cluster; secondary (do not decide): " + ", ".join(secondary),
+                primary=primary,
+            )
+            return verdict
+        p, n = float(main.p), int(main.n_perm)
+        text = (
+            f"{head}: {main.observed:g} cluster voxels in the {claim.mask} mask (moved-cluster "
+            f"p={p:.3g}); secondary (do not decide): " + ", ".join(secondary)
+        )
+        verdict = Verdict(
+            claim, analysis.name, "", "", text, primary=primary, p=p, n_draws=n, in_family=True
+        )
+        verdict.clusters = {analysis.name: [int(c) for c in clusters["cluster"]]}
+        return verdict
+
+    # All claims -----------------------------------------------------------------------------
+
+    def judge_all(self, claims: list[Claim]) -> list[Verdict]:
+        """Every claim's verdict, Holm-corrected across the claims' primary tests."""
+        return self.finish([self.judge(claim) for claim in claims])
+
+    @staticmethod
+    def finish(verdicts: list[Verdict]) -> list[Verdict]:
+        """Holm across the primary tests of ``verdicts``, then each verdict's decision."""
+        family = [v for v in verdicts if v.in_family and np.isfinite(v.p)]
+        for v, adjusted in zip(family, holm([v.p for v in family]), strict=True):
+            v.p_adjusted = float(adjusted)
+        for v in verdicts:
+            if not v.verdict:
+                decide(v)
+        return verdicts
+
+
+def decide(v: Verdict) -> None:
+    """Set the verdict and its one-line reason from the primary test and the power."""
+    claim, alpha = v.claim, v.claim.alpha
+    low, high = v.p_interval
+    p_text = (
+        f"p={v.p:.3g} (MC 95% {low:.3g}-{high:.3g})"
+        if np.isfinite(low)
+        else f"p={v.p:.3g}" + (": no cluster formed there" if v.p == 1 else "")
+    )
+    power = v.power
+    mde = power.get("mde_k")
+    k_effect = power.get("k_effect")
+    n = power.get("n_experiments")
+    if claim.test == "inconsistent":
+        reporting = power.get("hits", 0)
+        share_ok = n and reporting >= claim.effect * n
+        if v.p < alpha and v.inside and v.robust is not False:
+            v.verdict = AGAINST
+            v.reason = f"a robust cluster lies in the regions ({p_text}): the findings converge"
+        elif v.p >= alpha and share_ok and mde is not None and mde <= reporting:
+            v.verdict = SUPPORTED
+            v.reason = (
+                f"{reporting} of {n} experiments report foci in the regions, yet they do not "
+                f"converge ({p_text}), and a convergence of {mde} would have been found 80 % "
+                "of the time"
+            )
+        else:
+            v.verdict = INCONCLUSIVE
+            why = (
+                f"only {reporting} of {n} experiments report foci there"
+                if not share_ok
+                else f"a convergence of {reporting} experiments is found < 80 % of the time"
+                if v.p >= alpha
+                else "no cluster there passes the jackknife and its fail-safe N benchmark"
+            )
+            v.reason = f"{why} ({p_text})"
+        return
+    if not np.isfinite(v.p):  # a subtraction: its clusters are cluster-FWE at 0.05
+        v.verdict = SUPPORTED if v.inside else INCONCLUSIVE
+        v.reason = (
+            "a cluster-FWE cluster lies in the regions (its p is not kept; not in the Holm family)"
+            if v.inside
+            else "no cluster-FWE cluster in the regions; no power simulated for a subtraction"
+        )
+        return
+    adjusted = v.p_adjusted if np.isfinite(v.p_adjusted) else v.p
+    if adjusted < alpha and claim.test == "convergence" and v.inside and v.robust is False:
+        v.verdict = INCONCLUSIVE
+        v.reason = (
+            f"the primary test rejects ({p_text}; Holm {adjusted:.3g}), but no cluster in the "
+            "regions passes the jackknife and its fail-safe N benchmark"
+        )
+    elif adjusted < alpha and (claim.test != "convergence" or v.inside):
+        v.verdict = SUPPORTED
+        v.reason = f"the primary test rejects ({p_text}; Holm-adjusted p={adjusted:.3g})"
+    elif claim.test == "convergence" and mde is not None and k_effect and mde <= k_effect:
+        v.verdict = AGAINST
+        v.reason = (
+            f"no convergence in the regions ({p_text}; Holm {adjusted:.3g}), and convergence of "
+            f"{mde} of {n} experiments (<= the claim's {k_effect}) would have been found 80 % "
+            "of the time"
+        )
+    else:
+        v.verdict = INCONCLUSIVE
+        if claim.test == "mns_overlap":
+            v.reason = (
+                f"the overlap does not exceed moved clusters after correction ({p_text}; Holm "
+                f"{adjusted:.3g}); the test's power is not simulated"
+            )
+        else:
+            detail = f"MDE {mde} experiments" if mde is not None else f"power < 80 % up to k={n}"
+            v.reason = (
+                f"no convergence in the regions after correction ({p_text}; Holm "
+                f"{adjusted:.3g}), with too little power to count as evidence against "
+                f"({detail}; the claim's effect: {k_effect} of {n})"
+            )
+
+
+def changed(main: Verdict, other: Verdict) -> bool:
+    """Whether ``other`` changes ``main``'s verdict beyond Monte Carlo error.
+
+    A change that rests on a p that is on the other side of alpha only within its Monte
+    Carlo interval (either p) does not count.
+    """
+    if main.verdict == other.verdict or NOT_TESTABLE in (main.verdict, other.verdict):
+        return False
+    alpha = main.claim.alpha
+    for v in (main, other):
+        if np.isfinite(v.p) and v.n_draws and not decided(v.p, v.n_draws, alpha):
+            return False
+    return True
 
 
 def check_claims(
-    claims: list[Claim], regions: dict[str, list[str]], evidence: Evidence
+    claims: list[Claim], regions: Regions, evidence: Evidence, **options
 ) -> list[Verdict]:
-    """One verdict per claim, from the evidence of the results."""
-    analyses = list(evidence.analyses.values())
-    verdicts = []
-    for claim in claims:
-        analysis = answering(claim.analysis, analyses)
-        if claim.test == "mns_overlap":
-            verdict, text = _mns_overlap(claim, analysis, evidence)
-        elif claim.direction in WORDS and claim.test == "convergence":
-            directed = answering(claim.analysis, analyses, claim.direction)
-            verdict, tested, text = _directional(claim, directed, analysis, evidence, regions)
-            analysis = tested or analysis
-        else:
-            verdict, text = _convergence(
-                claim, analysis, evidence, regions, inconsistent=claim.test == "inconsistent"
-            )
-        tested = verdict in (SUPPORTED, NOT_SUPPORTED) and claim.direction not in WORDS
-        flips = _flipping_variants(claim, analysis, evidence, regions) if tested else ()
-        if flips:
-            text += f"; the verdict flips under {', '.join(flips)}"
-        verdicts.append(Verdict(claim, analysis.name, verdict, text, flips))
-    return verdicts
-
-
-def _flipping_variants(claim, analysis, evidence, regions) -> tuple[str, ...]:
-    """Variants under which a regional claim's verdict changes (see ``RULES``)."""
-    table = evidence.sensitivity
-    if table is None or claim.test == "mns_overlap" or not analysis.is_ale:
-        return ()
-    inside, region_labels, clusters = _regional(claim, analysis, evidence, regions)
-    numbers = {int(clusters.iloc[i]["cluster"]) for i in inside}
-    rows = table[(table["analysis"] == analysis.name) & (table["variant"] != "main")]
-    flips = []
-    for row in rows.itertuples():
-        if str(getattr(row, "conclusion_changes", "")).startswith("not applicable"):
-            continue
-        adds = bool(_new_labels(row) & region_labels)
-        kept_text = getattr(row, "kept_clusters", np.nan)
-        kept = {int(c) for c in str(kept_text).split()} if pd.notna(kept_text) else None
-        loses_all = bool(numbers) and kept is not None and not (kept & numbers) and not adds
-        if (not numbers and adds) or loses_all:
-            flips.append(str(row.variant))
-    return tuple(flips)
+    """One verdict per claim, from the evidence of the results (see :class:`Judge`)."""
+    return Judge(regions, evidence, **options).judge_all(claims)

@@ -20,6 +20,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from mnsmeta.inference.precision import mc_interval
 from mnsmeta.meta_analysis.engine.relocation import AleComputer
 
 
@@ -180,14 +181,18 @@ def moved_clusters_null(
 
 
 def summarise_null(observed: float, null: np.ndarray) -> dict:
-    """Null mean, 95 % interval and permutation p of one statistic."""
+    """Null mean, 95 % interval, permutation p and the p's Monte Carlo interval."""
+    p = permutation_p(observed, null)
+    low, high = mc_interval(p, len(null))
     return {
         "observed": observed,
         "null_mean": float(np.mean(null)),
         "null_ci_low": float(np.quantile(null, 0.025)),
         "null_ci_high": float(np.quantile(null, 0.975)),
-        "p": permutation_p(observed, null),
+        "p": p,
         "n_perm": len(null),
+        "p_mc_low": low,
+        "p_mc_high": high,
     }
 
 

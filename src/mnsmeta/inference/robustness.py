@@ -11,12 +11,19 @@ made them (the exact foci and sample sizes), so it judges the clusters that were
 * **Jackknife**: each experiment is left out in turn and the whole threshold procedure is
   rerun (NiMARE's cluster-forming cut of the subset, its own Monte Carlo cluster-size null,
   cluster-FWE p < 0.05). A cluster survives a subset when a significant cluster of the subset
-  overlaps it; it is *fragile* when some single experiment's removal makes it vanish.
-* **Fail-safe N** (Acar et al., 2018): noise experiments (foci counts and sample sizes drawn
-  from the real experiments, foci uniform in the brain mask) are added, and the procedure is
-  rerun at increasing numbers of them. Acar et al.'s search runs from n (the number of real
-  experiments, the lower benchmark) to 10 n; a cluster is robust when it is still significant
-  with n noise experiments added.
+  overlaps it; it is *fragile* when some single experiment's removal makes it vanish. Per
+  subset the table also gives the retained volume (the share of the cluster's voxels still
+  significant) and the peak shift (mm from the cluster's peak to the subset's peak inside
+  the cluster); one overlapping voxel is survival, not replication.
+* **Fail-safe N** (Acar et al., 2018): noise experiments with foci uniform in grey matter
+  (MNI152 grey matter > 0.1, where Acar et al. draw them; foci counts and sample sizes those
+  of the real experiments in turn) are added, and the procedure is rerun. For each of
+  ``NOISE_DRAWS`` independent noise draws, a bisection over a grid of noise levels (from n/4
+  to 10 n; n, the number of real experiments, is the lower benchmark) finds the last level
+  at which the cluster is still significant and the first at which it is not; the fail-safe
+  N is the mean over draws of the midpoint between the two, with the range over draws. A
+  cluster is *robust* when that estimate reaches the benchmark. Only the locations vary
+  between draws, so one Monte Carlo null per level serves every draw.
 
 The nulls of all leave-one-out subsets, and of all noise levels, come from one set of random
 draws each (:mod:`mnsmeta.meta_analysis.engine.shared_nulls`); the observed maps and cuts
@@ -40,23 +47,30 @@ from mnsmeta.meta_analysis.nimare_adapter import cluster_forming_cut, quiet
 #: Eickhoff et al. (2016): a cluster driven by one or two experiments is not convergence.
 ONE_EXPERIMENT_SHARE = 0.5
 TWO_EXPERIMENTS_SHARE = 0.8
-#: Noise experiments added, as multiples of the number of real experiments (Acar et al.'s
-#: search range: n, the lower benchmark, to 10 n).
-FSN_MULTIPLES = (1, 2, 3, 5, 10)
+#: The grid of noise levels the bisection searches, as multiples of the number of real
+#: experiments (Acar et al.'s search range, n to 10 n, with finer steps near the benchmark).
+FSN_MULTIPLES = (0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 7, 10)
+#: Independent noise draws the fail-safe N is averaged over.
+NOISE_DRAWS = 10
 
 
-def noise_experiments(real: ExperimentSet, n: int, seed: int) -> ExperimentSet:
-    """``n`` noise experiments: foci counts and N drawn from ``real``, foci uniform in the mask.
+def noise_experiments(
+    real: ExperimentSet, n: int, seed: int, null_space: str = "gm"
+) -> ExperimentSet:
+    """``n`` noise experiments: foci counts and N of ``real`` in turn, foci uniform.
 
-    Drawn with replacement, as in Acar et al. (2018), but uniform in NiMARE's brain mask
-    (where NiMARE's null draws its random foci) rather than in grey matter. Foci lie at
-    voxel centres.
+    Noise experiment i copies the foci count and N of real experiment i mod len(real), so
+    that every draw has the same counts and N (and so the same Monte Carlo null) and draws
+    differ only in where the foci fall: uniformly in grey matter (``"gm"``, Acar et al.,
+    2018) or in the whole brain mask (``"brain"``). Foci lie at voxel centres.
     """
+    from mnsmeta.meta_analysis.engine.relocation import null_space_mask
+
     rng = np.random.default_rng(seed)
-    pick = rng.integers(0, len(real.counts), size=n)
+    pick = np.arange(n) % len(real.counts)
     counts = real.counts[pick]
-    mask_ijk = np.argwhere(np.asarray(brain_mask_img().get_fdata()) > 0)
-    ijk = mask_ijk[rng.integers(0, len(mask_ijk), size=int(counts.sum()))]
+    space_ijk = np.argwhere(null_space_mask(brain_mask_img(), null_space))
+    ijk = space_ijk[rng.integers(0, len(space_ijk), size=int(counts.sum()))]
     ids = [f"noise{i + 1}" for i in range(n)]
     return ExperimentSet.from_voxels("noise", ids, ijk, counts, real.sample_sizes[pick])
 
@@ -171,10 +185,12 @@ def jackknife(
     -------
     table : pandas.DataFrame
         Per cluster: ``survived`` (of ``n_loo`` subsets), ``fragile``, ``dropped_by`` (the
-        experiments whose removal makes it vanish, space-separated).
+        experiments whose removal makes it vanish, space-separated), the smallest and median
+        retained volume (%) and the largest peak shift (mm) over the subsets.
     check : dict
         The full dataset's cluster-size threshold from the same draws, to compare with the
-        main run's (a Monte Carlo agreement check).
+        main run's (a Monte Carlo agreement check), and ``subsets``: per cluster and left-out
+        experiment, survival, retained volume and peak shift.
     """
     n = len(experiments.ids)
     dataset = to_dataset(experiments, positional_ids=True)
@@ -195,13 +211,34 @@ def jackknife(
     )
     clusters = cluster_ids(labels)
     survived = {c: [] for c in clusters}
+    subsets = []
+    zooms = np.abs(np.diag(brain_mask_img().affine)[:3])
+    peaks = {c: _peak(full_stat, labels == c) for c in clusters}
     for i, (stat, cut) in enumerate(observed):
         significant = significant_voxels(stat, cut, null[:, i], cluster_p)
         for c in clusters:
-            survived[c].append(bool(significant[labels == c].any()))
+            inside = labels == c
+            kept = significant & inside
+            survived[c].append(bool(kept.any()))
+            shift = (
+                float(np.linalg.norm((_peak(stat, kept) - peaks[c]) * zooms))
+                if kept.any()
+                else np.nan
+            )
+            subsets.append(
+                {
+                    "cluster": c,
+                    "left_out": experiments.ids[i],
+                    "survived": bool(kept.any()),
+                    "retained_pct": 100.0 * kept.sum() / inside.sum(),
+                    "peak_shift_mm": shift,
+                }
+            )
+    by_subset = pd.DataFrame(subsets)
     rows = []
     for c in clusters:
         kept = np.array(survived[c])
+        mine = by_subset[by_subset["cluster"] == c]
         rows.append(
             {
                 "cluster": c,
@@ -209,6 +246,9 @@ def jackknife(
                 "n_loo": n,
                 "fragile": bool(not kept.all()),
                 "dropped_by": " ".join(experiments.ids[i] for i in np.flatnonzero(~kept)),
+                "min_retained_pct": float(mine["retained_pct"].min()),
+                "median_retained_pct": float(mine["retained_pct"].median()),
+                "max_peak_shift_mm": float(mine["peak_shift_mm"].max()),
             }
         )
     check = {
@@ -218,8 +258,26 @@ def jackknife(
             ndimage.label(significant_voxels(full_stat, full_cut, null[:, -1], cluster_p))[1]
         ),
     }
-    table = pd.DataFrame(rows, columns=["cluster", "survived", "n_loo", "fragile", "dropped_by"])
+    table = pd.DataFrame(rows, columns=JACKKNIFE_COLUMNS)
+    check["subsets"] = by_subset
     return table, check
+
+
+JACKKNIFE_COLUMNS = [
+    "cluster",
+    "survived",
+    "n_loo",
+    "fragile",
+    "dropped_by",
+    "min_retained_pct",
+    "median_retained_pct",
+    "max_peak_shift_mm",
+]
+
+
+def _peak(stat: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Voxel index of the largest ``stat`` among the voxels ``where``."""
+    return np.array(np.unravel_index(np.argmax(np.where(where, stat, -np.inf)), stat.shape))
 
 
 def fail_safe_n(
@@ -233,80 +291,113 @@ def fail_safe_n(
     n_jobs: int = 1,
     progress=None,
     levels=None,
+    draws: int = NOISE_DRAWS,
+    null_space: str = "gm",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fail-safe N of each cluster: noise experiments it withstands (Acar et al., 2018).
 
-    The noise levels are ``multiples`` of the number of real experiments ``n``; the answer is
-    an interval between the last level at which the cluster is significant (at this and every
-    lower level) and the first at which it is not. ``levels`` (numbers of noise experiments)
-    replaces the multiples when given.
+    The grid of noise levels is ``multiples`` of the number of real experiments ``n`` (or
+    ``levels``, numbers of noise experiments, when given). For each of ``draws`` noise draws
+    a bisection over the grid finds, per cluster, the last level with the cluster significant
+    and the first without (significance assumed to fall with more noise, as it does in
+    expectation); the estimate is the mean over draws of their midpoint.
 
     Returns
     -------
     table : pandas.DataFrame
-        Per cluster: ``fsn_low`` and ``fsn_high`` (``fsn_high`` empty: still significant at
-        the largest level), ``fsn`` as text, ``benchmark`` (= n) and ``robust``
-        (``fsn_low >= n``).
+        Per cluster: ``fsn`` (the estimate, rounded), ``fsn_low`` and ``fsn_high`` (the
+        smallest and largest midpoint over draws), ``fsn_text``, ``benchmark`` (= n),
+        ``robust`` (estimate >= n) and ``draws``. A cluster still significant at the top
+        of the grid counts at the top level for that draw (the estimate is then a lower
+        bound, said in ``fsn_text``).
     levels : pandas.DataFrame
-        Per noise level and cluster: significant or not (the evidence for the table).
+        Per draw, noise level probed and cluster: significant or not (the evidence).
     """
     n = len(experiments.ids)
     if levels is None:
         levels = [round(m * n) for m in multiples]
-    levels = sorted({int(k) for k in levels if k > 0})
-    noise = noise_experiments(experiments, levels[-1], seed)
-    everything = experiments.plus(noise)
-    checkpoints = [n, *(n + k for k in levels)]
-    dataset = to_dataset(everything, positional_ids=True)
-    observed = [_observed(dataset, range(c), cluster_forming_p) for c in checkpoints]
+    grid = [0, *sorted({int(k) for k in levels if k > 0})]
+    seeds = np.random.SeedSequence(seed).spawn(draws + 1)
+    noise = [
+        noise_experiments(experiments, grid[-1], int(s.generate_state(1)[0]), null_space)
+        for s in seeds[:draws]
+    ]
+    checkpoints = [n + k for k in grid]
+    datasets = [to_dataset(experiments.plus(x), positional_ids=True) for x in noise]
+
+    def observed(d: int, j: int):
+        return _observed(datasets[d], range(checkpoints[j]), cluster_forming_p)
+
+    # A level's cut depends on where the foci fall only through the MA maps' value
+    # histograms (barely); the null uses each level's cut in the first draw, and each
+    # probe its own draw's cut. (Maps are not kept: a pooled analysis would hold dozens.)
+    cuts = {j: observed(0, j)[1] for j in range(len(grid))}
+    everything = experiments.plus(noise[0])
     null = added_experiments_null(
         brain_mask_img(),
         everything.sample_sizes,
         everything.counts,
         checkpoints,
-        [cut for _, cut in observed],
+        [cuts[j] for j in range(len(grid))],
         n_iters,
-        np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0],
+        seeds[draws].generate_state(1)[0],
         n_jobs,
         progress,
     )
     clusters = cluster_ids(labels)
-    level_rows = []
-    for j, (stat, cut) in enumerate(observed):
-        significant = significant_voxels(stat, cut, null[:, j], cluster_p)
-        for c in clusters:
-            level_rows.append(
-                {
-                    "cluster": c,
-                    "noise_experiments": checkpoints[j] - n,
-                    "significant": bool(significant[labels == c].any()),
-                }
-            )
-    by_level = pd.DataFrame(level_rows, columns=["cluster", "noise_experiments", "significant"])
-    rows = []
+    probed = {}
+
+    def significant(d: int, j: int) -> dict[int, bool]:
+        if (d, j) not in probed:
+            stat, cut = observed(d, j)
+            voxels = significant_voxels(stat, cut, null[:, j], cluster_p)
+            probed[d, j] = {c: bool(voxels[labels == c].any()) for c in clusters}
+        return probed[d, j]
+
+    rows, level_rows = [], []
     for c in clusters:
-        mine = by_level[by_level["cluster"] == c].sort_values("noise_experiments")
-        low, high = None, None
-        for k, ok in zip(mine["noise_experiments"], mine["significant"], strict=True):
-            if not ok:
-                high = k
-                break
-            low = k
-        if low is None:
-            text = "not significant without noise (at these iterations)"
-        elif high is None:
-            text = f">= {low}"
-        else:
-            text = f"{low}-{high - 1}"
+        midpoints, capped = [], 0
+        for d in range(draws):
+            if not significant(d, 0)[c]:
+                midpoints.append(0.0)
+                continue
+            low, high = 0, len(grid)  # grid[low] significant; grid[high] not (or beyond)
+            while high - low > 1:
+                middle = (low + high) // 2
+                if significant(d, middle)[c]:
+                    low = middle
+                else:
+                    high = middle
+            if high == len(grid):
+                capped += 1
+                midpoints.append(float(grid[-1]))
+            else:
+                midpoints.append((grid[low] + grid[high] - 1) / 2)
+        estimate = float(np.mean(midpoints))
+        text = f"{estimate:.0f} ({min(midpoints):.0f}-{max(midpoints):.0f})"
+        if capped == draws:
+            text = f">= {grid[-1]} (significant at the top of the grid in every draw)"
+        elif capped:
+            text = f">= {text} (significant at the top of the grid in {capped} of {draws} draws)"
         rows.append(
             {
                 "cluster": c,
-                "fsn_low": low,
-                "fsn_high": high,
-                "fsn": text,
+                "fsn": round(estimate),
+                "fsn_low": min(midpoints),
+                "fsn_high": max(midpoints),
+                "fsn_text": text,
                 "benchmark": n,
-                "robust": bool(low is not None and low >= n),
+                "robust": bool(estimate >= n),
+                "draws": draws,
             }
         )
-    columns = ["cluster", "fsn_low", "fsn_high", "fsn", "benchmark", "robust"]
+    for (d, j), found in sorted(probed.items()):
+        for c, ok in found.items():
+            level_rows.append(
+                {"draw": d, "cluster": c, "noise_experiments": grid[j], "significant": ok}
+            )
+    by_level = pd.DataFrame(
+        level_rows, columns=["draw", "cluster", "noise_experiments", "significant"]
+    )
+    columns = ["cluster", "fsn", "fsn_low", "fsn_high", "fsn_text", "benchmark", "robust", "draws"]
     return pd.DataFrame(rows, columns=columns), by_level

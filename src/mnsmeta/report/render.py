@@ -29,6 +29,7 @@ from markupsafe import Markup
 from mnsmeta import __version__
 from mnsmeta.curation.analyses import Analysis
 from mnsmeta.curation.ledger import LEDGER_COLUMNS, LEDGER_COMPUTED
+from mnsmeta.report.findings import answer_rows, limitations, variant_matrix
 from mnsmeta.workflows.results import ResultsFolder, write_text
 
 ASSETS = Path(__file__).parent / "assets"
@@ -38,6 +39,8 @@ LGR = logging.getLogger(__name__)
 
 #: Section anchors and headings, in the order of the page.
 SECTIONS = (
+    ("claims", "Answers: the claims of the review"),
+    ("limitations", "Limitations"),
     ("flow", "Study flow"),
     ("studies", "Included studies"),
     ("ledger", "Cited references"),
@@ -46,7 +49,6 @@ SECTIONS = (
     ("overlap", "MNS masks and overlap"),
     ("robustness", "Robustness"),
     ("sensitivity", "Sensitivity analyses"),
-    ("claims", "Claims of the review"),
     ("provenance", "Provenance"),
 )
 #: The sections of a report on a user's own foci (``mnsmeta ale``).
@@ -132,6 +134,7 @@ def render_report(results: ResultsFolder) -> str:
         "robustness": lambda: _robustness(results),
         "sensitivity": lambda: _sensitivity(results),
         "claims": lambda: _claims(results),
+        "limitations": lambda: _limitations(results),
         "provenance": lambda: _provenance(results),
     }
     environment = Environment(
@@ -511,20 +514,80 @@ def _sensitivity(results: ResultsFolder) -> str:
 
 
 def _claims(results: ResultsFolder) -> str:
+    """Each claim's verdict, certainty, reason and primary test; then the maps and matrix."""
     path = results.claims
     if not path.is_file():
         return _missing(path, COMMANDS["claims"])
     data = _read_json(path)
-    claims = pd.DataFrame(data.get("claims", []))
-    if claims.empty:
+    claims = data.get("claims", [])
+    if not claims:
         return _note(f"{path} lists no claim")
-    counts = claims["verdict"].value_counts() if "verdict" in claims else pd.Series(dtype=int)
+    counts = pd.Series([c.get("verdict") for c in claims]).value_counts()
+    html_text = _stats(list(counts.items())) + _table(
+        answer_rows(data),
+        caption="One row per claim: the verdict of its one primary test (Holm-corrected "
+        "across claims), the certainty grade, why, and the power behind a null (MDE: "
+        "experiments that must converge for 80 % detection).",
+    )
+    neutral = [c for c in claims if c.get("neutral")]
+    if neutral:
+        html_text += "<h4>What the data do show where a claim is not testable as stated</h4>"
+        html_text += (
+            "<ul>"
+            + "".join(
+                f"<li><strong>{html.escape(c['id'])}</strong>: {html.escape(c['neutral'])}</li>"
+                for c in neutral
+            )
+            + "</ul>"
+        )
+    maps, captions = [], []
+    summary = results.read_summary()
+    kinds = {} if summary is None else dict(zip(summary["analysis"], summary["kind"], strict=True))
+    for name in dict.fromkeys(c.get("analysis", "") for c in claims):
+        kind = kinds.get(name, "ale")
+        if kind == "subtraction":
+            continue
+        glass = results.analysis(Analysis(name, kind)).thresholded().glass
+        if glass.is_file():
+            maps.append(glass)
+            captions.append(f"{name}: {glass.name}")
+    if maps:
+        html_text += "<h4>The maps the verdicts read</h4>" + _figures(maps, captions=captions)
+    matrix = variant_matrix(results)
+    if matrix is not None:
+        html_text += _folded(
+            "Every claim under every variant (* changed beyond Monte Carlo error)",
+            _table(matrix, caption="Verdict of each claim under each sensitivity variant and "
+                   "the atlas variant (written by `mnsmeta claims`)."),
+        )  # fmt: skip
+    details = pd.DataFrame(
+        [
+            {
+                "claim": c["id"],
+                "the claim in words": c.get("paraphrase", ""),
+                "estimand": c.get("estimand", ""),
+                "certainty reasons": "; ".join(c.get("certainty_reasons") or []),
+                "evidence": c.get("evidence", ""),
+            }
+            for c in claims
+        ]
+    )
     rest = {key: value for key, value in data.items() if key != "claims"}
     return (
-        _stats(list(counts.items()))
-        + _table(claims, caption="One row per claim of the review, with the test's verdict.")
-        + (_key_values(rest) if rest else "")
+        html_text
+        + _folded("Claims in words, estimands, certainty reasons and evidence", _table(details))
+        + (_folded("Rules, settings and inputs", _key_values(rest)) if rest else "")
     )
+
+
+def _limitations(results: ResultsFolder) -> str:
+    """What the data lack, generated from the results folder."""
+    if not results.summary.is_file():
+        return _missing(results.summary, COMMANDS["run"])
+    lines = limitations(results)
+    if not lines:
+        return _note("no limitation found in the results folder", kind="info")
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
 
 
 def _provenance(results: ResultsFolder) -> str:
@@ -572,17 +635,17 @@ def _details(summary: str, body: str) -> Html:
     return Html(f"<details><summary>{html.escape(summary)}</summary>{_breakable(body)}</details>")
 
 
-def _figures(paths: list[Path], wide: bool = False) -> str:
+def _figures(paths: list[Path], wide: bool = False, captions: list[str] | None = None) -> str:
     """PNG files embedded as data URIs, two per row (``wide``: one per row)."""
     figures = []
-    for path in paths:
+    for number, path in enumerate(paths):
         data = path.read_bytes()
         if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
             figures.append(_note(f"{path} is not a PNG image", kind="error"))
             continue
         width, height = struct.unpack(">II", data[16:24])
         encoded = base64.b64encode(data).decode("ascii")
-        name = html.escape(path.name)
+        name = html.escape(captions[number] if captions else path.name)
         figures.append(
             f'<figure><img src="data:image/png;base64,{encoded}" width="{width}" '
             f'height="{height}" style="max-width: {width}px" alt="{name}">'

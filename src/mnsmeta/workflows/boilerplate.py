@@ -13,6 +13,13 @@ from mnsmeta import __version__
 from mnsmeta.curation.analyses import Analysis
 
 REFERENCES = {
+    "acar2018": "Acar F, Seurinck R, Eickhoff SB, Moerkerke B (2018). Assessing robustness "
+    "against potential publication bias in activation likelihood estimation (ALE) "
+    "meta-analyses for fMRI. PLoS One 13:e0208177.",
+    "holm1979": "Holm S (1979). A simple sequentially rejective multiple test procedure. "
+    "Scand J Stat 6:65-70.",
+    "guyatt2008": "Guyatt GH, Oxman AD, Vist GE, et al. (2008). GRADE: an emerging consensus "
+    "on rating quality of evidence and strength of recommendations. BMJ 336:924-926.",
     "smith2009": "Smith SM, Nichols TE (2009). Threshold-free cluster enhancement: addressing "
     "problems of smoothing, threshold dependence and localisation in cluster inference. "
     "NeuroImage 44:83-98.",
@@ -108,8 +115,54 @@ def methods_text(analyses: list[Analysis], summary: pd.DataFrame, settings, vers
             "cluster-corrected z maps (Nichols et al., 2005)."
         )
         cited.append("nichols2005")
+    if any(a.is_disorder for a in analyses):
+        text += project_methods(settings)
+        cited += ["acar2018", "holm1979", "eickhoff2016", "guyatt2008"]
     references = sorted(REFERENCES[key] for key in dict.fromkeys(cited))
     return " ".join(text) + "\n\nReferences\n\n" + "\n".join(references) + "\n"
+
+
+def project_methods(settings) -> list[str]:
+    """The project's own steps: data, fallback N, space, masks, overlap, robustness, verdicts.
+
+    Written from the constants the code uses, so that they cannot drift apart.
+    """
+    from mnsmeta.claims.verdicts import RULES
+    from mnsmeta.inference.robustness import FSN_MULTIPLES, NOISE_DRAWS
+    from mnsmeta.workflows.overlap import MOVES
+
+    fallback = settings.sample_size_fallback
+    return [
+        "Peak coordinates were taken from the Neurosynth 0.7 and NeuroQuery 1 releases "
+        "(automatic extraction from published tables) for the studies admitted by curation "
+        "(coordinates/records: one experiment per independent sample; tables that mix other "
+        "populations, connectivity or treatment effects, and ROI-only peaks, enter only "
+        "sensitivity variants); tables whose numbers are not plausible coordinates were "
+        "dropped before analysis.",
+        f"An experiment without a sample size in any source was given the {fallback} N of "
+        "its group's experiments with a known N; foci of unknown space were used as "
+        "reported (MNI assumed), a choice the sensitivity analyses vary.",
+        "Overlap with the mirror neuron system was tested against an anatomical mask "
+        "(Juelich maximum-probability areas BA44, BA45, ventral BA6 and the inferior "
+        "parietal PF areas) and a meta-analytic one (the cluster-FWE ALE of the MNS "
+        "reference studies), by two tests: the voxels of the significant clusters inside a "
+        "mask against the same clusters moved rigidly at random in the brain (at least "
+        f"{MOVES:,} placements), and the mean ALE inside a mask against foci relocated at "
+        "random in the brain or in grey matter (secondary: it asks whether foci are "
+        "non-uniform).",
+        "Each cluster's robustness was assessed by experiments' contributions, a "
+        "leave-one-out jackknife (survival, retained volume, peak shift) and the fail-safe N "
+        f"(Acar et al., 2018): noise experiments uniform in grey matter, {NOISE_DRAWS} noise "
+        f"draws, bisection over {len(FSN_MULTIPLES)} levels from "
+        f"{min(FSN_MULTIPLES):g} n to {max(FSN_MULTIPLES):g} n.",
+        "Each claim of the reviewed paper was decided by one pre-specified primary test: "
+        f"supported when {RULES['supported']} (Holm, 1979); evidence against when "
+        f"{RULES['evidence against']}, power simulated by planting convergence in the "
+        "analysis's own data; inconclusive otherwise; not testable when "
+        f"{RULES['not testable']}. Each verdict carries a certainty grade computed from the "
+        "data in the domains of GRADE (Guyatt et al., 2008): risk of bias, inconsistency, "
+        "imprecision, indirectness and fragility under sensitivity variants.",
+    ]
 
 
 def dataset_description(command: str, versions: dict) -> dict:

@@ -1,17 +1,52 @@
-"""``mnsmeta claims``: the verdicts on the review's claims, from a results folder."""
+"""``mnsmeta claims``: the verdicts on the review's claims, from a results folder.
+
+The main verdicts come from the main results; the same rules are then applied to every
+sensitivity variant's reruns (``results/robustness/sensitivity/<variant>``, the conjunction
+formed again from the variant's SAD and BPD maps) and to the regions on the variant atlas,
+giving the verdict x variant matrix (``claims_variants.csv``). A verdict counts as changed
+under a variant only beyond Monte Carlo error (:func:`mnsmeta.claims.verdicts.changed`); each
+verdict then gets its certainty grade.
+"""
 
 from __future__ import annotations
 
-from mnsmeta.claims.verdicts import RULES, Evidence, Verdict, check_claims
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mnsmeta.claims.certainty import grade
+from mnsmeta.claims.verdicts import RULES, Evidence, Judge, Verdict, changed
 from mnsmeta.curation.analyses import Analysis
-from mnsmeta.curation.claims_file import Claim
+from mnsmeta.curation.claims_file import Claim, Regions
+from mnsmeta.data.space import brain_mask_img
+from mnsmeta.meta_analysis import ale
+from mnsmeta.meta_analysis.analysis_result import AnalysisResult
+from mnsmeta.meta_analysis.clusters import cluster_table
 from mnsmeta.workflows.provenance import now
-from mnsmeta.workflows.results import ResultsFolder, write_json
+from mnsmeta.workflows.results import ResultsFolder, read_map, write_csv, write_json
+
+LGR = logging.getLogger(__name__)
+
+#: The name of the atlas-variant row of the verdict x variant matrix.
+ATLAS_VARIANT = "atlas_variant"
+#: Replicates of each power simulation (per number of converging experiments).
+POWER_REPLICATES = 100
+
+
+def _loader(results: ResultsFolder):
+    def load_map(analysis: Analysis, name: str):
+        path = results.analysis(analysis).map(name)
+        return read_map(path) if path.is_file() else None
+
+    return load_map
 
 
 def evidence_from(results: ResultsFolder, analyses: list[Analysis]) -> Evidence:
     """The evidence the verdicts read, from what run, overlap and robustness wrote."""
     results.require()
+    settings = (results.read_provenance() or {}).get("settings", {})
     return Evidence(
         analyses,
         results.load,
@@ -19,17 +54,183 @@ def evidence_from(results: ResultsFolder, analyses: list[Analysis]) -> Evidence:
         robustness=results.robustness.read_table("clusters"),
         sensitivity=results.robustness.read_table("sensitivity"),
         computed=results.computed,
+        load_map=_loader(results),
+        summary=results.read_summary(),
+        n_iters=int(settings.get("n_iters", 0) or 0),
+        contributions=results.robustness.read_table("contributions"),
     )
+
+
+def conjunction_of(analysis: Analysis, first: AnalysisResult, second: AnalysisResult):
+    """A conjunction formed from two loaded results (as ``mnsmeta run`` forms it)."""
+    conjunction = ale.conjunction_map(first.thresholded, second.thresholded)
+    foci = pd.concat([first.experiments.foci, second.experiments.foci])
+    table, labels = cluster_table(
+        conjunction, brain_mask_img().affine, conjunction, conjunction, foci
+    )
+    return AnalysisResult(analysis, None, table, labels, conjunction)
+
+
+@dataclass
+class Variant:
+    """One variant's evidence, and what it changed: its reruns and whether its masks differ."""
+
+    evidence: Evidence
+    rerun: set
+    masks_changed: bool
+
+    def touches(self, verdict: Verdict, analyses: dict[str, Analysis]) -> bool:
+        """Whether the variant changes anything the verdict reads."""
+        analysis = analyses.get(verdict.analysis)
+        reads = {verdict.analysis, *(analysis.inputs if analysis is not None else ())}
+        overlap = verdict.claim.test == "mns_overlap" and self.masks_changed
+        return bool(reads & self.rerun) or overlap
+
+
+def variant_evidence(
+    folder: ResultsFolder, analyses: list[Analysis], main: Evidence, main_masks: dict
+) -> Variant:
+    """Evidence of one sensitivity variant: its reruns, the main results for the analyses it
+    leaves as they are, the conjunction formed again, and the variant's MNS masks.
+
+    The overlap table gains the moved-cluster rows (the MNS claims' primary test, cheap) of
+    every analysis that lacks them in the variant, against the variant's masks.
+    """
+    from mnsmeta.workflows.overlap import OverlapSettings, thresholded_overlap_rows
+
+    rerun = {a.name for a in analyses if a.is_ale and folder.computed(a)}
+    loaded: dict[str, AnalysisResult] = {}
+
+    def load(analysis: Analysis) -> AnalysisResult:
+        if analysis.name not in loaded:
+            if analysis.is_conjunction:
+                first, second = (load(main.analyses[n]) for n in analysis.inputs)
+                loaded[analysis.name] = conjunction_of(analysis, first, second)
+            elif analysis.name in rerun:
+                loaded[analysis.name] = folder.load(analysis)
+            else:
+                loaded[analysis.name] = main.result(analysis)
+        return loaded[analysis.name]
+
+    usable = [a for a in main.analyses.values() if a.is_ale and main.computed(a)]
+    names = {a.name for a in usable}
+    usable += [a for a in analyses if a.is_conjunction and set(a.inputs) <= names]
+    rerun |= {a.name for a in usable if a.is_conjunction and set(a.inputs) & rerun}
+    settings = (folder.read_provenance() or {}).get("settings", {})
+    masks = folder.read_masks() or main_masks
+    masks_changed = any(
+        name not in main_masks or not np.array_equal(mask, main_masks[name][0])
+        for name, (mask, _) in masks.items()
+    )
+    overlap = folder.read_overlap()
+    tested = set() if overlap is None else set(overlap["analysis"])
+    brain = np.asarray(brain_mask_img().dataobj) > 0
+    moves = OverlapSettings(n_perm=1000, seed=int(settings.get("seed", 0) or 0), progress=False)
+    extra = []
+    for analysis in usable:
+        if analysis.name in tested or not analysis.tested_for_overlap:
+            continue
+        result = load(analysis)
+        for mask_name, (mask, _) in masks.items():
+            extra += thresholded_overlap_rows(
+                analysis.name, result.labels, result.clusters, mask, mask_name, brain, moves
+            )
+    if extra:
+        overlap = pd.concat([overlap, pd.DataFrame(extra)], ignore_index=True)
+
+    def load_map(analysis: Analysis, name: str):
+        source = folder if analysis.name in rerun else None
+        return _loader(source)(analysis, name) if source else main.load_map(analysis, name)
+
+    evidence = Evidence(
+        usable,
+        load,
+        overlap=overlap,
+        computed=lambda a: a.name in {u.name for u in usable},
+        load_map=load_map,
+        summary=folder.read_summary(),
+        n_iters=int(settings.get("n_iters", 0) or 0) or main.n_iters,
+    )
+    return Variant(evidence, rerun, masks_changed)
+
+
+def judge_variants(
+    claims: list[Claim],
+    regions: Regions,
+    analyses: list[Analysis],
+    results: ResultsFolder,
+    main: Evidence,
+    verdicts: list[Verdict],
+) -> pd.DataFrame:
+    """The verdict x variant matrix; fills each verdict's ``variants`` and ``flipped_by``.
+
+    A claim whose analyses (and, for an overlap claim, masks) a variant leaves as they are
+    keeps its main verdict there, marked as not rerun.
+    """
+    power = {v.claim.id: v.power for v in verdicts}
+    main_masks = results.read_masks()
+    variants = {ATLAS_VARIANT: None}
+    root = results.robustness.path / "sensitivity"
+    for path in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        folder = results.robustness.sensitivity_variant(path.name)
+        try:
+            variants[path.name] = variant_evidence(folder, analyses, main, main_masks)
+        except Exception as error:  # one broken variant must not hide the others
+            LGR.warning("variant %s: not judged (%s)", path.name, error)
+    matrix = []
+    for name, variant in variants.items():
+        if variant is None:
+            judge = Judge(regions, main, power, variant_atlas=True)
+        else:
+            judge = Judge(regions, variant.evidence, power)
+        # Holm within the variant, as in the main verdicts.
+        others = judge.finish([judge.judge(claim) for claim in claims])
+        for main_verdict, other in zip(verdicts, others, strict=True):
+            touched = variant is None or variant.touches(main_verdict, main.analyses)
+            flip = touched and changed(main_verdict, other)
+            if flip:
+                main_verdict.flipped_by = (*main_verdict.flipped_by, name)
+            shown = other if touched else main_verdict
+            main_verdict.variants[name] = shown.verdict + (
+                " (changed)" if flip else "" if touched else " (not rerun)"
+            )
+            low, high = shown.p_interval
+            matrix.append(
+                {
+                    "claim": main_verdict.claim.id,
+                    "variant": name,
+                    "verdict": shown.verdict,
+                    "main_verdict": main_verdict.verdict,
+                    "changed": flip,
+                    "rerun": touched,
+                    "p": shown.p,
+                    "p_mc_low": low,
+                    "p_mc_high": high,
+                    "n_draws": shown.n_draws,
+                    "p_holm": shown.p_adjusted,
+                    "reason": shown.reason
+                    if touched
+                    else "the variant leaves this claim's analyses as they are",
+                }
+            )
+    return pd.DataFrame(matrix)
 
 
 def run_claims(
     claims: list[Claim],
-    regions: dict[str, list[str]],
+    regions: Regions,
     analyses: list[Analysis],
     results: ResultsFolder,
+    seed: int = 0,
+    replicates: int = POWER_REPLICATES,
 ) -> list[Verdict]:
-    """Judge every claim and write the verdicts (``claims.json``) into ``results``."""
-    verdicts = check_claims(claims, regions, evidence_from(results, analyses))
+    """Judge every claim, under every variant; write ``claims.json`` and the matrix."""
+    evidence = evidence_from(results, analyses)
+    judge = Judge(regions, evidence, seed=seed, replicates=replicates)
+    verdicts = judge.judge_all(claims)
+    matrix = judge_variants(claims, regions, analyses, results, evidence, verdicts)
+    for verdict in verdicts:
+        verdict.certainty, verdict.certainty_reasons = grade(verdict, evidence)
     # What a reviewer needs to audit the verdicts: the rules, the settings and inputs of the
     # stages they read, and whether any stage predates a rerun.
     run = results.read_provenance() or {}
@@ -37,6 +238,7 @@ def run_claims(
         "run": run.get("settings"),
         "overlap": (results.overlap.read_provenance() or {}).get("settings"),
         "robustness": (results.robustness.read_provenance() or {}).get("settings"),
+        "claims": {"seed": seed, "power_replicates": replicates},
     }
     content = {
         "generated": now(),
@@ -46,5 +248,6 @@ def run_claims(
         "stale": results.stale(),
         "claims": [v.as_dict() for v in verdicts],
     }
+    write_csv(matrix, results.claims_variants)
     write_json(results.claims, content, sort_keys=False)
     return verdicts

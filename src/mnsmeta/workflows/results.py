@@ -327,7 +327,14 @@ class RobustnessFolder:
 
     path: Path
 
-    TABLES = ("contributions", "jackknife", "failsafe", "failsafe_levels", "clusters")
+    TABLES = (
+        "contributions",
+        "jackknife",
+        "jackknife_subsets",
+        "failsafe",
+        "failsafe_levels",
+        "clusters",
+    )
 
     def table(self, name: str) -> Path:
         """One of ``TABLES`` or ``sensitivity``."""
@@ -432,6 +439,11 @@ class ResultsFolder:
     @property
     def claims(self) -> Path:
         return self.path / "claims.json"
+
+    @property
+    def claims_variants(self) -> Path:
+        """The verdict x variant matrix of ``mnsmeta claims``."""
+        return self.path / "claims_variants.csv"
 
     @property
     def bench(self) -> Path:

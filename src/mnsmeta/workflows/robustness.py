@@ -76,7 +76,7 @@ def _cluster_rows(analysis, clusters, dominance, jackknife, failsafe):
         how="left",
     )
     table = table.merge(
-        failsafe[["cluster", "fsn", "benchmark", "robust"]].rename(
+        failsafe[["cluster", "fsn", "fsn_text", "benchmark", "robust"]].rename(
             columns={"benchmark": "fsn_benchmark", "robust": "fsn_robust"}
         ),
         on="cluster",
@@ -127,12 +127,14 @@ def _robustness(analysis, results: ResultsFolder, settings, checks):
         progress=bar_fsn,
     )
     bar_fsn.close()
+    subsets = check.pop("subsets")
     checks[analysis.name] = check
     label = clusters.set_index("cluster")["Harvard-Oxford peak"]
     name = {"analysis": analysis.name}
     return {
         "contributions": contributions.assign(**name),
         "jackknife": jackknife.assign(label=jackknife["cluster"].map(label), **name),
+        "jackknife_subsets": subsets.assign(**name),
         "failsafe": failsafe.assign(
             label=failsafe["cluster"].map(label), n_experiments=len(experiments.ids), **name
         ),
@@ -444,6 +446,8 @@ def run_review(
                 "analyses": [a.name for a in reviewed],
                 "settings": dataclasses.asdict(settings),
                 "fsn_multiples": list(robustness.FSN_MULTIPLES),
+                "fsn_draws": robustness.NOISE_DRAWS,
+                "fsn_noise_space": "grey matter (MNI152 GM > 0.1)",
                 "monte_carlo_check": checks,
                 "versions": package_versions(),
                 "inputs_sha256": (results.read_provenance() or {}).get("inputs_sha256")

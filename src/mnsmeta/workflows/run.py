@@ -23,6 +23,7 @@ from mnsmeta.curation.experiments import ExperimentSet, build_experiments, combi
 from mnsmeta.curation.inputs import read_experiments
 from mnsmeta.curation.records import Curation
 from mnsmeta.data.space import brain_mask_img
+from mnsmeta.inference.precision import mc_interval
 from mnsmeta.meta_analysis import ale
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.clusters import cluster_table
@@ -188,6 +189,28 @@ def inference_summary(result, settings: RunSettings) -> dict:
     }
 
 
+def with_cluster_p(table: pd.DataFrame, result, settings: RunSettings) -> pd.DataFrame:
+    """Each cluster's cluster-level FWE p and its Monte Carlo interval (``n_iters`` draws)."""
+    if not len(table):
+        return table.assign(p_fwe=[], p_fwe_mc_low=[], p_fwe_mc_high=[])
+    name = f"logp_desc-{settings.cluster_statistic}_level-cluster_corr-FWE_method-montecarlo"
+    logp = result.get_map(name, return_type="array")
+    inverse = np.linalg.inv(brain_mask_img().affine)
+    mask = brain_mask_img().get_fdata() > 0
+    volume = np.zeros(mask.shape)
+    volume[mask] = logp
+    p = []
+    for row in table.itertuples():
+        ijk = np.rint(inverse @ [row.peak_x, row.peak_y, row.peak_z, 1])[:3].astype(int)
+        p.append(float(10 ** -volume[tuple(ijk)]))
+    intervals = [mc_interval(value, settings.n_iters) for value in p]
+    return table.assign(
+        p_fwe=p,
+        p_fwe_mc_low=[low for low, _ in intervals],
+        p_fwe_mc_high=[high for _, high in intervals],
+    )
+
+
 def run_ale_analysis(
     analysis: Analysis,
     experiment_set: ExperimentSet,
@@ -230,6 +253,7 @@ def run_ale_analysis(
         f"{analysis.name} ALE, cluster-FWE ({settings.cluster_statistic}) "
         f"p<{settings.cluster_p:g}",
     )
+    table = with_cluster_p(table, result, settings)
     folder.write_clusters(table)
     save_map(ale.voxel_fwe_map(result, settings.voxel_fwe_p), folder.voxel_thresholded)
     folder.write_experiments(experiment_set)
