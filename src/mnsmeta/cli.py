@@ -926,9 +926,11 @@ def claims(obj, output, config, as_json, seed, wait):
         if v.claim.estimand:
             click.echo(f"  estimand: {v.claim.estimand}")
         click.echo(f"  why: {v.reason}")
-        if v.primary:
+        if entry["p"] is not None:
             holm = f"; Holm {entry['p_holm']}" if entry["p_holm"] is not None else ""
             click.echo(f"  primary test: {v.primary}: p {p_text(entry)}{holm}")
+        elif v.primary:
+            click.echo(f"  primary test: {v.primary}")
         if power_text(entry):
             click.echo(f"  power: {power_text(entry)}")
         if v.neutral:

@@ -433,3 +433,35 @@ def test_a_missing_results_folder_is_a_clear_error(tmp_path):
     assert outcome.exit_code == 1
     assert "no such folder: run `mnsmeta run` first" in outcome.output
     assert "Traceback" not in outcome.output
+
+
+def test_every_claim_is_judged_under_every_variant_with_its_primary_test(tmp_path):
+    """A variant that loses SAD's amygdala cluster changes the verdict; one that leaves SAD
+    as it is keeps it, marked as not rerun; the atlas variant always runs."""
+    from mnsmeta.workflows.claims import run_claims
+
+    main_world, weaker = World(), World(sad_p=0.3)
+    results = ResultsFolder(tmp_path / "results")
+    for result in main_world.results.values():
+        results.save(result)
+    save_map(main_world.maps["SAD", CLUSTER_LOGP], results.analysis(SAD).map(CLUSTER_LOGP))
+    results.robustness.path.mkdir(parents=True)
+    dropped = results.robustness.sensitivity_variant("drop")
+    dropped.save(weaker.results["SAD"])
+    save_map(weaker.maps["SAD", CLUSTER_LOGP], dropped.analysis(SAD).map(CLUSTER_LOGP))
+    untouched = results.robustness.sensitivity_variant("bpd_only")
+    untouched.save(main_world.results["BPD"])
+    amy = claim("amy", "SAD", "convergence", ["amygdala"])
+    (verdict,) = run_claims([amy], REGIONS, ANALYSES, results)
+    assert verdict.verdict == SUPPORTED
+    assert verdict.variants == {
+        "atlas_variant": SUPPORTED,
+        "bpd_only": f"{SUPPORTED} (not rerun)",
+        "drop": f"{INCONCLUSIVE} (changed)",
+    }
+    assert verdict.flipped_by == ("drop",)
+    matrix = pd.read_csv(results.claims_variants).set_index("variant")
+    assert matrix.loc["drop", "p"] == pytest.approx(0.3)
+    assert bool(matrix.loc["drop", "changed"]) and not bool(matrix.loc["bpd_only", "rerun"])
+    # The change costs the verdict a level of certainty (fragility).
+    assert any(r.startswith("fragility (-1): changed by drop") for r in verdict.certainty_reasons)

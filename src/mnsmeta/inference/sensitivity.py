@@ -49,6 +49,17 @@ from mnsmeta.data.databases import NEUROQUERY, NEUROSYNTH, study_metadata
 from mnsmeta.data.space import KNOWN_SPACES
 
 ALPHA = 0.05
+#: Notes of a variant that leaves an analysis without data (the others that make a variant
+#: "not applicable" leave the analysis as it is).
+NO_DATA_NOTES = (
+    "no study has a curated patients-vs-controls contrast",
+    "no experiment in this variant",
+)
+
+
+def leaves_no_data(conclusion: str) -> bool:
+    """Whether a sensitivity row's ``conclusion_changes`` says the variant has no data."""
+    return any(note in str(conclusion) for note in NO_DATA_NOTES)
 
 
 @dataclass(frozen=True)
@@ -224,7 +235,7 @@ def variant_inputs(variant: Variant, curation: Curation, analysis: Analysis, set
             if c.kind in BETWEEN_GROUPS
         }
         if not studies:
-            return None, None, "no study has a curated patients-vs-controls contrast"
+            return None, None, NO_DATA_NOTES[0]
         return curation, settings, f"{len(studies)} studies with a curated group contrast"
     if variant.name in ("mixed_tables_kept", "roi_kept", "first_record_per_sample", "other_copy"):
         return _curation_variant(variant.name, curation, analysis, settings)

@@ -21,6 +21,8 @@ from mnsmeta.claims.verdicts import RULES, Evidence, Judge, Verdict, changed
 from mnsmeta.curation.analyses import Analysis
 from mnsmeta.curation.claims_file import Claim, Regions
 from mnsmeta.data.space import brain_mask_img
+from mnsmeta.errors import MnsmetaInputError
+from mnsmeta.inference.sensitivity import leaves_no_data
 from mnsmeta.meta_analysis import ale
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.clusters import cluster_table
@@ -62,8 +64,17 @@ def evidence_from(results: ResultsFolder, analyses: list[Analysis]) -> Evidence:
 
 
 def conjunction_of(analysis: Analysis, first: AnalysisResult, second: AnalysisResult):
-    """A conjunction formed from two loaded results (as ``mnsmeta run`` forms it)."""
-    conjunction = ale.conjunction_map(first.thresholded, second.thresholded)
+    """A conjunction formed from two loaded results (as ``mnsmeta run`` forms it).
+
+    A result saved without its thresholded map (labels only) counts its cluster voxels as 1.
+    """
+
+    def thresholded(result: AnalysisResult) -> np.ndarray:
+        if result.thresholded is not None:
+            return result.thresholded
+        return (result.labels > 0).astype(np.float32)
+
+    conjunction = ale.conjunction_map(thresholded(first), thresholded(second))
     foci = pd.concat([first.experiments.foci, second.experiments.foci])
     table, labels = cluster_table(
         conjunction, brain_mask_img().affine, conjunction, conjunction, foci
@@ -88,10 +99,16 @@ class Variant:
 
 
 def variant_evidence(
-    folder: ResultsFolder, analyses: list[Analysis], main: Evidence, main_masks: dict
+    folder: ResultsFolder,
+    analyses: list[Analysis],
+    main: Evidence,
+    main_masks: dict,
+    emptied: set | None = None,
 ) -> Variant:
     """Evidence of one sensitivity variant: its reruns, the main results for the analyses it
     leaves as they are, the conjunction formed again, and the variant's MNS masks.
+
+    ``emptied`` names the analyses the variant leaves without data (not testable there).
 
     The overlap table gains the moved-cluster rows (the MNS claims' primary test, cheap) of
     every analysis that lacks them in the variant, against the variant's masks.
@@ -112,10 +129,16 @@ def variant_evidence(
                 loaded[analysis.name] = main.result(analysis)
         return loaded[analysis.name]
 
-    usable = [a for a in main.analyses.values() if a.is_ale and main.computed(a)]
+    emptied = emptied or set()
+    usable = [
+        a
+        for a in main.analyses.values()
+        if a.is_ale and main.computed(a) and a.name not in emptied
+    ]
     names = {a.name for a in usable}
     usable += [a for a in analyses if a.is_conjunction and set(a.inputs) <= names]
-    rerun |= {a.name for a in usable if a.is_conjunction and set(a.inputs) & rerun}
+    rerun |= emptied
+    rerun |= {a.name for a in analyses if a.is_conjunction and set(a.inputs) & rerun}
     settings = (folder.read_provenance() or {}).get("settings", {})
     masks = folder.read_masks() or main_masks
     masks_changed = any(
@@ -142,11 +165,12 @@ def variant_evidence(
         source = folder if analysis.name in rerun else None
         return _loader(source)(analysis, name) if source else main.load_map(analysis, name)
 
+    computed = {u.name for u in usable}
     evidence = Evidence(
-        usable,
+        list(main.analyses.values()),
         load,
         overlap=overlap,
-        computed=lambda a: a.name in {u.name for u in usable},
+        computed=lambda a: a.name in computed,
         load_map=load_map,
         summary=folder.read_summary(),
         n_iters=int(settings.get("n_iters", 0) or 0) or main.n_iters,
@@ -171,11 +195,14 @@ def judge_variants(
     main_masks = results.read_masks()
     variants = {ATLAS_VARIANT: None}
     root = results.robustness.path / "sensitivity"
+    table = main.sensitivity if main.sensitivity is not None else pd.DataFrame()
     for path in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         folder = results.robustness.sensitivity_variant(path.name)
+        rows = table[table["variant"] == path.name] if len(table) else table
+        emptied = {r.analysis for r in rows.itertuples() if leaves_no_data(r.conclusion_changes)}
         try:
-            variants[path.name] = variant_evidence(folder, analyses, main, main_masks)
-        except Exception as error:  # one broken variant must not hide the others
+            variants[path.name] = variant_evidence(folder, analyses, main, main_masks, emptied)
+        except MnsmetaInputError as error:  # a variant folder with a missing file: skipped
             LGR.warning("variant %s: not judged (%s)", path.name, error)
     matrix = []
     for name, variant in variants.items():

@@ -344,7 +344,7 @@ def _sensitivity(
                     "variant": variant.name,
                     "description": variant.description,
                     "experiments": 0,
-                    "conclusion_changes": "not applicable: no experiment in this variant",
+                    "conclusion_changes": f"not applicable: {sensitivity.NO_DATA_NOTES[1]}",
                 }
             )
             continue
