@@ -1070,18 +1070,19 @@ def report(obj, output, page, wait):
     tests, robustness and sensitivity tables and provenance. Figures are embedded, so the
     file can be mailed or opened offline; a section whose files are missing names the
     command that makes them. --page writes the same answers, limitations and numbers as a
-    Markdown page (the repository's docs/results.md), so that no result is typed by hand.
+    Markdown page (the repository's docs/results.md) with the maps beside it in figures/,
+    so that no result is typed by hand.
 
     Example: mnsmeta report --page docs/results.md
     """
     from mnsmeta.report.render import build_report
-    from mnsmeta.report.results_page import results_markdown
-    from mnsmeta.workflows.results import ResultsFolder, write_text
+    from mnsmeta.report.results_page import write_results_page
+    from mnsmeta.workflows.results import ResultsFolder
 
     results = ResultsFolder(output)
     results.require()
     with results.locked("mnsmeta report", wait):
         path = build_report(results)
         if page is not None:
-            click.echo(f"wrote {write_text(page, results_markdown(results))}")
+            click.echo(f"wrote {write_results_page(results, page)} and its maps")
     click.echo(f"wrote {path}")
