@@ -79,6 +79,20 @@ def test_changed_conclusions_are_named_and_unchanged_ones_say_none():
     assert "roi_p_meta 0.01 -> 0.08 (loses significance)" in text
 
 
+def test_a_p_that_crosses_alpha_within_its_monte_carlo_error_says_so():
+    """The audit's case: 0.041 -> 0.0529 from 1,000 relocations is not a change one can call."""
+    table = pd.DataFrame({"cluster": [1], "Harvard-Oxford peak": ["Left_Amygdala"]})
+    main = {"clusters": [1], "roi_p_meta": 0.041, "n_roi_p_meta": 1000}
+    main.update({"overlap_p_meta": 0.5, "n_overlap_p_meta": 10_000})
+    variant = {**main, "kept": [1], "new": [], "new_labels": "", "roi_p_meta": 0.0529}
+    text = sensitivity.describe_changes(main, variant, table, masks=("meta",))
+    assert text == "roi_p_meta 0.041 -> 0.0529 (loses significance, within Monte Carlo error)"
+    # Both p clear of alpha by their intervals: a change one can call.
+    firm = {**main, "roi_p_meta": 0.01}
+    clear = {**variant, "roi_p_meta": 0.3}
+    assert "within" not in sensitivity.describe_changes(firm, clear, table, masks=("meta",))
+
+
 def test_unknown_space_variants_convert_or_drop_only_the_studies_no_source_places():
     curation = load_curation(REPO / "coordinates")
     spaces = study_metadata()["neurosynth_space"]

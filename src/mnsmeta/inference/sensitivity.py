@@ -47,6 +47,7 @@ from mnsmeta.curation.contrasts import BETWEEN_GROUPS
 from mnsmeta.curation.records import Curation
 from mnsmeta.data.databases import NEUROQUERY, NEUROSYNTH, study_metadata
 from mnsmeta.data.space import KNOWN_SPACES
+from mnsmeta.inference.precision import decided
 
 ALPHA = 0.05
 #: Notes of a variant that leaves an analysis without data (the others that make a variant
@@ -298,7 +299,11 @@ def p_columns(masks=DEFAULT_MASKS) -> list[str]:
 
 
 def overlap_ps(overlap: pd.DataFrame, analysis: str, masks=DEFAULT_MASKS) -> dict[str, float]:
-    """ROI (brain null, mean ALE) and thresholded-overlap p per mask, from an overlap table."""
+    """ROI (brain null, mean ALE) and thresholded-overlap p per mask, from an overlap table.
+
+    Each ``<key>_<mask>`` comes with ``n_<key>_<mask>``, the draws behind it (for its Monte
+    Carlo interval; not a column of the sensitivity table).
+    """
     rows = overlap[overlap["analysis"] == analysis]
     out = {}
     for mask in masks:
@@ -309,6 +314,8 @@ def overlap_ps(overlap: pd.DataFrame, analysis: str, masks=DEFAULT_MASKS) -> dic
             hit = rows[(rows["mask"] == mask) & (rows["test"] == test)]
             hit = hit[hit["statistic"] == statistic]
             out[f"{key}_{mask}"] = float(hit["p"].iloc[0]) if len(hit) else np.nan
+            draws = hit["n_perm"].iloc[0] if len(hit) and "n_perm" in hit else 0
+            out[f"n_{key}_{mask}"] = int(draws) if pd.notna(draws) else 0
     return out
 
 
@@ -330,5 +337,13 @@ def describe_changes(main: dict, row: dict, main_table: pd.DataFrame, masks=DEFA
             continue
         if (before < ALPHA) != (after < ALPHA):
             verb = "becomes significant" if after < ALPHA else "loses significance"
+            # A p from n draws is not told from alpha within its Monte Carlo interval.
+            n_before, n_after = main.get(f"n_{key}", 0), row.get(f"n_{key}", 0)
+            if (
+                n_before
+                and n_after
+                and not (decided(before, n_before, ALPHA) and decided(after, n_after, ALPHA))
+            ):
+                verb += ", within Monte Carlo error"
             changes.append(f"{key} {before:.3g} -> {after:.3g} ({verb})")
     return "; ".join(changes) if changes else "none"
