@@ -238,6 +238,26 @@ def test_the_mns_claim_is_decided_by_its_one_mask_and_test_never_against():
     assert strong.n_draws == 10_000
 
 
+def test_a_supported_overlap_needs_a_robust_cluster_in_the_mask():
+    robustness = pd.DataFrame(
+        [{"analysis": "SAD", "cluster": 1, "dominated": False, "jackknife_survived": 7,
+          "jackknife_n": 10, "fragile": True, "fsn": 3, "fsn_benchmark": 10,
+          "fsn_robust": False}]
+    )  # fmt: skip
+    in_mask = pd.DataFrame(
+        [{"analysis": "SAD", "mask": "anatomical", "cluster": 1, "voxels_in_mask": 12}]
+    )
+    evidence = World().evidence(overlap=_overlap("SAD", 0.004), robustness=robustness)
+    evidence.overlap_clusters = in_mask
+    mns = claim("mns", "SAD", "mns_overlap")
+    (v,) = judge([mns], evidence, {}).values()
+    assert v.verdict == INCONCLUSIVE
+    assert "no cluster in the mask passes the jackknife" in v.reason
+    evidence.robustness = robustness.assign(fragile=False, fsn_robust=True)
+    (w,) = judge([mns], evidence, {}).values()
+    assert w.verdict == SUPPORTED
+
+
 def test_an_overlap_claim_on_nothing_is_inconclusive_and_outside_holm():
     shared = claim("shared", "conjunction", "mns_overlap")
     overlap = _overlap("SAD_and_BPD", 1.0, n_perm=0, observed=0)

@@ -4,8 +4,8 @@ Each claim of ``claims.toml`` is one pre-specified test with its alpha; every ot
 reported and does not decide. The scale:
 
 * **supported**: the primary test rejects its null after Holm's correction across the
-  claims' primary tests (and, when the verdict rests on clusters in the claim's regions, one
-  of them passes the jackknife and reaches its fail-safe N benchmark);
+  claims' primary tests (and, when the verdict rests on clusters in the claim's regions or
+  MNS mask, one of them passes the jackknife and reaches its fail-safe N benchmark);
 * **evidence against**: the primary test does not reject, and it had the power to: a
   convergence planted in the claim's share of experiments (``effect_of_interest``, one third)
   is found at least 80 % of the time (:mod:`mnsmeta.inference.power`);
@@ -196,6 +196,8 @@ class Evidence:
         Monte Carlo iterations of the run (the precision of its cluster p).
     contributions : pandas.DataFrame, optional
         The robustness stage's contribution of each experiment to each cluster.
+    overlap_clusters : pandas.DataFrame, optional
+        The overlap stage's voxels of each cluster inside each mask.
     """
 
     def __init__(
@@ -210,6 +212,7 @@ class Evidence:
         summary: pd.DataFrame | None = None,
         n_iters: int = 0,
         contributions: pd.DataFrame | None = None,
+        overlap_clusters: pd.DataFrame | None = None,
     ):
         self.analyses = {a.name: a for a in analyses}
         self._load = load
@@ -222,6 +225,7 @@ class Evidence:
         self.summary = summary
         self.n_iters = n_iters
         self.contributions = contributions
+        self.overlap_clusters = overlap_clusters
         self._regions: dict = {}
 
     def result(self, analysis: Analysis | str) -> AnalysisResult:
@@ -744,7 +748,18 @@ class Judge:
         verdict = Verdict(
             claim, analysis.name, "", "", text, primary=primary, p=p, n_draws=n, in_family=True
         )
-        verdict.clusters = {analysis.name: [int(c) for c in clusters["cluster"]]}
+        # The clusters that carry the overlap, and whether one of them is robust.
+        carrying = list(clusters["cluster"].astype(int))
+        table = evidence.overlap_clusters
+        if table is not None and len(table):
+            mine = table[(table["analysis"] == analysis.name) & (table["mask"] == claim.mask)]
+            carrying = [int(c) for c in mine.loc[mine["voxels_in_mask"] > 0, "cluster"]]
+        positions = [i for i, c in enumerate(clusters["cluster"].astype(int)) if c in carrying]
+        robust, fragile, dominated, passes = _robustness(evidence, analysis, positions)
+        verdict.clusters = {analysis.name: carrying}
+        verdict.inside, verdict.fragile, verdict.dominated = bool(carrying), fragile, dominated
+        verdict.robust = passes
+        verdict.evidence += f"; clusters in the mask: {robust}"
         return verdict
 
     # All claims -----------------------------------------------------------------------------
@@ -811,11 +826,12 @@ def decide(v: Verdict) -> None:
         )
         return
     adjusted = v.p_adjusted if np.isfinite(v.p_adjusted) else v.p
-    if adjusted < alpha and claim.test == "convergence" and v.inside and v.robust is False:
+    if adjusted < alpha and v.inside and v.robust is False:
+        where = "mask" if claim.test == "mns_overlap" else "regions"
         v.verdict = INCONCLUSIVE
         v.reason = (
             f"the primary test rejects ({p_text}; Holm {adjusted:.3g}), but no cluster in the "
-            "regions passes the jackknife and its fail-safe N benchmark"
+            f"{where} passes the jackknife and its fail-safe N benchmark"
         )
     elif adjusted < alpha and (claim.test != "convergence" or v.inside):
         v.verdict = SUPPORTED

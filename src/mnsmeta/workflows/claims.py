@@ -60,6 +60,7 @@ def evidence_from(results: ResultsFolder, analyses: list[Analysis]) -> Evidence:
         summary=results.read_summary(),
         n_iters=int(settings.get("n_iters", 0) or 0),
         contributions=results.robustness.read_table("contributions"),
+        overlap_clusters=results.read_overlap_clusters(),
     )
 
 

@@ -587,6 +587,10 @@ class ResultsFolder:
     def read_overlap(self) -> pd.DataFrame | None:
         return _read_csv(self.overlap_table)
 
+    def read_overlap_clusters(self) -> pd.DataFrame | None:
+        """Each cluster's voxels inside each mask (the overlap stage's cluster table)."""
+        return _read_csv(self.overlap.clusters)
+
     def read_claims(self) -> dict | None:
         return _read_json(self.claims)
 
