@@ -290,6 +290,16 @@ def test_inconsistency_needs_reports_no_convergence_and_the_power_to_see_it(
     assert "experiments with a focus in IFG" in v.evidence
 
 
+def test_inconsistency_reports_hit_rates_per_region_and_for_all_of_them():
+    world = World()
+    world.results["BPD"].experiments.foci.loc[:7, ["x", "y", "z"]] = IFG  # 8 of 20 in IFG
+    both = claim("bpd", "BPD", "inconsistent", ["IFG", "amygdala"])
+    (v,) = judge([both], world.evidence(), {"bpd": power(6, n=20)}).values()
+    assert "experiments with a focus in IFG/amygdala (Harvard-Oxford): BPD 20/20" in v.evidence
+    assert "in IFG (Harvard-Oxford): BPD 8/20 (40%)" in v.evidence
+    assert "in amygdala (Harvard-Oxford): BPD 12/20 (60%)" in v.evidence
+
+
 def test_a_robust_cluster_in_the_regions_is_evidence_against_inconsistency():
     robustness = pd.DataFrame(
         [{"analysis": "SAD", "cluster": 1, "dominated": False, "jackknife_survived": 10,

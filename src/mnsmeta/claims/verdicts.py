@@ -42,6 +42,7 @@ The certainty grade is :mod:`mnsmeta.claims.certainty`'s.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -614,7 +615,7 @@ class Judge:
         if not analysis.is_subtraction:
             verdict.power = self._power(claim, analysis, place, hits)
         if hits is not None:
-            verdict.evidence += "; " + self._hit_rates(analysis, place)
+            verdict.evidence += "; " + self._hit_rates(claim, analysis, place)
         return verdict
 
     def _hits(self, analysis: Analysis, place: Where) -> tuple[int, int]:
@@ -629,8 +630,9 @@ class Judge:
         reporting = foci.loc[hit, "experiment_id"].astype(str).nunique()
         return int(reporting), len(experiment_set.experiments)
 
-    def _hit_rates(self, analysis: Analysis, place: Where) -> str:
-        """Experiments with a focus in the regions, beside the healthy references'."""
+    def _hit_rates(self, claim: Claim, analysis: Analysis, place: Where) -> str:
+        """Experiments with a focus in the regions and in each region, beside the healthy
+        references' (the task-matched controls and the MNS reference)."""
         evidence = self.evidence
         references = [analysis]
         controls = _controls_of(evidence, analysis.name)
@@ -638,13 +640,23 @@ class Judge:
             references.append(controls)
         reference = mns_reference(list(evidence.analyses.values()))
         references += [reference] if reference is not None else []
-        parts = []
-        for reference in references:
-            if not evidence.computed(reference) or evidence.result(reference).experiments is None:
-                continue
-            hits, n = self._hits(reference, place)
-            parts.append(f"{reference.name} {hits}/{n} ({hits / n:.0%})")
-        return f"experiments with a focus in {place.text}: " + ", ".join(parts)
+        references = [
+            r
+            for r in references
+            if evidence.computed(r) and evidence.result(r).experiments is not None
+        ]
+        places = [place]
+        if len(claim.regions) > 1:
+            single = [dataclasses.replace(claim, regions=(name,)) for name in claim.regions]
+            places += [where(c, self.regions, evidence, self.variant_atlas) for c in single]
+        lines = []
+        for region in places:
+            rates = []
+            for r in references:
+                hits, n = self._hits(r, region)
+                rates.append(f"{r.name} {hits}/{n} ({hits / n:.0%})")
+            lines.append(f"{region.text}: " + ", ".join(rates))
+        return "experiments with a focus in " + "; in ".join(lines)
 
     def _power(self, claim: Claim, analysis: Analysis, place: Where, hits) -> dict:
         """The simulated power (or the main analysis's, in a variant)."""
