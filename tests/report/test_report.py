@@ -584,7 +584,7 @@ def test_the_results_page_is_generated_from_the_results_folder(tmp_path):
     assert "| SAD | ale | 31 | 2 | 1: Left Amygdala (-22, -4, -20), 2,408 mm³" in text
     assert "9–15" in text  # the fail-safe N as the robustness table holds it
     # The maps it shows are copied beside it, from the results folder.
-    assert "![SAD: cluster-FWE map](figures/sad_cluster_fwe_glass.png)" in text
-    copied = page.parent / "figures" / "sad_cluster_fwe_glass.png"
     glass = results.analysis(Analysis("SAD", "ale")).thresholded().glass
+    assert f"![SAD: cluster-FWE map](figures/sad_map{glass.suffix})" in text
+    copied = page.parent / "figures" / f"sad_map{glass.suffix}"
     assert copied.read_bytes() == glass.read_bytes()

@@ -50,9 +50,9 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body]) + "\n"
 
 
-def figure_name(analysis: str) -> str:
+def figure_name(analysis: str, glass: Path) -> str:
     """The file name of an analysis's glass-brain map beside the page (``figures/``)."""
-    return f"{analysis.lower()}_cluster_fwe_glass.png"
+    return f"{analysis.lower()}_map{glass.suffix}"
 
 
 def maps_of(results: ResultsFolder) -> dict[str, Path]:
@@ -75,7 +75,7 @@ def write_results_page(results: ResultsFolder, page: Path) -> Path:
     figures = Path(page).parent / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     for name, glass in maps_of(results).items():
-        with atomic(figures / figure_name(name)) as temporary:
+        with atomic(figures / figure_name(name, glass)) as temporary:
             shutil.copyfile(glass, temporary)
     return write_text(Path(page), results_markdown(results))
 
@@ -134,8 +134,8 @@ def results_markdown(results: ResultsFolder) -> str:
             ]
     parts += ["## Limitations", "", *[f"- {line}" for line in limitations(results)], ""]
     parts += ["## Analyses", "", markdown_table(analysis_rows(results))]
-    for name in maps_of(results):
-        parts += [f"![{name}: cluster-FWE map](figures/{figure_name(name)})", ""]
+    for name, glass in maps_of(results).items():
+        parts += [f"![{name}: cluster-FWE map](figures/{figure_name(name, glass)})", ""]
     overlap = results.read_overlap()
     if overlap is not None:
         primary = overlap[
