@@ -30,7 +30,7 @@ import pandas as pd
 
 from mnsmeta.claims.verdicts import NOT_TESTABLE, Evidence, Verdict
 from mnsmeta.curation.analyses import MIN_EXPERIMENTS
-from mnsmeta.curation.contrasts import PATIENTS_GT_CONTROLS, PATIENTS_LT_CONTROLS
+from mnsmeta.curation.contrasts import direction_known
 from mnsmeta.inference.power import TARGET_POWER
 from mnsmeta.inference.precision import decided
 
@@ -182,10 +182,7 @@ def _direction_known(names, evidence: Evidence) -> pd.Series:
         experiments = evidence.experiments(name)
         if experiments is None:
             continue
-        kinds = experiments.get("kinds", pd.Series("", index=experiments.index)).fillna("")
-        known = kinds.astype(str).map(
-            lambda k: PATIENTS_GT_CONTROLS in k or PATIENTS_LT_CONTROLS in k
-        )
+        known = direction_known(experiments.get("kinds", pd.Series("", index=experiments.index)))
         known.index = known.index.astype(str)
         parts.append(known)
     return pd.concat(parts) if parts else pd.Series(dtype=bool)

@@ -53,7 +53,7 @@ from scipy import ndimage
 
 from mnsmeta.curation.analyses import Analysis, answering, mns_reference
 from mnsmeta.curation.claims_file import Claim, Regions
-from mnsmeta.curation.contrasts import PATIENTS_GT_CONTROLS, PATIENTS_LT_CONTROLS
+from mnsmeta.curation.contrasts import direction_known
 from mnsmeta.data.atlases import ATLAS_TITLES
 from mnsmeta.data.space import mm_to_voxel
 from mnsmeta.inference.power import (
@@ -61,6 +61,7 @@ from mnsmeta.inference.power import (
     TARGET_POWER,
     PlantingDesign,
     detection_power,
+    in_region,
     minimum_detectable,
     region_mask,
 )
@@ -70,7 +71,6 @@ from mnsmeta.meta_analysis.clusters import CONNECTIVITY
 
 SUPPORTED, INCONCLUSIVE = "supported", "inconclusive"
 AGAINST, NOT_TESTABLE = "evidence against", "not testable"
-SCALE = (SUPPORTED, INCONCLUSIVE, AGAINST, NOT_TESTABLE)
 WORDS = {"hypo": "reduced", "hyper": "increased"}
 #: An "altered activity" claim needs at least this share of direction-known group contrasts.
 MIN_GROUP_CONTRAST_SHARE = 0.5
@@ -125,8 +125,6 @@ class Verdict:
     flipped_by: tuple[str, ...] = ()
     #: What the data show, when the claim is not testable as worded.
     neutral: str = ""
-    #: Experiments whose foci made the verdict (for the certainty grade).
-    experiments: tuple[str, ...] = ()
     #: Numbers of the clusters the verdict rests on, per analysis.
     clusters: dict = field(default_factory=dict)
     #: A significant cluster lies in the claim's regions; one of them is jackknife-fragile;
@@ -259,7 +257,6 @@ class Where:
 
     names: tuple[str, ...]
     atlas: str
-    labels: tuple[str, ...]
     mask: np.ndarray
 
     @property
@@ -274,23 +271,14 @@ def where(claim: Claim, regions: Regions, evidence: Evidence, variant: bool = Fa
     taken from the other atlas.
     """
     atlases = {regions.atlas_of(name, variant) for name in claim.regions}
-    mask, labels = None, []
+    mask = None
     for name in claim.regions:
         atlas = regions.atlas_of(name, variant)
         names = tuple(regions.of(name, atlas))
-        labels += names
         part = evidence.region(names, atlas, **regions.bounds.get(name, {}))
         mask = part if mask is None else mask | part
     atlas = atlases.pop() if len(atlases) == 1 else (regions.variant if variant else regions.atlas)
-    return Where(tuple(claim.regions), atlas, tuple(labels), mask)
-
-
-def in_region(voxels: np.ndarray, peak_ijk, mask: np.ndarray) -> bool:
-    """The claims' rule: the peak, or >= 10 % of the voxels, in the region."""
-    if not len(voxels):
-        return False
-    share = mask[tuple(voxels.T)].mean()
-    return bool(share >= REGION_SHARE or mask[tuple(np.asarray(peak_ijk, dtype=int))])
+    return Where(tuple(claim.regions), atlas, mask)
 
 
 def regional_clusters(result: AnalysisResult, mask: np.ndarray) -> list[int]:
@@ -358,15 +346,8 @@ def group_contrast_share(evidence: Evidence, analysis: Analysis) -> tuple[int, i
         experiments = evidence.experiments(name)
         if experiments is None:
             continue
-        kinds = experiments.get("kinds", pd.Series("", index=experiments.index)).fillna("")
-        known += int(
-            kinds.str.contains(PATIENTS_GT_CONTROLS, regex=False).sum()
-            + kinds.str.contains(PATIENTS_LT_CONTROLS, regex=False).sum()
-            - (
-                kinds.str.contains(PATIENTS_GT_CONTROLS, regex=False)
-                & kinds.str.contains(PATIENTS_LT_CONTROLS, regex=False)
-            ).sum()
-        )
+        kinds = experiments.get("kinds", pd.Series("", index=experiments.index))
+        known += int(direction_known(kinds).sum())
         total += len(experiments)
     return known, total
 

@@ -15,10 +15,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mnsmeta.curation.groups import GROUPS
 from mnsmeta.curation.tsv import participant_count, read_tsv
 from mnsmeta.errors import Problem
+
+if TYPE_CHECKING:  # pandas is imported only where it is used (validate stays fast)
+    import pandas as pd
 
 PATIENTS_GT_CONTROLS = "patients>controls"
 PATIENTS_LT_CONTROLS = "patients<controls"
@@ -38,6 +42,16 @@ KINDS = {
 }
 #: Kinds that compare patients with controls (their N is both groups', or patients' alone).
 BETWEEN_GROUPS = (PATIENTS_GT_CONTROLS, PATIENTS_LT_CONTROLS, PATIENTS_VS_CONTROLS)
+
+
+def direction_known(kinds) -> pd.Series:
+    """Whether each experiment's contrast kinds (``experiments.csv``: ``kinds``) include a
+    patients-vs-controls contrast of known direction (``patients<>controls`` does not)."""
+    import pandas as pd
+
+    kinds = pd.Series(kinds, dtype=object).fillna("").astype(str)
+    return kinds.map(lambda k: PATIENTS_GT_CONTROLS in k or PATIENTS_LT_CONTROLS in k)
+
 
 CONTRAST_COLUMNS = ["study_id", "group", "contrast", "kind"]
 CONTRAST_OPTIONAL = ["table_id", "n_patients", "n_controls", "source", "note"]

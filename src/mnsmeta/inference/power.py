@@ -33,6 +33,7 @@ from scipy import ndimage
 from mnsmeta.curation.characteristics import kernel_fwhm_mm
 from mnsmeta.data.atlases import labels_at, without_hemisphere
 from mnsmeta.data.space import brain_mask_img, mm_to_voxel, voxel_to_mm
+from mnsmeta.inference.precision import binomial_interval
 from mnsmeta.meta_analysis.clusters import CONNECTIVITY
 
 #: The power a null must have before it counts as evidence against.
@@ -66,21 +67,22 @@ def region_mask(
     return mask
 
 
-def clusters_in_region(
-    ale: np.ndarray, cut: float, size_cut: float, region: np.ndarray, share=REGION_SHARE
-) -> bool:
-    """Whether a cluster of ``ale >= cut`` larger than ``size_cut`` voxels lies in ``region``."""
-    labels, n = ndimage.label(ale >= cut, CONNECTIVITY)
-    if not n:
+def in_region(voxels: np.ndarray, peak_ijk, region: np.ndarray) -> bool:
+    """The claims' rule: a cluster lies in a region when its peak, or at least
+    ``REGION_SHARE`` of its voxels (``(n, 3)`` indices), do."""
+    if not len(voxels):
         return False
+    share = region[tuple(voxels.T)].mean()
+    return bool(share >= REGION_SHARE or region[tuple(np.asarray(peak_ijk, dtype=int))])
+
+
+def clusters_in_region(ale: np.ndarray, cut: float, size_cut: float, region: np.ndarray) -> bool:
+    """Whether a cluster of ``ale >= cut`` larger than ``size_cut`` voxels lies in ``region``."""
+    labels, _ = ndimage.label(ale >= cut, CONNECTIVITY)
     sizes = np.bincount(labels.ravel())
-    inside = np.bincount(labels.ravel(), weights=region.ravel())
     for number in np.flatnonzero(sizes[1:] > size_cut) + 1:
-        if inside[number] >= share * sizes[number]:
-            return True
-        voxels = labels == number
-        peak = np.unravel_index(np.argmax(np.where(voxels, ale, -1)), ale.shape)
-        if region[peak]:
+        voxels = np.argwhere(labels == number)
+        if in_region(voxels, voxels[np.argmax(ale[tuple(voxels.T)])], region):
             return True
     return False
 
@@ -141,8 +143,6 @@ def detection_power(
         Columns ``k``, ``detected``, ``replicates``, ``power``, ``power_low``, ``power_high``
         (exact binomial 95 % interval of the simulated power).
     """
-    from scipy.stats import beta
-
     from mnsmeta.meta_analysis.engine.relocation import AleComputer
 
     mask_img = brain_mask_img()
@@ -169,11 +169,8 @@ def detection_power(
                     found = False
                     break
             detected += found
-        low = 0.0 if detected == 0 else beta.ppf(0.025, detected, replicates - detected + 1)
-        high = (
-            1.0 if detected == replicates else beta.ppf(0.975, detected + 1, replicates - detected)
-        )
-        rows.append((k, detected, replicates, detected / replicates, float(low), float(high)))
+        low, high = binomial_interval(detected, replicates)
+        rows.append((k, detected, replicates, detected / replicates, low, high))
         if stop_at is not None and detected / replicates >= stop_at:
             break
     return pd.DataFrame(

@@ -38,15 +38,19 @@ def mc_interval(p: float, n: int, level: float = LEVEL) -> tuple[float, float]:
     (low, high) : tuple of float
         NaN when ``p`` or ``n`` is missing.
     """
-    from scipy.stats import beta
-
     if n is None or not np.isfinite(p) or not n or n <= 0:
         return (np.nan, np.nan)
     n = int(n)
-    b = min(exceedances(p, n), n)
+    return binomial_interval(min(exceedances(p, n), n), n, level)
+
+
+def binomial_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a proportion ``successes / n``."""
+    from scipy.stats import beta
+
     tail = (1 - level) / 2
-    low = 0.0 if b == 0 else float(beta.ppf(tail, b, n - b + 1))
-    high = 1.0 if b == n else float(beta.ppf(1 - tail, b + 1, n - b))
+    low = 0.0 if successes == 0 else float(beta.ppf(tail, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(beta.ppf(1 - tail, successes + 1, n - successes))
     return (low, high)
 
 

@@ -11,12 +11,10 @@ import math
 
 import pandas as pd
 
-from mnsmeta.curation.analyses import Analysis
+from mnsmeta.claims.certainty import experiment_problems
+from mnsmeta.curation.analyses import MIN_EXPERIMENTS, Analysis
+from mnsmeta.curation.contrasts import direction_known
 from mnsmeta.workflows.results import ResultsFolder
-
-#: Minimum experiments for an ALE (Eickhoff et al., 2016).
-MIN_EXPERIMENTS = 17
-DATABASES = ("neurosynth", "neuroquery")
 
 
 def read_claims(results: ResultsFolder) -> dict | None:
@@ -123,11 +121,13 @@ def limitations(results: ResultsFolder) -> list[str]:
         if experiments is None or experiments.empty:
             continue
         n = len(experiments)
-        kinds = experiments.get("kinds", pd.Series("", index=experiments.index))
-        directed = kinds.str.contains("patients>controls|patients<controls", regex=True).sum()
-        fallback = experiments["sample_size_rule"].str.startswith("fallback").sum()
-        unknown_space = experiments["space_rule"].str.contains("unknown").sum()
-        automatic = experiments["source"].str.contains("|".join(DATABASES)).sum()
+        directed = int(direction_known(experiments.get("kinds", "")).sum())
+        # The problems the certainty grade counts, one experiment at a time.
+        problems = experiment_problems(experiments)
+        fallback, unknown_space, automatic = (
+            int(problems.map(lambda found, what=what: what in found).sum())
+            for what in ("fallback N", "unknown space", "automatic extraction")
+        )
         lines.append(
             f"{name}: {n - directed} of {n} experiments have no patients-vs-controls contrast "
             f"of known direction, so the maps show where reported foci converge, not "

@@ -114,7 +114,7 @@ def variant_evidence(
     The overlap table gains the moved-cluster rows (the MNS claims' primary test, cheap) of
     every analysis that lacks them in the variant, against the variant's masks.
     """
-    from mnsmeta.workflows.overlap import OverlapSettings, thresholded_overlap_rows
+    from mnsmeta.workflows.overlap import MOVES, OverlapSettings, thresholded_overlap_rows
 
     rerun = {a.name for a in analyses if a.is_ale and folder.computed(a)}
     loaded: dict[str, AnalysisResult] = {}
@@ -149,7 +149,7 @@ def variant_evidence(
     overlap = folder.read_overlap()
     tested = set() if overlap is None else set(overlap["analysis"])
     brain = np.asarray(brain_mask_img().dataobj) > 0
-    moves = OverlapSettings(n_perm=1000, seed=int(settings.get("seed", 0) or 0), progress=False)
+    moves = OverlapSettings(n_perm=MOVES, seed=int(settings.get("seed", 0) or 0), progress=False)
     extra = []
     for analysis in usable:
         if analysis.name in tested or not analysis.tested_for_overlap:
