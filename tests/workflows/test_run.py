@@ -450,7 +450,7 @@ def test_a_declared_group_is_checked_like_any_analysis(tmp_path, entry, message)
 
 
 def test_a_control_set_runs_as_an_analysis_with_its_matches_and_balance(tmp_path):
-    """analyses.toml `controls = "BPD"`: BPD's task-matched healthy-only studies, subtracted."""
+    """analyses.toml `controls = "BPD"`: BPD's paradigm-matched healthy-only studies, subtracted."""
     from conftest import REPO
 
     (tmp_path / "analyses.toml").write_text(
@@ -469,7 +469,7 @@ def test_a_control_set_runs_as_an_analysis_with_its_matches_and_balance(tmp_path
     matches = pd.read_csv(folder.controls)
     pairs = matches[matches["control_pmid"] > 0]
     assert rows.loc["BPD_controls", "experiments"] == len(pairs) >= 12
-    assert "task-matched healthy-only controls" in rows.loc["BPD_controls", "note"]
+    assert "paradigm-matched screened healthy-only controls" in rows.loc["BPD_controls", "note"]
     experiments = outputs["BPD_controls"].experiments.experiments
     # Each control has its match's N (the databases have none) and is a database study.
     # (a shared sample is matched by its first record and gives its experiment's N)

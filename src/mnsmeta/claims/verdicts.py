@@ -353,7 +353,7 @@ def group_contrast_share(evidence: Evidence, analysis: Analysis) -> tuple[int, i
 
 
 def _controls_of(evidence, name: str) -> Analysis | None:
-    """The task-matched healthy-only control set of disorder analysis ``name``, if any."""
+    """The paradigm-matched healthy-only control set of disorder analysis ``name``, if any."""
     subtraction = _controls_subtraction(evidence, name)
     return None if subtraction is None else evidence.analyses[subtraction.inputs[1]]
 
@@ -378,10 +378,10 @@ def neutral_sentence(evidence: Evidence, analysis: Analysis, place: Where | None
             found = evidence.result(controls)
             there = regional_clusters(found, place.mask)
             text += (
-                f"; its task-matched healthy-only controls ({controls.name}) converge in "
+                f"; its paradigm-matched healthy-only controls ({controls.name}) converge in "
                 f"{place.text} too ({len(there)} cluster(s))"
                 if there
-                else f"; its task-matched healthy-only controls ({controls.name}) do not "
+                else f"; its paradigm-matched healthy-only controls ({controls.name}) do not "
                 f"converge in {place.text}"
             )
         parts.append(text)
@@ -392,7 +392,7 @@ def neutral_sentence(evidence: Evidence, analysis: Analysis, place: Where | None
 
 
 def _controls_subtraction(evidence, name: str) -> Analysis | None:
-    """The subtraction of analysis ``name`` minus its task-matched control set, if run."""
+    """The subtraction of analysis ``name`` minus its paradigm-matched control set, if run."""
     for analysis in evidence.analyses.values():
         if analysis.is_subtraction and analysis.inputs[0] == name:
             second = evidence.analyses.get(analysis.inputs[1])
@@ -405,7 +405,7 @@ def _specificity_text(evidence, analysis, table, positions) -> str:
     """Whether the claim's clusters exceed what the same tasks give healthy people.
 
     For each disorder ALE behind ``analysis`` (itself, or a conjunction's inputs) whose
-    subtraction from its task-matched healthy-only controls was run: how many of the clusters
+    subtraction from its paradigm-matched healthy-only controls was run: how many of the clusters
     at ``positions`` overlap a cluster of disorder > controls (cluster-FWE).
     """
     if analysis.is_subtraction:
@@ -423,7 +423,7 @@ def _specificity_text(evidence, analysis, table, positions) -> str:
         rows = found.clusters
         if not len(rows) or not (rows["direction"] == f"{name}>{controls}").any():
             parts.append(
-                f"{name} exceeds its task-matched healthy-only controls nowhere "
+                f"{name} exceeds its paradigm-matched healthy-only controls nowhere "
                 f"({subtraction.name}: no cluster survives cluster-FWE)"
             )
             continue

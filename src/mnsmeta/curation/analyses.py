@@ -72,7 +72,7 @@ class Analysis:
         the analysis takes as they are (a group declared without code: PTSD, a task-matched
         control set...), resolved against the analyses file's folder.
     controls : str
-        For ``ale``, instead of ``groups``: a disorder group whose task-matched healthy-only
+        For ``ale``, instead of ``groups``: a disorder group whose paradigm-matched healthy-only
         control set (:mod:`mnsmeta.curation.controls`) the analysis takes.
     balanced : bool
         For ``subtraction``: the size-balanced subtraction (equal-size subsamples of both

@@ -1,34 +1,42 @@
-"""A task-matched set of healthy-only studies from the databases: the specificity control.
+"""A paradigm-matched set of screened healthy-only studies: the database specificity control.
 
 The SAD and BPD maps pool every contrast of every study, task main effects included, so a
 cluster may be what the task produces in anyone. The control set answers "does the
-disorder's convergence exceed what the same tasks produce in healthy people?": one
-healthy-only study per disorder study, matched on the tasks its abstract names, analysed with
-the same ALE and subtracted from the disorder's (``SAD - SAD_controls``).
+disorder's convergence exceed what the same paradigms produce in healthy people?": one
+healthy-only study per disorder study, of the paradigm curated for it, analysed with the same
+ALE and subtracted from the disorder's (``SAD - SAD_controls``).
 
 The rule, in code:
 
 1. **Pool**: NeuroQuery studies (the release with term counts) with foci in the merged
-   databases, at most ``MANY_FOCI`` of them, not curated for any group, and whose title,
-   abstract and keywords never name a patient, a disorder, a clinical population, children
-   or old age (``CLINICAL_TERMS``: any count excludes). Healthy-only is thus read from the
-   text, not from a participants table: a study of patients that never says so would pass.
-2. **Profile**: which of ``TASK_TERMS`` (tasks, stimuli and processes of SAD and BPD
-   paradigms, from NeuroQuery's vocabulary) its title, abstract and keywords name (presence,
-   not counts).
-3. **Match**: disorder studies in PMID order each take the most similar (cosine of the
-   profiles; ties to the lower PMID) pool study not yet taken, if the similarity is at least
-   ``CALIPER``; 1:1 without replacement, so the control set has the disorder set's size (no
-   size imbalance in the subtraction). A disorder study with no task term is left unmatched.
+   databases, at most ``MANY_FOCI`` of them, not curated for any group, and screened as
+   patients are (:func:`screen`): task fMRI or PET only (no MEG, EEG, fNIRS, structural,
+   diffusion, resting-state, sleep or stimulation study: ``NOT_TASK_IMAGING_TITLE`` and
+   ``NOT_TASK_IMAGING_TERMS``), healthy adults only (no patient, disorder, clinical
+   population, child or old age: ``CLINICAL_TERMS``; no forensic, occupational, trait- or
+   symptom-selected sample: ``SELECTED_SAMPLE_TITLE`` and ``SELECTED_SAMPLE_TERMS``), read
+   from titles and from title/abstract/keyword term counts, not from a participants table.
+2. **Paradigm**: a pool study has a paradigm when its title, abstract or keywords name it
+   (``PARADIGM_TERMS``, the record paradigms' names in NeuroQuery's vocabulary); a study may
+   have several.
+3. **Match**: disorder studies in PMID order each take, among the pool studies of their curated
+   paradigm not yet taken and not excluded by the control ledger
+   (``coordinates/controls.tsv``, a reader's decision), the one whose task profile
+   (``TASK_TERMS``) is most similar (cosine; ties to the lower PMID); 1:1 without
+   replacement. A disorder study whose paradigm has no term rule (``other``) or no pool study
+   left is unmatched, and says so.
 4. **Kernel**: database studies carry no sample size; a control takes the N of the study it
-   matches, so both sets have the same kernel widths (stated as its ``sample_size_rule``).
+   matches, so both sets have the same kernel widths (stated as its ``sample_size_rule``:
+   borrowed, not read).
 
-The balance (per task term, the share of studies naming it in each set and the
-standardized difference) is written beside the map.
+The balance (per task term and per paradigm, the share of studies naming it in each set and
+the standardized difference) is written beside the map; every chosen control has a row in the
+ledger with its title, decision and reason (a test keeps the two in step).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,10 +73,68 @@ CLINICAL_TERMS = (
     "tumor", "children", "adolescents", "adolescent", "infants", "older adults", "aging",
     "elderly",
 )  # fmt: skip
-#: Least cosine similarity of task profiles for a match.
-CALIPER = 0.5
+#: Titles of studies that are not task fMRI or PET (acronyms as written; the rest in any case).
+NOT_TASK_IMAGING_TITLE = re.compile(
+    r"\b(?:MEG|EEG|ERPs?|fNIRS|NIRS|VBM|DTI|DWI|TMS|tDCS)\b|(?i:magnetoenceph|electroenceph"
+    r"|event-related potential|near-infrared|morphometr|gr[ae]y[- ]matter (?:volume|density)"
+    r"|cortical thickness|diffusion tensor|tractograph|white[- ]matter|resting[- ]state"
+    r"|\bat rest\b|k-complex|\bsleep|transcranial|\blesions?\b)"
+)
+#: Term counts (title + abstract + keywords) from which a study is taken for not task imaging.
+NOT_TASK_IMAGING_TERMS = {
+    "magnetoencephalography": 1, "electroencephalography": 1, "eeg": 2, "erp": 2,
+    "infrared": 1, "spindle": 1, "sleep": 3, "resting state": 3, "neuroanatomical": 3,
+}  # fmt: skip
+#: Titles of forensic, occupational, trait- or symptom-selected samples.
+SELECTED_SAMPLE_TITLE = re.compile(
+    r"(?i:psychopath|offender|prisoner|inmate|criminal|forensic|violent|burnout|\bstress"
+    r"|anxious|trait anxiety|neurotic|extraver|introver|alexithym|schizotyp|autistic trait"
+    r"|symptom|veteran|smoker|obes|insomnia|patient|disorder|personality|meditat|expert"
+    r"|novice|musician|athlete|religio|oxytocin|testosterone|cortisol|placebo|drug"
+    r"|pharmacolog|genotyp|polymorphism|\bgenes?\b|allele|neurofeedback|excess weight"
+    r"|overweight|buddhis|christian)"
+)
+#: Term counts from which a sample is taken for selected by a trait, symptom or setting, or
+#: for manipulated (drug, neurofeedback, meditation training).
+SELECTED_SAMPLE_TERMS = {
+    "psychopathic": 1, "psychopathic personality": 1, "burnout": 1, "trait anxiety": 1,
+    "alexithymia": 1, "veterans": 1, "life stress": 1, "emotional stress": 1,
+    "psychological stress": 1, "stress": 3, "extraversion": 2, "personality traits": 2,
+    "placebo": 1, "mindfulness": 1, "musicians": 1, "neurofeedback": 1, "pharmacological": 1,
+}  # fmt: skip
+#: The record paradigms (coordinates/records) in NeuroQuery's vocabulary: a study names a
+#: paradigm when it names any term of one of its alternatives' first tuple and, where the
+#: second is not empty, any of the second too. ``other`` has no rule: not matched.
+_EMOTIONS = ("fear", "anger", "angry", "happy", "disgust", "threat", "emotion", "emotional")
+_NEGATIVE = ("emotional", "emotion", "negative", "aversive", "unpleasant", "emotional stimuli")
+PARADIGM_TERMS = {
+    "emotional_faces": (
+        (("emotional faces", "fearful faces", "happy faces", "facial expression",
+          "facial expressions"), ()),
+        (("faces", "face"), _EMOTIONS),
+    ),
+    "emotional_scenes": ((("pictures", "images", "scenes", "film"), _NEGATIVE),),
+    "emotion_regulation": ((("emotion regulation", "reappraisal"), ()),),
+    "social_exclusion": ((("social rejection", "rejection"), ()),),
+    "social_feedback": ((("criticism",), ()), (("feedback",), ("social", "peer", "evaluation"))),
+    "self_referential": ((("self referential", "self evaluation", "self evaluations"), ()),),
+    "theory_of_mind": ((("mentalizing", "theory mind", "mental states"), ()),),
+    "pain": ((("pain",), ()),),
+    "reward": ((("reward", "monetary reward", "reward anticipation"), ()),),
+    "memory": ((("memory", "episodic memory", "autobiographical memory",
+                 "autobiographical memories", "encoding", "retrieval"), ()),),
+    "cognitive_control": ((("stroop", "response inhibition", "inhibitory control",
+                            "cognitive control", "flanker", "nogo"), ()),),
+    "conditioning": ((("conditioning", "classical conditioning", "pavlovian conditioning",
+                       "extinction"), ()),),
+    "anticipation": ((("anticipation", "anticipatory"), ()),),
+    "speech": ((("public speaking", "speech production"), ()),),
+}  # fmt: skip
 #: A pool study with more foci than this is left out (as candidates are flagged).
 MANY_FOCI = 100
+MATCH_COLUMNS = [
+    "pmid", "paradigm", "control_pmid", "title", "similarity", "shared_terms", "note"
+]  # fmt: skip
 SOURCES = ("neuroquery_abstract_counts", "neuroquery_keywords_counts", "neuroquery_title_counts")
 
 
@@ -79,28 +145,33 @@ class MatchedControls:
     Attributes
     ----------
     matches : pandas.DataFrame
-        One row per disorder study: ``pmid`` (disorder), ``control_pmid`` (0: unmatched),
-        ``similarity``, ``shared_terms``.
+        One row per disorder study: ``pmid`` (disorder), ``paradigm`` (curated),
+        ``control_pmid`` (0: unmatched), ``title`` (the control's), ``similarity``,
+        ``shared_terms``, ``note`` (why unmatched).
     balance : pandas.DataFrame
         One row per task term: ``disorder_share``, ``control_share``, ``smd`` (standardized
         difference of the two shares), over matched pairs.
     pool_size : int
-        Healthy-only studies the matches were drawn from.
+        Screened healthy-only studies the matches were drawn from.
+    screened_out : dict
+        Pool studies left out by each screening reason (:func:`screen`).
     """
 
     matches: pd.DataFrame
     balance: pd.DataFrame
     pool_size: int
+    screened_out: dict
 
     @property
     def pairs(self) -> pd.DataFrame:
         return self.matches[self.matches["control_pmid"] > 0]
 
 
-def _presence(terms: tuple[str, ...]) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
-    """PMIDs of NeuroQuery and whether each names each term (title, abstract or keywords)."""
+def _counts(terms) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
+    """PMIDs of NeuroQuery and their title + abstract + keyword counts of ``terms``."""
     vocabulary = {t: i for i, t in enumerate(release_path("neuroquery_vocabulary").read_text()
                                              .splitlines())}  # fmt: skip
+    terms = list(terms)
     missing = [t for t in terms if t not in vocabulary]
     if missing:
         raise ValueError(f"not in NeuroQuery's vocabulary: {missing}")
@@ -110,63 +181,150 @@ def _presence(terms: tuple[str, ...]) -> tuple[np.ndarray, scipy.sparse.csr_matr
     for key in SOURCES:
         counts = scipy.sparse.load_npz(release_path(key)).tocsc()[:, columns]
         total = counts if total is None else total + counts
-    return pmids.to_numpy(), (total > 0).astype(np.float64).tocsr()
+    return pmids.to_numpy(), total.tocsr()
 
 
-def healthy_pool(exclude: set[int]) -> pd.Index:
-    """PMIDs of the healthy-only pool (rule 1), without ``exclude`` (every curated study)."""
-    pmids, clinical = _presence(CLINICAL_TERMS)
-    healthy = pmids[np.asarray(clinical.sum(axis=1)).ravel() == 0]
-    studies = databases.study_metadata()
-    counts = studies.reindex(healthy)["n_foci_neuroquery"].fillna(0)
-    keep = (counts > 0) & (counts <= MANY_FOCI) & ~counts.index.isin(list(exclude))
-    return pd.Index(counts.index[keep], name="pmid")
+def _presence(terms) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
+    """PMIDs of NeuroQuery and whether each names each term (title, abstract or keywords)."""
+    pmids, counts = _counts(terms)
+    return pmids, (counts > 0).astype(np.float64).tocsr()
 
 
-def match_controls(disorder_pmids, exclude: set[int]) -> MatchedControls:
-    """Match one healthy-only pool study to each disorder study (rules 1-3).
+def _at_least(thresholds: dict) -> tuple[np.ndarray, np.ndarray]:
+    """PMIDs, and for each the first term of ``thresholds`` it names that often ('' if none)."""
+    pmids, counts = _counts(thresholds)
+    hits = counts.toarray() >= np.array(list(thresholds.values()))
+    names = np.array(list(thresholds), dtype=object)
+    first = np.where(hits.any(axis=1), names[hits.argmax(axis=1)], "")
+    return pmids, first
+
+
+def screen(pmids) -> pd.DataFrame:
+    """Why each study cannot be a healthy task-imaging control ('' where it can: rule 1).
 
     Parameters
     ----------
-    disorder_pmids : iterable of int
-        The disorder group's database studies.
+    pmids : array-like of int
+        NeuroQuery studies.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``pmid``: ``title`` and ``reason`` ('' = passes; else the first rule that
+        takes it out and what it matched, e.g. ``not task imaging: title 'MEG'``).
+    """
+    pmids = pd.Index(pmids, name="pmid")
+    titles = databases.study_metadata()["title"].reindex(pmids).fillna("").astype(str)
+    reason = pd.Series("", index=pmids, dtype=object)
+    rules = (
+        ("clinical or age group", None, {t: 1 for t in CLINICAL_TERMS}),
+        ("not task imaging", NOT_TASK_IMAGING_TITLE, NOT_TASK_IMAGING_TERMS),
+        ("selected sample", SELECTED_SAMPLE_TITLE, SELECTED_SAMPLE_TERMS),
+    )
+    for label, pattern, thresholds in rules:
+        open_ = reason == ""
+        if pattern is not None:
+            found = titles.str.extract(f"({pattern.pattern})", expand=False).fillna("")
+            hit = open_ & (found != "")
+            reason[hit] = [f"{label}: title {m!r}" for m in found[hit]]
+        open_ = reason == ""
+        ids, first = _at_least(thresholds)
+        named = pd.Series(first, index=ids).reindex(pmids).fillna("")
+        hit = open_ & (named != "")
+        reason[hit] = [f"{label}: names {t!r}" for t in named[hit]]
+    return pd.DataFrame({"title": titles, "reason": reason})
+
+
+def paradigms_named(pmids) -> pd.DataFrame:
+    """Which record paradigms each study names (rule 2), as a boolean table."""
+    terms = sorted({t for rules in PARADIGM_TERMS.values() for alt in rules for part in alt
+                    for t in part})  # fmt: skip
+    ids, presence = _presence(terms)
+    column = {t: i for i, t in enumerate(terms)}
+    rows = pd.Series(np.arange(len(ids)), index=ids).reindex(pmids)
+    named = np.zeros((len(rows), len(terms)), dtype=bool)
+    present = rows.notna().to_numpy()
+    named[present] = presence[rows[present].astype(int).to_numpy()].toarray() > 0
+
+    def any_of(part):
+        return named[:, [column[t] for t in part]].any(axis=1) if part else True
+
+    table = {}
+    for paradigm, rules in PARADIGM_TERMS.items():
+        table[paradigm] = np.logical_or.reduce([any_of(a) & any_of(b) for a, b in rules])
+    return pd.DataFrame(table, index=pd.Index(pmids, name="pmid"))
+
+
+def healthy_pool(exclude: set[int]) -> tuple[pd.Index, dict]:
+    """PMIDs of the screened pool (rule 1), without ``exclude``; studies out per reason."""
+    studies = databases.study_metadata()
+    nq = pd.read_csv(release_path("neuroquery_metadata"), sep="\t", usecols=["id"])["id"]
+    counts = studies.reindex(nq.to_numpy())["n_foci_neuroquery"].fillna(0)
+    keep = (counts > 0) & (counts <= MANY_FOCI) & ~counts.index.isin(list(exclude))
+    candidates = counts.index[keep]
+    screened = screen(candidates)
+    out = screened["reason"].str.split(":").str[0]
+    passed = screened.index[screened["reason"] == ""]
+    return pd.Index(passed, name="pmid"), out[out != ""].value_counts().to_dict()
+
+
+def match_controls(disorder: dict, exclude: set[int], rejected=frozenset()) -> MatchedControls:
+    """Match one screened healthy-only study of the same paradigm to each disorder study.
+
+    Parameters
+    ----------
+    disorder : dict
+        The disorder group's database studies: PMID -> curated paradigm ('' if none).
     exclude : set of int
         Studies never taken as controls (every curated study of every group).
+    rejected : set of int
+        Pool studies a reader excluded in the control ledger (``decision = exclude``).
     """
     pmids, presence = _presence(TASK_TERMS)
     row_of = pd.Series(np.arange(len(pmids)), index=pmids)
-    pool = healthy_pool(exclude)
+    pool, screened_out = healthy_pool(set(exclude) | {int(p) for p in rejected})
+    if rejected:
+        screened_out["control ledger: excluded by a reader"] = len(set(rejected) - set(exclude))
+    pool_paradigms = paradigms_named(pool)
     pool_rows = presence[row_of.reindex(pool).to_numpy()]
     pool_norms = np.sqrt(np.asarray(pool_rows.multiply(pool_rows).sum(axis=1)).ravel())
+    titles = databases.study_metadata()["title"]
     taken = np.zeros(len(pool), dtype=bool)
     rows = []
-    for pmid in sorted(int(p) for p in disorder_pmids):
-        if pmid not in row_of.index:
-            rows.append((pmid, 0, np.nan, ""))
+    for pmid in sorted(int(p) for p in disorder):
+        paradigm = disorder[pmid] or ""
+        if paradigm not in PARADIGM_TERMS:
+            rows.append((pmid, paradigm, 0, "", np.nan, "", "no term rule for this paradigm"))
             continue
-        profile = presence[row_of[pmid]]
-        norm = np.sqrt(profile.multiply(profile).sum())
-        if norm == 0:
-            rows.append((pmid, 0, np.nan, ""))
+        eligible = pool_paradigms[paradigm].to_numpy() & ~taken
+        if not eligible.any():
+            rows.append((pmid, paradigm, 0, "", np.nan, "", "no pool study of this paradigm"))
             continue
-        dots = np.asarray((pool_rows @ profile.T).todense()).ravel()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            similarity = np.where(pool_norms > 0, dots / (pool_norms * norm), 0.0)
-        similarity[taken] = -1.0
+        similarity = np.zeros(len(pool))
+        if pmid in row_of.index:
+            profile = presence[row_of[pmid]]
+            norm = np.sqrt(profile.multiply(profile).sum())
+            dots = np.asarray((pool_rows @ profile.T).todense()).ravel()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                similarity = np.where((pool_norms > 0) & (norm > 0),
+                                      dots / (pool_norms * norm), 0.0)  # fmt: skip
+        similarity[~eligible] = -1.0
         # argmax takes the first maximum: the pool is in PMID order, so ties go to the lower.
         best = int(np.argmax(similarity))
-        if similarity[best] < CALIPER:
-            rows.append((pmid, 0, float(similarity[best]), ""))
-            continue
         taken[best] = True
-        shared = profile.multiply(pool_rows[best]).indices
-        rows.append((pmid, int(pool[best]), float(similarity[best]),
-                     "; ".join(TASK_TERMS[i] for i in sorted(shared))))  # fmt: skip
-    matches = pd.DataFrame(rows, columns=["pmid", "control_pmid", "similarity", "shared_terms"])
+        shared = profile.multiply(pool_rows[best]).indices if pmid in row_of.index else []
+        rows.append((pmid, paradigm, int(pool[best]), str(titles.get(pool[best], "")),
+                     float(similarity[best]), "; ".join(TASK_TERMS[i] for i in sorted(shared)),
+                     ""))  # fmt: skip
+    matches = pd.DataFrame(rows, columns=MATCH_COLUMNS)
     pairs = matches[matches["control_pmid"] > 0]
-    disorder = presence[row_of.reindex(pairs["pmid"]).to_numpy()].toarray()
+    disorder_rows = presence[row_of.reindex(pairs["pmid"]).fillna(-1).astype(int).to_numpy()]
     control = presence[row_of.reindex(pairs["control_pmid"]).to_numpy()].toarray()
-    return MatchedControls(matches, balance_table(disorder, control), len(pool))
+    known = pairs["pmid"].isin(row_of.index).to_numpy()
+    disorder_profile = np.where(known[:, None], disorder_rows.toarray(), 0.0)
+    return MatchedControls(
+        matches, balance_table(disorder_profile, control), len(pool), screened_out
+    )
 
 
 def balance_table(disorder: np.ndarray, control: np.ndarray) -> pd.DataFrame:

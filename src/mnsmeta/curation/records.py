@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mnsmeta.curation.contrasts import Contrast, read_contrasts
+from mnsmeta.curation.control_ledger import LEDGER_FILE, ControlDecision, read_control_ledger
 from mnsmeta.curation.groups import GROUPS
 from mnsmeta.curation.tsv import Row, participant_count, read_tsv
 from mnsmeta.data.space import FAR_OUTSIDE_MM, distance_to_brain, outside_bounding_box, to_mni
@@ -235,6 +236,13 @@ class Curation:
     #: How the records of one sample enter: ``pool`` (one experiment, the main rule) or
     #: ``first`` (only the sample's first record, a sensitivity variant).
     sample_rule: str = "pool"
+    #: The control ledger's rows (``coordinates/controls.tsv``).
+    control_decisions: list[ControlDecision] = field(default_factory=list)
+
+    @property
+    def rejected_controls(self) -> frozenset[int]:
+        """Database studies a reader excluded as controls: never matched again."""
+        return frozenset(d.control_pmid for d in self.control_decisions if d.decision == "exclude")
 
     def for_group(self, group: str, included_only: bool = True) -> list[StudyRecord]:
         """Return the records of one group (by default only those that enter its analysis).
@@ -515,6 +523,8 @@ def load_curation(root: Path) -> Curation:
         curation.manual_foci += read_manual_foci(path, curation.problems)
     for path in sorted((root / "contrasts").glob("*.tsv")):
         curation.contrasts += read_contrasts(path, curation.problems)
+    if (root / LEDGER_FILE).is_file():
+        curation.control_decisions = read_control_ledger(root / LEDGER_FILE, curation.problems)
     check_consistency(curation)
     return curation
 

@@ -94,12 +94,16 @@ def methods_text(analyses: list[Analysis], summary: pd.DataFrame, settings, vers
         cited.append("eickhoff2011")
     if any(a.controls for a in analyses):
         text.append(
-            "To ask whether a disorder's convergence exceeds what the same tasks produce in "
-            "healthy people, each disorder study was matched one-to-one, without replacement, "
-            "to the most similar healthy-only study of NeuroQuery (cosine similarity >= 0.5 "
-            "of the task terms named in title, abstract and keywords; studies naming any "
-            "clinical population excluded), given the N of the study it matched, and the "
-            "disorder was contrasted with its control set by the ALE subtraction."
+            "To ask whether a disorder's convergence exceeds what the same paradigms produce "
+            "in healthy people, each disorder study was matched one-to-one, without "
+            "replacement, to a NeuroQuery study naming its curated paradigm (among those, the "
+            "most similar in the task terms of title, abstract and keywords), from a pool "
+            "screened as patients are: task fMRI or PET only (no MEG, EEG, fNIRS, structural, "
+            "diffusion, resting-state or sleep study), no clinical, forensic, trait-, symptom- "
+            "or manipulation-selected sample, no children or older adults, read from titles "
+            "and term counts; every chosen control was read and its decision recorded in a "
+            "ledger. Each control took the N of the study it matched (the databases give none), "
+            "and the disorder was contrasted with its control set by the ALE subtraction."
         )
     if settings.tfce:
         text.append(

@@ -73,15 +73,16 @@ class RunSettings:
 
 
 def _control_set(curation: Curation, analysis: Analysis, settings: RunSettings):
-    """The task-matched healthy-only controls of a disorder group, and their matches."""
+    """The paradigm-matched screened healthy-only controls of a disorder group, and their
+    matches."""
     disorder = build_experiments(
         curation, analysis.controls, settings.sample_size_fallback, n_rule=settings.n_rule
     )
     curated = {r.pmid for r in curation.records if r.pmid}
     # One control per experiment: a shared sample is matched by its first record.
     first = dataclasses.replace(curation, sample_rule="first")
-    database = [r.pmid for r in first.for_group(analysis.controls) if not r.is_manual]
-    matched = match_controls(database, curated)
+    database = {r.pmid: r.paradigm for r in first.for_group(analysis.controls) if not r.is_manual}
+    matched = match_controls(database, curated, curation.rejected_controls)
     return control_experiments(disorder, matched, analysis.name), matched
 
 
@@ -106,13 +107,17 @@ def _experiment_set(curation: Curation, analysis: Analysis, settings: RunSetting
 
 
 def controls_note(matched) -> str:
-    """A control set's matching, for the summary: pairs, pool, similarity and balance."""
+    """A control set's matching, for the summary: pairs, pool, screening and the unmatched."""
     pairs = matched.pairs
+    unmatched = matched.matches[matched.matches["control_pmid"] == 0]
+    left = ", ".join(f"{p or 'no paradigm'} {n}" for p, n in
+                     unmatched["paradigm"].value_counts().items())  # fmt: skip
+    screened = "; ".join(f"{reason} {n:,}" for reason, n in matched.screened_out.items())
     return (
-        f"task-matched healthy-only controls: {len(pairs)} of {len(matched.matches)} "
-        f"studies matched from a pool of {matched.pool_size:,} (median similarity "
-        f"{pairs['similarity'].median():.2f}; largest |standardized difference| of a "
-        f"task term {matched.balance['smd'].abs().max():.2f})"
+        f"paradigm-matched screened healthy-only controls: {len(pairs)} of "
+        f"{len(matched.matches)} studies matched from a pool of {matched.pool_size:,} "
+        f"(left out of the pool: {screened}; unmatched: {left or 'none'}; "
+        "every control read in coordinates/controls.tsv; N borrowed from the matched study)"
     )
 
 
