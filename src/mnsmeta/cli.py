@@ -117,16 +117,18 @@ def main(ctx, verbose, debug, coordinates_dir):
     help="Copy from this local folder instead of downloading (overrides $MNSMETA_DATA_MIRROR).",
 )
 def fetch(mirror):
-    """Download (or copy) the database release files and verify their SHA-256.
+    """Download (or copy) the database release files and the published reference sets, and
+    verify their SHA-256.
 
     Example: MNSMETA_DATA_MIRROR=../shared/data mnsmeta fetch
     """
-    from mnsmeta.data.releases import RELEASE_FILES, data_dir, fetch_file
+    from mnsmeta.data.releases import PUBLISHED_FILES, RELEASE_FILES, data_dir, fetch_file
 
-    for release in RELEASE_FILES:
+    files = RELEASE_FILES + PUBLISHED_FILES
+    for release in files:
         path = fetch_file(release, mirror=mirror)
         click.echo(f"ok  {path.stat().st_size:>10,d}  {release.relpath}")
-    click.echo(f"{len(RELEASE_FILES)} files verified in {data_dir()}")
+    click.echo(f"{len(files)} files verified in {data_dir()}")
 
 
 @main.command()
@@ -527,6 +529,11 @@ def _monte_carlo_options(function):
 @click.option("--report/--no-report", default=True, show_default=True, help="Write the report.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars on stderr.")
 @click.option("--strict", is_flag=True, help="Stop on warnings too (repeated or outside foci).")
+@click.option(
+    "--drop-outside",
+    is_flag=True,
+    help="Drop foci outside the MNI152 box (listed as warnings) instead of refusing the file.",
+)
 @_WAIT
 @click.pass_obj
 def ale_command(
@@ -547,15 +554,19 @@ def ale_command(
     report,
     progress,
     strict,
+    drop_outside,
     wait,
 ):
     """ALE of your own foci: maps, cluster table, figures and a report, in one command.
 
     \b
     INPUT is a Sleuth text file (GingerALE's format, MNI or Talairach; one experiment per
-    block), a NIMADS studyset .json (NeuroStore, NiMARE; one experiment per analysis), or a
-    group of the project's curation (SAD, BPD, MNS). Talairach foci are converted to MNI
-    (Lancaster icbm2tal, as NiMARE).
+    block), a NIMADS studyset .json (NeuroStore, NiMARE; one experiment per analysis), a
+    group of the project's curation (SAD, BPD, MNS), or a published healthy reference set by
+    name (laird2015 faces, morawetz2020 emotion regulation, pintoslobo2022 social processes,
+    riedel2018 emotion: fetched and SHA-256 checked like the databases). Talairach foci are
+    converted to MNI (Lancaster icbm2tal, as NiMARE). A focus outside the MNI box stops the
+    run unless --drop-outside drops it (with a warning naming it).
 
     \b
     The folder gets, per input, NIfTI maps under NiMARE's names (stat = ALE, z, p, the
@@ -586,6 +597,7 @@ def ale_command(
       mnsmeta ale patients.txt --minus controls.txt --n-iters 5000
       mnsmeta ale patients.txt --minus controls.txt --balanced 1000
       mnsmeta ale SAD --and BPD --output sad_and_bpd
+      mnsmeta ale SAD --minus laird2015 --balanced 1000
       mnsmeta ale my_studies.txt --robustness 1000
     """
     import pandas as pd
@@ -609,7 +621,8 @@ def ale_command(
         if not low < value <= high:
             raise MnsmetaInputError(f"{name} {value}: give a p in ({low}, {high}]")
     sources = [input_file] + [other for other in (minus, conjunction) if other]
-    inputs = [read_input(source, obj["coordinates"]) for source in sources]
+    inputs = [read_input(source, obj["coordinates"], drop_outside=drop_outside)
+              for source in sources]  # fmt: skip
     for own in inputs:
         for warning in own.warnings:
             click.echo(str(warning), err=True)

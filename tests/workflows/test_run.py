@@ -204,6 +204,10 @@ def test_default_analyses_file_and_dependency_selection(tmp_path):
         "SAD_vs_controls",
         "BPD_controls",
         "BPD_vs_controls",
+        "SAD_reference",
+        "SAD_vs_reference",
+        "BPD_reference",
+        "BPD_vs_reference",
         "SAD_patients_gt_controls",
         "SAD_patients_lt_controls",
         "BPD_patients_gt_controls",
@@ -439,6 +443,9 @@ def test_a_group_declared_by_its_foci_file_runs_beside_the_curated_ones(tmp_path
         ('controls = "SAD"\ngroups = ["SAD"]', "groups, a foci file or controls, one of them"),
         ('controls = "MNS"', "controls 'MNS': give one of SAD, BPD"),
         ('foci = "ptsd.txt"\nbalanced = true', "balanced = true is for a subtraction only"),
+        ('reference = ["laird2016"]', "name published sets: laird2015"),
+        ('reference = ["laird2015"]\ngroups = ["SAD"]', "controls or reference, one of them"),
+        ('reference = ["laird2015"]\nmatched_to = "MNS"', "give one of SAD, BPD"),
     ],
 )
 def test_a_declared_group_is_checked_like_any_analysis(tmp_path, entry, message):

@@ -16,6 +16,7 @@ from mnsmeta.curation.contrasts import KINDS as CONTRAST_KINDS
 from mnsmeta.curation.contrasts import PATIENTS_GT_CONTROLS, PATIENTS_LT_CONTROLS
 from mnsmeta.curation.groups import DISORDER_GROUPS, GROUPS, MNS_REFERENCE
 from mnsmeta.curation.records import MODALITIES
+from mnsmeta.curation.references import PUBLISHED_SETS
 from mnsmeta.curation.tsv import toml_entry_lines, unknown_keys
 from mnsmeta.errors import MnsmetaInputError, Problem
 
@@ -23,7 +24,7 @@ ALE, SUBTRACTION, CONJUNCTION = "ale", "subtraction", "conjunction"
 #: The keys an [[analysis]] entry may have.
 ANALYSIS_KEYS = (
     "name", "kind", "groups", "foci", "controls", "modalities", "contrasts", "inputs",
-    "balanced",
+    "balanced", "reference", "matched_to",
 )  # fmt: skip
 KINDS = (ALE, SUBTRACTION, CONJUNCTION)
 
@@ -77,6 +78,13 @@ class Analysis:
     balanced : bool
         For ``subtraction``: the size-balanced subtraction (equal-size subsamples of both
         inputs) instead of the permutation test.
+    reference : tuple of str
+        For ``ale``, instead of ``groups``: published healthy reference sets by name
+        (:data:`mnsmeta.curation.references.PUBLISHED_SETS`), all their experiments, or with
+        ``matched_to`` their paradigm-matched selection.
+    matched_to : str
+        With ``reference``: the disorder group (SAD or BPD) whose curated paradigms the
+        selection matches (:func:`mnsmeta.curation.references.select_matched`).
     """
 
     name: str
@@ -88,6 +96,8 @@ class Analysis:
     foci: str = ""
     controls: str = ""
     balanced: bool = False
+    reference: tuple[str, ...] = ()
+    matched_to: str = ""
 
     @property
     def is_ale(self) -> bool:
@@ -224,9 +234,25 @@ def read_analyses(path: Path) -> list[Analysis]:
         balanced = entry.get("balanced", False)
         if balanced not in (True, False) or (balanced and kind != SUBTRACTION):
             problem(f"balanced = {balanced!r}", "balanced = true is for a subtraction only")
+        reference = entry.get("reference", ())
+        reference = (reference,) if isinstance(reference, str) else tuple(reference)
+        matched_to = str(entry.get("matched_to", ""))
+        if reference and (kind != ALE or groups or foci or controls or contrasts or modalities):
+            problem(
+                f"reference {list(reference)} with other inputs or kind {kind}",
+                "an ale analysis takes groups, a foci file, controls or reference, one of them",
+            )
+        unknown = [r for r in reference if r not in PUBLISHED_SETS]
+        if unknown:
+            problem(f"reference {unknown}", f"name published sets: {', '.join(PUBLISHED_SETS)}")
+        if matched_to and (not reference or matched_to not in DISORDER_GROUPS):
+            problem(
+                f"matched_to {matched_to!r}",
+                f"with reference = [...], give one of {', '.join(DISORDER_GROUPS)}",
+            )
         if foci:
             foci = str(path.parent / foci)
-        elif kind == ALE and not controls:
+        elif kind == ALE and not controls and not reference:
             if not groups or any(g not in GROUPS for g in groups):
                 problem(f"groups {list(groups)}", f"give one or more of {', '.join(GROUPS)}")
             if any(m not in MODALITIES for m in modalities):
@@ -240,7 +266,17 @@ def read_analyses(path: Path) -> list[Analysis]:
                 )
         analyses.append(
             Analysis(
-                name, kind, groups, modalities, inputs, contrasts, foci, controls, balanced is True
+                name,
+                kind,
+                groups,
+                modalities,
+                inputs,
+                contrasts,
+                foci,
+                controls,
+                balanced is True,
+                reference,
+                matched_to,
             )
         )
     if not analyses:

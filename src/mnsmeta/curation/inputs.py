@@ -35,7 +35,9 @@ REPEAT_MESSAGE = "entered twice"
 NIMADS_SUFFIXES = (".json",)
 
 
-def read_experiments(path: Path, name: str) -> tuple[ExperimentSet, list[Problem]]:
+def read_experiments(
+    path: Path, name: str, drop_outside: bool = False
+) -> tuple[ExperimentSet, list[Problem]]:
     """Read a Sleuth file or NIMADS studyset into an experiment set.
 
     Parameters
@@ -44,6 +46,9 @@ def read_experiments(path: Path, name: str) -> tuple[ExperimentSet, list[Problem
         The foci file.
     name : str
         The analysis name (the experiment set's group).
+    drop_outside : bool
+        Drop foci outside the MNI152 bounding box with a warning (Sleuth files) instead of
+        refusing the file.
 
     Returns
     -------
@@ -67,7 +72,7 @@ def read_experiments(path: Path, name: str) -> tuple[ExperimentSet, list[Problem
         blocks, problems = _nimads_blocks(path)
     else:
         problems: list[Problem] = []
-        experiments = read_sleuth(path, problems)
+        experiments = read_sleuth(path, problems, drop_outside=drop_outside)
         # The reader warns of a repeated focus at its line and keeps the first: count them
         # for the experiment whose block holds that line.
         starts = [e.line for e in experiments]

@@ -16,7 +16,7 @@ import numpy as np
 
 from mnsmeta.curation.records import check_focus_location
 from mnsmeta.curation.tsv import positive_whole_number, read_text
-from mnsmeta.data.space import to_mni
+from mnsmeta.data.space import outside_bounding_box, to_mni
 from mnsmeta.errors import Problem
 
 #: Spellings of the reference space that GingerALE and NiMARE accept, and what they mean.
@@ -60,7 +60,7 @@ class SleuthExperiment:
 
 
 def read_sleuth(
-    path: Path, problems: list[Problem], keep_repeats: bool = False
+    path: Path, problems: list[Problem], keep_repeats: bool = False, drop_outside: bool = False
 ) -> list[SleuthExperiment]:
     """Read a Sleuth text file, appending every problem found to ``problems``.
 
@@ -74,6 +74,10 @@ def read_sleuth(
         Keep a focus repeated within an experiment instead of reporting it: the exports
         (``foci.txt``) keep every database row (a study's pooled tables may repeat a peak),
         each of which is one random focus in the Monte Carlo null, as in NiMARE.
+    drop_outside : bool
+        Drop a focus outside the MNI152 bounding box with a warning naming it, instead of
+        an error (``mnsmeta ale --drop-outside``; the published reference sets, which hold a
+        few such typing errors).
 
     Returns
     -------
@@ -192,6 +196,18 @@ def read_sleuth(
             continue
         seen[focus] = number
         mni = to_mni(np.array([focus]), np.array([space]))[0]
+        if drop_outside and outside_bounding_box(mni)[0]:
+            problems.append(
+                Problem(
+                    path_s,
+                    number,
+                    f"focus {line!r} of experiment {current.name!r} lies outside the MNI152 "
+                    "bounding box",
+                    "dropped (it cannot be placed on the grid); check the paper's table",
+                    severity="warning",
+                )
+            )
+            continue
         check_focus_location(tuple(mni), path_s, number, problems)
         current.foci.append(focus)
     close(current)

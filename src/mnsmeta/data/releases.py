@@ -116,7 +116,64 @@ RELEASE_FILES: tuple[ReleaseFile, ...] = (
     ),
 )
 
-_BY_KEY = {release.key: release for release in RELEASE_FILES}
+#: neurostuff/neurometabench: expert-curated meta-analytic foci sets that their authors shared.
+NEUROMETABENCH_COMMIT = "a6b59be129ab652d5b4f5b4de6be8a05b418af77"
+_BENCH = "raw/meta-datasets"
+
+
+def _published(key: str, relpath: str, path: str, sha256: str) -> ReleaseFile:
+    url = f"{_RAW}/neurostuff/neurometabench/{NEUROMETABENCH_COMMIT}/{_BENCH}/{path}"
+    return ReleaseFile(key, f"published/{relpath}", url.replace(" ", "%20"), sha256)
+
+
+_RIEDEL = "12. Emotion - Riedel/Emotion_Cluster_07132016"
+#: The published reference sets' files (read by :mod:`mnsmeta.data.published`).
+PUBLISHED_FILES: tuple[ReleaseFile, ...] = (
+    _published(
+        "laird2015",
+        "laird2015/Faces.txt",
+        "16. Face Perception - Laird/Faces.txt",
+        "865c3ee2f1866d14d2553b6764b0a7b0fdc166127853e1a1bee84415bcfd306f",
+    ),
+    _published(
+        "morawetz2020",
+        "morawetz2020/ALL.txt",
+        "6. Emotion Regulation - Morawetz/ALL.txt",
+        "26e4a4c04fe910b05ac746621358e4fb3666cec668162bb1ea171a14a235dc63",
+    ),
+    _published(
+        "pintoslobo2022_mni",
+        "pintoslobo2022/ALL-MNI.txt",
+        "1. Social - Pintos Lobo/ALL-MNI.txt",
+        "8cf324301c28ccd8490262d02ae7f3420d551e440afb81476e42e3e10c52a11c",
+    ),
+    _published(
+        "pintoslobo2022_tal",
+        "pintoslobo2022/ALL-Talairach.txt",
+        "1. Social - Pintos Lobo/ALL-Talairach.txt",
+        "07c7bce934f9ee59c8846fb740d65071a3f4f46b2f140dcfcd82967b0a177eb1",
+    ),
+    *(
+        _published(
+            f"riedel2018_{part}",
+            f"riedel2018/Emotion_Cluster_07132016_{part}_of_5.txt",
+            f"{_RIEDEL}_{part}_of_5.txt",
+            sha256,
+        )
+        for part, sha256 in enumerate(
+            (
+                "a9c6c12666909c02407a86b7b01e493792900661b6e58970b324285ae7f0f7e0",
+                "2aad849e3faccc1ee4c49a4c4d5017809e1fe92d8ce6995dbfa0785bd0ade542",
+                "7066c44af1a7bfe7664eba6c1908e4bed64e35501532e39c553704225b7759e5",
+                "55e78dea5b0926869e17fefe295e476e2197b12a192c279761b7a47b301cffd0",
+                "0fb3d9606ce96fba11c28bf9a400cef1eeeffb2eed7551eb25a2d0871b33cae2",
+            ),
+            start=1,
+        )
+    ),
+)
+
+_BY_KEY = {release.key: release for release in RELEASE_FILES + PUBLISHED_FILES}
 
 
 def data_dir() -> Path:

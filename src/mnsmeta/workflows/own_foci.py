@@ -19,6 +19,7 @@ from mnsmeta.curation.analyses import Analysis
 from mnsmeta.curation.experiments import ExperimentSet, build_experiments
 from mnsmeta.curation.groups import GROUPS
 from mnsmeta.curation.inputs import analysis_name, read_experiments
+from mnsmeta.curation.references import PUBLISHED_SETS, read_reference
 from mnsmeta.errors import MnsmetaInputError, Problem
 from mnsmeta.workflows.results import ResultsFolder
 from mnsmeta.workflows.robustness import ReviewSettings, run_review
@@ -35,8 +36,11 @@ class OwnInput:
     warnings: list[Problem]
 
 
-def read_input(source: str, coordinates_dir: Path, name: str | None = None) -> OwnInput:
-    """A foci file, or a group of the project's curation (``SAD``, ``BPD``, ``MNS``)."""
+def read_input(
+    source: str, coordinates_dir: Path, name: str | None = None, drop_outside: bool = False
+) -> OwnInput:
+    """A foci file, a group of the project's curation (``SAD``, ``BPD``, ``MNS``) or a
+    published reference set by name (``laird2015``: :mod:`mnsmeta.curation.references`)."""
     path = Path(source)
     if not path.exists() and source.upper() in GROUPS:
         from mnsmeta.curation.records import load_valid_curation
@@ -44,7 +48,10 @@ def read_input(source: str, coordinates_dir: Path, name: str | None = None) -> O
         curation = load_valid_curation(coordinates_dir)
         group = source.upper()
         return OwnInput(name or group, build_experiments(curation, group), None, [])
-    experiments, warnings = read_experiments(path, name or analysis_name(path))
+    if not path.exists() and source.lower() in PUBLISHED_SETS:
+        experiments, warnings = read_reference(source.lower(), name)
+        return OwnInput(experiments.group, experiments, None, warnings)
+    experiments, warnings = read_experiments(path, name or analysis_name(path), drop_outside)
     return OwnInput(experiments.group, experiments, path, warnings)
 
 

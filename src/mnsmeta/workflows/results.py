@@ -214,6 +214,16 @@ class AnalysisFolder:
         return self.path / "balance.csv"
 
     @property
+    def reference_selection(self) -> Path:
+        """A published reference's selection: each experiment, its set, label and paradigm."""
+        return self.path / "reference_selection.csv"
+
+    @property
+    def paradigm_balance(self) -> Path:
+        """A matched reference's balance: per paradigm, its share in each set."""
+        return self.path / "paradigm_balance.csv"
+
+    @property
     def provenance(self) -> Path:
         return self.path / "provenance.json"
 
@@ -270,6 +280,13 @@ class AnalysisFolder:
 
     def write_clusters(self, table: pd.DataFrame) -> None:
         write_csv(table, self.clusters, float_format=FLOAT_FORMAT)
+
+    def write_reference(self, selection: pd.DataFrame, balance: pd.DataFrame | None) -> None:
+        """A reference's experiments (``reference_selection.csv``) and, for a matched
+        selection, its paradigm balance (``paradigm_balance.csv``)."""
+        write_csv(selection, self.reference_selection, float_format=FLOAT_FORMAT)
+        if balance is not None:
+            write_csv(balance, self.paradigm_balance, float_format=FLOAT_FORMAT)
 
     def write_controls(self, matched) -> None:
         """A control set's matches (``controls.csv``) and task-term balance (``balance.csv``)."""

@@ -22,6 +22,7 @@ from mnsmeta.curation.controls import control_experiments, match_controls
 from mnsmeta.curation.experiments import ExperimentSet, build_experiments, combine
 from mnsmeta.curation.inputs import read_experiments
 from mnsmeta.curation.records import Curation
+from mnsmeta.curation.references import read_reference, select_matched
 from mnsmeta.data.space import brain_mask_img
 from mnsmeta.inference.precision import mc_interval
 from mnsmeta.meta_analysis import ale
@@ -84,6 +85,40 @@ def _control_set(curation: Curation, analysis: Analysis, settings: RunSettings):
     database = {r.pmid: r.paradigm for r in first.for_group(analysis.controls) if not r.is_manual}
     matched = match_controls(database, curated, curation.rejected_controls)
     return control_experiments(disorder, matched, analysis.name), matched
+
+
+def _reference_set(curation: Curation, analysis: Analysis, settings: RunSettings):
+    """A published reference (all of it, or its selection matched to a disorder's paradigms),
+    with the table of its experiments and, when matched, the paradigm balance."""
+    if not analysis.matched_to:
+        sets = [read_reference(name, analysis.name)[0] for name in analysis.reference]
+        experiment_set = sets[0] if len(sets) == 1 else combine(sets, analysis.name)
+        table = experiment_set.experiments[["source", "contrasts", "sample_size", "n_foci"]]
+        return experiment_set, table.reset_index(), None
+    # One experiment per sample, as the disorder's analysis has them.
+    first = dataclasses.replace(curation, sample_rule="first")
+    paradigms = pd.Series([r.paradigm for r in first.for_group(analysis.matched_to)])
+    seed = ale.analysis_seed(settings.seed, analysis.name)
+    return select_matched(list(analysis.reference), paradigms, analysis.name, seed)
+
+
+def reference_note(analysis: Analysis, balance: pd.DataFrame | None) -> str:
+    """A reference's selection, for the summary: sets, paradigms covered and not."""
+    sets = ", ".join(analysis.reference)
+    if balance is None:
+        return f"published reference: {sets} (every experiment)"
+    covered = balance[balance["selected"] > 0]
+    left = balance[balance["selected"] == 0]
+    return (
+        f"published reference {sets}, matched to {analysis.matched_to}'s paradigms: "
+        + ", ".join(f"{r.paradigm} {r.selected}" for r in covered.itertuples())
+        + f" (covering {int(covered['disorder_experiments'].sum())} of "
+        f"{int(balance['disorder_experiments'].sum())} {analysis.matched_to} experiments; "
+        + "no reference for "
+        + (", ".join(f"{r.paradigm} {r.disorder_experiments}" for r in left.itertuples())
+           or "none")
+        + "); N from the published set"
+    )  # fmt: skip
 
 
 def _experiment_set(curation: Curation, analysis: Analysis, settings: RunSettings):
@@ -446,9 +481,11 @@ def run_analyses(
     for analysis in bar:
         bar.set_description(f"{analysis.name} ({analysis.kind})")
         analysis_started = now()
-        matched = None
+        matched = reference = None
         if analysis.controls:
             experiment_set, matched = _control_set(curation, analysis, settings)
+        elif analysis.reference:
+            experiment_set, *reference = _reference_set(curation, analysis, settings)
         elif analysis.is_ale:
             experiment_set = experiment_sets.get(analysis.name) or _experiment_set(
                 curation, analysis, settings
@@ -477,6 +514,10 @@ def run_analyses(
                 if matched is not None:
                     folder.write_controls(matched)
                     row["note"] = "; ".join(filter(None, [row["note"], controls_note(matched)]))
+                if reference is not None:
+                    folder.write_reference(*reference)
+                    note = reference_note(analysis, reference[1])
+                    row["note"] = "; ".join(filter(None, [row["note"], note]))
             elif analysis.is_subtraction:
                 output, row = run_subtraction(analysis, outputs, datasets, settings, folder)
             else:
