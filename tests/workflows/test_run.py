@@ -510,3 +510,21 @@ def test_the_methods_paragraph_of_a_project_run_states_every_rule_it_used():
         "Acar F, Seurinck R",
     ):
         assert words in text, words
+
+
+def test_a_published_reference_enters_whole_or_matched_to_a_disorders_paradigms():
+    from conftest import REPO
+    from mnsmeta.workflows.run import _reference_set, reference_note
+
+    curation = load_curation(REPO / "coordinates")
+    settings = RunSettings(n_iters=N_ITERS, seed=0, progress=False)
+    whole = Analysis("faces", "ale", reference=("laird2015",))
+    experiments, table, balance = _reference_set(curation, whole, settings)
+    assert len(experiments.experiments) == len(table) == 386 and balance is None
+    assert reference_note(whole, None) == "published reference: laird2015 (every experiment)"
+    matched = Analysis("SAD_ref", "ale", reference=("laird2015",), matched_to="SAD")
+    experiments, selection, balance = _reference_set(curation, matched, settings)
+    assert set(selection["paradigm"]) == {"emotional_faces"}  # Laird's only label rule
+    faces = balance.set_index("paradigm").loc["emotional_faces"]
+    assert faces["selected"] == len(experiments.experiments) > faces["disorder_experiments"]
+    assert "no reference for" in reference_note(matched, balance)
