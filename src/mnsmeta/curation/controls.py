@@ -290,7 +290,7 @@ def match_controls(disorder: dict, exclude: set[int], rejected=frozenset()) -> M
     pool_norms = np.sqrt(np.asarray(pool_rows.multiply(pool_rows).sum(axis=1)).ravel())
     titles = databases.study_metadata()["title"]
     taken = np.zeros(len(pool), dtype=bool)
-    rows = []
+    rows, disorder_profiles = [], []
     for pmid in sorted(int(p) for p in disorder):
         paradigm = disorder[pmid] or ""
         if paradigm not in PARADIGM_TERMS:
@@ -301,6 +301,7 @@ def match_controls(disorder: dict, exclude: set[int], rejected=frozenset()) -> M
             rows.append((pmid, paradigm, 0, "", np.nan, "", "no pool study of this paradigm"))
             continue
         similarity = np.zeros(len(pool))
+        profile = scipy.sparse.csr_matrix((1, len(TASK_TERMS)))  # not in NeuroQuery: no terms
         if pmid in row_of.index:
             profile = presence[row_of[pmid]]
             norm = np.sqrt(profile.multiply(profile).sum())
@@ -312,16 +313,15 @@ def match_controls(disorder: dict, exclude: set[int], rejected=frozenset()) -> M
         # argmax takes the first maximum: the pool is in PMID order, so ties go to the lower.
         best = int(np.argmax(similarity))
         taken[best] = True
-        shared = profile.multiply(pool_rows[best]).indices if pmid in row_of.index else []
+        shared = profile.multiply(pool_rows[best]).indices
+        disorder_profiles.append(profile.toarray().ravel())
         rows.append((pmid, paradigm, int(pool[best]), str(titles.get(pool[best], "")),
                      float(similarity[best]), "; ".join(TASK_TERMS[i] for i in sorted(shared)),
                      ""))  # fmt: skip
     matches = pd.DataFrame(rows, columns=MATCH_COLUMNS)
     pairs = matches[matches["control_pmid"] > 0]
-    disorder_rows = presence[row_of.reindex(pairs["pmid"]).fillna(-1).astype(int).to_numpy()]
     control = presence[row_of.reindex(pairs["control_pmid"]).to_numpy()].toarray()
-    known = pairs["pmid"].isin(row_of.index).to_numpy()
-    disorder_profile = np.where(known[:, None], disorder_rows.toarray(), 0.0)
+    disorder_profile = np.array(disorder_profiles).reshape(len(pairs), len(TASK_TERMS))
     return MatchedControls(
         matches, balance_table(disorder_profile, control), len(pool), screened_out
     )

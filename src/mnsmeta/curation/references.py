@@ -121,21 +121,11 @@ def _sides(label: str) -> str:
     return _COMPARATOR.split(label, maxsplit=1)[0]
 
 
-def _contrast_label(name: str) -> str:
-    """The contrast of an experiment name ``Study: contrast`` or ``Study; contrast``."""
-    for separator in (":", ";"):
-        if separator in name:
-            return name.split(separator, 1)[1].strip()
-    return name
-
-
-def study_of(name: str) -> str:
-    """The study of an experiment name (before ``:`` or ``;``), as the file writes it."""
-    return re.split(r"[:;]", name, maxsplit=1)[0].strip()
-
-
-def reference_names() -> tuple[str, ...]:
-    return tuple(PUBLISHED_SETS)
+def _split_name(name: str) -> tuple[str, str]:
+    """Study and contrast of an experiment name ``Study: contrast`` or ``Study; contrast``
+    (the contrast is the whole name when there is no separator)."""
+    parts = re.split(r"[:;]", name, maxsplit=1)
+    return parts[0].strip(), (parts[1].strip() if len(parts) == 2 else name)
 
 
 def read_reference(name: str, group: str | None = None) -> tuple[ExperimentSet, list[Problem]]:
@@ -180,7 +170,7 @@ def read_reference(name: str, group: str | None = None) -> tuple[ExperimentSet, 
 def label_paradigms(experiments: pd.DataFrame, name: str) -> pd.DataFrame:
     """Which paradigms each experiment's contrast label matches (rule 1), as booleans."""
     rules = LABEL_RULES.get(name, {})
-    labels = experiments["contrasts"].astype(str).map(_contrast_label)
+    labels = experiments["contrasts"].astype(str).map(lambda name: _split_name(name)[1])
     not_task = labels.str.contains(NOT_A_TASK_CONTRAST, case=False, regex=True)
     if name not in CODED_LABELS:
         labels = labels.map(_sides)
@@ -236,7 +226,7 @@ def select_matched(
                         "source_id": hits.index,
                         "foci_print": prints.reindex(hits.index).to_numpy(),
                         "set": name,
-                        "study": [f"{name}: {study_of(c)}" for c in hits["contrasts"]],
+                        "study": [f"{name}: {_split_name(c)[0]}" for c in hits["contrasts"]],
                         "label": hits["contrasts"].to_numpy(),
                         "paradigm": paradigm,
                         "rule": LABEL_RULES[name][paradigm],
