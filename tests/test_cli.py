@@ -22,6 +22,7 @@ SUBCOMMANDS = [
     "run",
     "overlap",
     "robustness",
+    "specificity",
     "claims",
     "report",
 ]
@@ -53,6 +54,15 @@ def test_every_subcommand_help_shows_an_example(command):
     assert result.exit_code == 0
     assert "Example: " in result.output
     assert "mnsmeta " + command in result.output
+
+
+def test_specificity_refuses_no_permutations_and_a_missing_results_folder(tmp_path):
+    result = CliRunner().invoke(main, ["specificity", "--n-perm", "0"])
+    assert result.exit_code == 1
+    assert "--n-perm 0 --replicates 100: give positive numbers" in result.output
+    missing = CliRunner().invoke(main, ["specificity", "--output", str(tmp_path / "none")])
+    assert missing.exit_code == 1 and "Traceback" not in missing.output
+    assert "run `mnsmeta run` first" in missing.output
 
 
 def test_validate_reports_problems_and_exits_nonzero_without_traceback(tmp_path):

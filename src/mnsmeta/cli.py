@@ -97,6 +97,7 @@ def main(ctx, verbose, debug, coordinates_dir):
       mnsmeta run                every ALE analysis, its maps and tables, the MNS tests
       mnsmeta overlap            the MNS overlap tests again (other mask, more permutations)
       mnsmeta robustness         contributions, jackknife, fail-safe N, sensitivity
+      mnsmeta specificity        the subtractions in the claim regions, with power
       mnsmeta claims             a verdict for each of the review's claims
       mnsmeta report             everything on one self-contained HTML page
       mnsmeta import paper.txt -g BPD   add foci typed from a paper (Sleuth text)
@@ -868,6 +869,73 @@ def robustness(obj, output, config, n_iters, n_perm, seed, jobs, no_sensitivity,
                 sensitivity[["analysis", "variant", "conclusion_changes"]].to_string(index=False)
             )
     click.echo(f"robustness tables in {results.robustness.path}/")
+
+
+@main.command()
+@_OUTPUT
+@_CONFIG
+@click.option(
+    "--n-perm",
+    default=10_000,
+    show_default=True,
+    help="Permutations of experiments between the two sets of each region-wise test.",
+)
+@click.option(
+    "--replicates", default=100, show_default=True, help="Replicates per power-curve point."
+)
+@click.option("--seed", default=0, show_default=True, help="Seed: same seed, same tables.")
+@_WAIT
+@click.pass_obj
+def specificity(obj, output, config, n_perm, replicates, seed, wait):
+    """Each subtraction asked where the claims are, with the power of its nulls.
+
+    \b
+    For every subtraction of the run (a disorder minus its screened database controls or
+    its published healthy reference; SAD minus BPD) and every claim region (claims.toml's
+    regions and the MNS masks), results/specificity/ gets:
+    differences.csv  both directions: the largest ALE difference in the region and where,
+                     its voxel p, the region-wise FWE p (experiments permuted between the
+                     sets, the largest difference in the region as the null: not limited
+                     to either set's clusters), the mean difference and its p
+    power.csv        the power curve of each region-wise test: k experiments of the set
+                     that should be larger converge at the claim's location (its own
+                     cluster's peak there, else anywhere in the region); k_of_interest is
+                     the claims' effect (a third of the set)
+    overlap.csv      share of each set's foci in each MNS mask, and the permutation p of
+                     the difference
+
+    A difference at p_fwe < 0.05 reads "exceeds"; a null "does not exceed (power X %)" at
+    >= 80 % power for k_of_interest, else "inconclusive". `mnsmeta claims` reads these.
+    Takes several minutes (the power curves). Needs `mnsmeta run` first.
+
+    Example: mnsmeta specificity --replicates 200
+    """
+    from mnsmeta.curation.analyses import read_analyses
+    from mnsmeta.curation.claims_file import read_claims
+    from mnsmeta.errors import Problem
+    from mnsmeta.workflows.results import ResultsFolder
+    from mnsmeta.workflows.specificity import describe, run_specificity
+
+    if n_perm < 1 or replicates < 1:
+        raise MnsmetaInputError(
+            f"--n-perm {n_perm} --replicates {replicates}: give positive numbers"
+        )
+    coordinates_dir = obj["coordinates"]
+    problems: list[Problem] = []
+    claims_list, regions = read_claims(coordinates_dir / "claims.toml", problems)
+    if problems:
+        raise MnsmetaInputError(f"{coordinates_dir / 'claims.toml'}: problems", problems)
+    analyses = read_analyses(config or coordinates_dir / "analyses.toml")
+    effect = claims_list[0].effect if claims_list else 1 / 3
+    results = ResultsFolder(output)
+    results.require()
+    with results.locked("mnsmeta specificity", wait):
+        tables = run_specificity(
+            analyses, regions, results, seed, effect, n_perm, replicates,
+            progress=lambda line: click.echo(line, err=True),
+        )  # fmt: skip
+    click.echo(describe(tables))
+    click.echo(f"specificity tables in {results.specificity.path}/")
 
 
 @main.command()

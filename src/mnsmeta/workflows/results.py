@@ -376,6 +376,34 @@ class RobustnessFolder:
 
 
 @dataclass(frozen=True)
+class SpecificityFolder:
+    """``results/specificity/``: each subtraction's differences in the claim regions, the
+    power curves of its region-wise tests and its MNS overlap against the other set."""
+
+    path: Path
+
+    TABLES = ("differences", "power", "overlap")
+
+    def table(self, name: str) -> Path:
+        """One of ``TABLES``."""
+        return self.path / f"{name}.csv"
+
+    def read_table(self, name: str) -> pd.DataFrame | None:
+        """The table (empty when no subtraction was computed), or None before the stage."""
+        try:
+            return _read_csv(self.table(name))
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame()
+
+    def write_table(self, name: str, table: pd.DataFrame) -> None:
+        write_csv(table, self.table(name), float_format=ROBUSTNESS_FLOAT_FORMAT)
+
+    @property
+    def provenance(self) -> Path:
+        return self.path / "provenance.json"
+
+
+@dataclass(frozen=True)
 class ResultsFolder:
     """A results folder (``results/`` by default): the contract of every stage's outputs.
 
@@ -452,6 +480,10 @@ class ResultsFolder:
     @property
     def robustness(self) -> RobustnessFolder:
         return RobustnessFolder(self.path / "robustness")
+
+    @property
+    def specificity(self) -> SpecificityFolder:
+        return SpecificityFolder(self.path / "specificity")
 
     @property
     def claims(self) -> Path:
@@ -588,6 +620,12 @@ class ResultsFolder:
                 "robustness checks",
                 "mnsmeta robustness",
                 _read_json(self.robustness.provenance),
+                None,
+            ),
+            (
+                "specificity tests",
+                "mnsmeta specificity",
+                _read_json(self.specificity.provenance),
                 None,
             ),
         ):
