@@ -27,6 +27,7 @@ from mnsmeta.claims.verdicts import (
     Verdict,
     changed,
     check_claims,
+    specificity,
 )
 from mnsmeta.cli import main
 from mnsmeta.curation.analyses import Analysis
@@ -495,3 +496,113 @@ def test_every_claim_is_judged_under_every_variant_with_its_primary_test(tmp_pat
     assert bool(matrix.loc["drop", "changed"]) and not bool(matrix.loc["bpd_only", "rerun"])
     # The change costs the verdict a level of certainty (fragility).
     assert any(r.startswith("fragility (-1): changed by drop") for r in verdict.certainty_reasons)
+
+
+# -- specificity: each healthy set, in the claim's direction, with its power ------------
+
+CONTROLS = Analysis("SAD_controls", "ale", controls="SAD")
+VS_CONTROLS = Analysis("SAD_vs_controls", "subtraction", inputs=("SAD", "SAD_controls"))
+
+
+def _specificity_evidence():
+    world = World()
+    keys = {"analysis": "SAD_vs_controls", "first": "SAD", "second": "SAD_controls"}
+    rows = [
+        ("amygdala", "SAD>SAD_controls", 0.4, 0.5, "inconclusive (power 50%)"),
+        ("amygdala", "SAD_controls>SAD", 0.01, 0.9, "exceeds"),
+        ("MNS anatomical", "SAD>SAD_controls", 0.3, 0.85, "does not exceed (power 85%)"),
+    ]
+    difference = {"analysis": "SAD_vs_BPD", "first": "SAD", "second": "BPD", "region": "IFG"}
+    table = pd.DataFrame(
+        [
+            {**keys, "region": r, "direction": d, "max_difference": 0.01, "p_fwe": p,
+             "k_of_interest": 4, "n_planted": 10, "power": q, "mde": np.nan, "reading": text}
+            for r, d, p, q, text in rows
+        ]
+        + [
+            {**difference, "direction": d, "max_difference": 0.01, "p_fwe": 0.5,
+             "k_of_interest": 4, "n_planted": 10, "power": q, "mde": np.nan, "reading": text}
+            for d, q, text in (("SAD>BPD", 0.3, "inconclusive (power 30%)"),
+                               ("BPD>SAD", 0.9, "does not exceed (power 90%)"))
+        ]
+    )  # fmt: skip
+    share = pd.DataFrame(
+        [{**keys, "mask": "anatomical", "share_first": 0.073, "share_second": 0.056,
+          "difference": 0.017, "p": 0.21, "n_perm": 10_000}]
+    )  # fmt: skip
+    return Evidence(
+        [*ANALYSES, CONTROLS, VS_CONTROLS],
+        lambda a: world.results[a.name],
+        overlap=pd.concat([_overlap("SAD", 0.2), _overlap("SAD_controls", 0.01, observed=40)]),
+        load_map=lambda a, name: world.maps.get((a.name, name)),
+        n_iters=N_ITERS,
+        specificity=table,
+        specificity_overlap=share,
+    )
+
+
+def test_a_convergence_claim_reports_its_specificity_against_each_healthy_set():
+    amy = claim("amy", "SAD", "convergence", ["amygdala"])
+    (v,) = judge([amy], _specificity_evidence(), {"amy": power(mde=3)}).values()
+    assert (
+        "specificity (region-wise permutation tests): SAD>SAD_controls (screened "
+        "paradigm-matched database controls): amygdala inconclusive (power 50%) (p_fwe=0.4)"
+    ) in v.evidence
+    assert [(r["region"], r["reading"], r["power"]) for r in v.specificity] == [
+        ("amygdala", "inconclusive (power 50%)", 0.5)
+    ]
+    assert v.as_dict()["specificity"] == v.specificity
+    # Reduced activity is asked the other way: the healthy set larger.
+    text, rows = specificity(_specificity_evidence(), ["SAD"], ["amygdala"], "hypo")
+    assert "SAD_controls>SAD" in text and [r["reading"] for r in rows] == ["exceeds"]
+
+
+def test_an_mns_claim_reports_its_overlap_against_the_healthy_set():
+    mns = claim("mns", "SAD", "mns_overlap", mask="anatomical")
+    (v,) = judge([mns], _specificity_evidence(), {}).values()
+    assert "MNS anatomical does not exceed (power 85%)" in v.evidence
+    # The healthy set's own overlap test, beside the disorder's (secondary).
+    assert "healthy SAD_controls anatomical moved clusters 40 voxels p=0.01" in v.evidence
+    assert v.p == pytest.approx(0.2)  # the disorder's test still decides
+    assert (
+        "foci in the anatomical mask SAD 7.3% vs SAD_controls 5.6% (permutation p=0.21)"
+    ) in v.evidence
+
+
+def test_a_null_difference_claim_quotes_its_region_wise_tests_and_their_power():
+    ifg = claim("ifg", "contrast", "convergence", ["IFG"])
+    (v,) = judge([ifg], _specificity_evidence(), {}).values()
+    assert v.verdict == INCONCLUSIVE
+    assert v.reason == (
+        "no cluster-FWE cluster in the regions; region-wise tests: IFG SAD>BPD inconclusive "
+        "(power 30%), IFG BPD>SAD does not exceed (power 90%)"
+    )
+
+
+def test_without_the_specificity_stage_nothing_is_claimed_about_it():
+    amy = claim("amy", "SAD", "convergence", ["amygdala"])
+    (v,) = judge([amy], World().evidence(), {"amy": power(mde=3)}).values()
+    assert "specificity" not in v.evidence and v.specificity == []
+
+
+def test_the_specificity_stage_writes_differences_power_and_readings(results_folder):
+    """On the written world (SAD: 10 experiments at the amygdala; BPD: 20 there too)."""
+    from mnsmeta.workflows.specificity import describe, run_specificity
+
+    tables = run_specificity(ANALYSES, REGIONS, results_folder, n_perm=200, replicates=5)
+    differences = tables["differences"]
+    assert set(differences["region"]) == {"amygdala", "IFG"}  # no MNS masks were written
+    assert set(differences["direction"]) == {"SAD>BPD", "BPD>SAD"}
+    assert (differences["analysis"] == "SAD_vs_BPD").all()
+    curves = tables["power"]
+    # Curves at 1/6, 1/3 (the effect of interest), 1/2, 2/3 and all of each planted set.
+    assert sorted(curves.loc[curves["direction"] == "SAD>BPD", "k"].unique()) == [2, 4, 5, 7, 10]
+    assert set(curves["k_of_interest"]) == {4, 7}
+    # Each set converges at the amygdala: its effect is planted at its own cluster's peak.
+    amygdala = curves[(curves["region"] == "amygdala") & (curves["direction"] == "SAD>BPD")]
+    assert (amygdala["target"] == "observed peak (-22, -4, -20)").all()
+    for name in ("differences", "power"):
+        read = results_folder.specificity.read_table(name)
+        assert len(read) == len(tables[name])
+    assert results_folder.specificity.provenance.is_file()
+    assert "SAD_vs_BPD" in describe(tables) and "p_fwe" in describe(tables)

@@ -66,6 +66,7 @@ from mnsmeta.inference.power import (
     region_mask,
 )
 from mnsmeta.inference.precision import decided, holm, mc_interval
+from mnsmeta.inference.specificity import MASK_PREFIX
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.clusters import CONNECTIVITY
 
@@ -135,6 +136,9 @@ class Verdict:
     #: One of those clusters passes the jackknife and its fail-safe N benchmark (None: no
     #: robustness check covers them). Every supported verdict resting on a cluster needs it.
     robust: bool | None = None
+    #: The specificity readings behind the claim: one dict per healthy set, region and
+    #: direction (``results/specificity/``), for the reader and the verdicts' consumers.
+    specificity: list = field(default_factory=list)
 
     @property
     def p_interval(self) -> tuple[float, float]:
@@ -166,7 +170,12 @@ class Verdict:
             "flipped_by": ", ".join(self.flipped_by),
             "neutral": self.neutral,
             "evidence": self.evidence,
+            "specificity": self.specificity,
         }
+
+
+def _whole(value) -> int | None:
+    return None if pd.isna(value) else int(value)
 
 
 def _round(value: float):
@@ -197,6 +206,10 @@ class Evidence:
         The robustness stage's contribution of each experiment to each cluster.
     overlap_clusters : pandas.DataFrame, optional
         The overlap stage's voxels of each cluster inside each mask.
+    specificity : pandas.DataFrame, optional
+        The specificity stage's readings (:func:`mnsmeta.inference.specificity.readings`).
+    specificity_overlap : pandas.DataFrame, optional
+        Its MNS overlap of each subtraction's two sets (``overlap.csv``).
     """
 
     def __init__(
@@ -212,6 +225,8 @@ class Evidence:
         n_iters: int = 0,
         contributions: pd.DataFrame | None = None,
         overlap_clusters: pd.DataFrame | None = None,
+        specificity: pd.DataFrame | None = None,
+        specificity_overlap: pd.DataFrame | None = None,
     ):
         self.analyses = {a.name: a for a in analyses}
         self._load = load
@@ -225,6 +240,8 @@ class Evidence:
         self.n_iters = n_iters
         self.contributions = contributions
         self.overlap_clusters = overlap_clusters
+        self.specificity = specificity
+        self.specificity_overlap = specificity_overlap
         self._regions: dict = {}
 
     def result(self, analysis: Analysis | str) -> AnalysisResult:
@@ -401,39 +418,113 @@ def _controls_subtraction(evidence, name: str) -> Analysis | None:
     return None
 
 
-def _specificity_text(evidence, analysis, table, positions) -> str:
-    """Whether the claim's clusters exceed what the same tasks give healthy people.
+#: What each kind of healthy set is, in a verdict's words.
+HEALTHY_SETS = {
+    "controls": "screened paradigm-matched database controls",
+    "reference": "paradigm-matched published healthy references",
+}
 
-    For each disorder ALE behind ``analysis`` (itself, or a conjunction's inputs) whose
-    subtraction from its paradigm-matched healthy-only controls was run: how many of the clusters
-    at ``positions`` overlap a cluster of disorder > controls (cluster-FWE).
+
+def _healthy_subtractions(evidence, name: str) -> list[tuple[Analysis, str]]:
+    """The subtractions of ``name`` minus a healthy set (controls or published reference)."""
+    found = []
+    for analysis in evidence.analyses.values():
+        if analysis.is_subtraction and analysis.inputs[0] == name:
+            second = evidence.analyses.get(analysis.inputs[1])
+            if second is not None and (second.controls or second.reference):
+                found.append((analysis, "controls" if second.controls else "reference"))
+    return found
+
+
+def specificity(evidence, names, regions, direction: str) -> tuple[str, list[dict]]:
+    """The specificity readings of disorder analyses ``names`` in ``regions``.
+
+    Per healthy set of each disorder and per region, the region-wise permutation test of the
+    disorder against it (``mnsmeta specificity``) in the claim's direction (``hypo``: the
+    healthy set larger; otherwise the disorder larger), read as ``exceeds``, ``does not
+    exceed (power X %)`` or ``inconclusive (power X %)``; for an MNS mask, also the share
+    of each set's foci inside it. Returns the text (empty when nothing was computed) and
+    the rows.
     """
-    if analysis.is_subtraction:
-        return ""
-    result = evidence.result(analysis)
-    voxels = [result.cluster_voxels(table.iloc[p]) for p in positions]
-    names = [analysis.name] if analysis.is_ale else list(analysis.inputs)
-    parts = []
+    table = evidence.specificity
+    if table is None or not len(table):
+        return "", []
+    rows, parts = [], []
     for name in names:
-        subtraction = _controls_subtraction(evidence, name)
-        if subtraction is None or not evidence.computed(subtraction):
-            continue
-        controls = subtraction.inputs[1]
-        found = evidence.result(subtraction)
-        rows = found.clusters
-        if not len(rows) or not (rows["direction"] == f"{name}>{controls}").any():
-            parts.append(
-                f"{name} exceeds its paradigm-matched healthy-only controls nowhere "
-                f"({subtraction.name}: no cluster survives cluster-FWE)"
-            )
-            continue
-        labels = found.labels_by_direction[name, controls]
-        overlapping = sum(bool((labels[tuple(v.T)] > 0).any()) for v in voxels)
-        parts.append(
-            f"{overlapping} of {len(voxels)} cluster(s) overlap {name} > its task-matched "
-            f"healthy-only controls ({subtraction.name}, cluster-FWE)"
-        )
-    return "; specificity: " + "; ".join(parts) if parts else ""
+        for subtraction, kind in _healthy_subtractions(evidence, name):
+            second = subtraction.inputs[1]
+            wanted = f"{second}>{name}" if direction == "hypo" else f"{name}>{second}"
+            mine = table[
+                (table["analysis"] == subtraction.name)
+                & table["region"].isin(regions)
+                & (table["direction"] == wanted)
+            ]
+            if not len(mine):
+                continue
+            readings = []
+            for r in mine.itertuples():
+                rows.append(
+                    {
+                        "subtraction": subtraction.name,
+                        "healthy_set": second,
+                        "kind": kind,
+                        "region": r.region,
+                        "direction": r.direction,
+                        "max_difference": _round(r.max_difference),
+                        "p_fwe": _round(r.p_fwe),
+                        "k_of_interest": _whole(r.k_of_interest),
+                        "power": _round(r.power),
+                        "reading": r.reading,
+                    }
+                )
+                readings.append(f"{r.region} {r.reading} (p_fwe={r.p_fwe:.3g})")
+            text = f"{wanted} ({HEALTHY_SETS[kind]}): " + ", ".join(readings)
+            share = _foci_share(evidence, subtraction.name, regions)
+            parts.append(text + (f"; {share}" if share else ""))
+    if not parts:
+        return "", rows
+    return "; specificity (region-wise permutation tests): " + "; ".join(parts), rows
+
+
+def _difference_readings(evidence, subtraction: Analysis, regions) -> tuple[str, list[dict]]:
+    """A subtraction's own region-wise tests in ``regions``, both directions."""
+    table = evidence.specificity
+    if table is None or not len(table):
+        return "", []
+    mine = table[(table["analysis"] == subtraction.name) & table["region"].isin(regions)]
+    rows = [
+        {
+            "subtraction": subtraction.name,
+            "region": r.region,
+            "direction": r.direction,
+            "max_difference": _round(r.max_difference),
+            "p_fwe": _round(r.p_fwe),
+            "k_of_interest": _whole(r.k_of_interest),
+            "power": _round(r.power),
+            "reading": r.reading,
+        }
+        for r in mine.itertuples()
+    ]
+    if not rows:
+        return "", []
+    text = ", ".join(
+        f"{r['region']} {r['direction']} {r['reading']} (p_fwe={r['p_fwe']:.3g})" for r in rows
+    )
+    return f"; region-wise permutation tests: {text}", rows
+
+
+def _foci_share(evidence, subtraction: str, regions) -> str:
+    """Each set's share of foci in the MNS masks among ``regions``, with the p."""
+    table = evidence.specificity_overlap
+    if table is None or not len(table):
+        return ""
+    masks = [r[len(MASK_PREFIX) :] for r in regions if r.startswith(MASK_PREFIX)]
+    mine = table[(table["analysis"] == subtraction) & table["mask"].isin(masks)]
+    return ", ".join(
+        f"foci in the {r.mask} mask {r.first} {r.share_first:.1%} vs {r.second} "
+        f"{r.share_second:.1%} (permutation p={r.p:.3g})"
+        for r in mine.itertuples()
+    )
 
 
 def _robustness(evidence, analysis: Analysis, positions):
@@ -515,6 +606,9 @@ class Judge:
         if claim.requires == "group_contrasts" and claim.direction not in WORDS:
             known, total = group_contrast_share(evidence, analysis)
             if total == 0 or known / total < MIN_GROUP_CONTRAST_SHARE:
+                specific, specific_rows = specificity(
+                    evidence, self._disorders(claim), claim.regions, claim.direction
+                )
                 return Verdict(
                     claim,
                     analysis.name,
@@ -525,7 +619,8 @@ class Judge:
                     "alteration",
                     "",
                     primary="none (not testable as stated)",
-                    neutral=neutral_sentence(evidence, analysis, place),
+                    neutral=neutral_sentence(evidence, analysis, place) + specific,
+                    specificity=specific_rows,
                 )
         if claim.test == "mns_overlap":
             return self._overlap(claim, analysis)
@@ -571,10 +666,16 @@ class Judge:
         if inside:
             evidence_text = f"{head}: {len(inside)} cluster(s) in {place.text}: "
             evidence_text += _listing(table, inside) + f"; {robust}"
-            evidence_text += _specificity_text(evidence, analysis, table, inside)
         else:
             others = _listing(table) or "none"
             evidence_text = f"{head}: no cluster in {place.text}; clusters: {others}"
+        if analysis.is_subtraction:  # the claim is the difference: its own region-wise tests
+            specific, specific_rows = _difference_readings(evidence, analysis, claim.regions)
+        else:
+            specific, specific_rows = specificity(
+                evidence, self._disorders(claim), claim.regions, claim.direction
+            )
+        evidence_text += specific
         primary = f"cluster-level FWE p of the strongest cluster in {place.text}" + (
             " (larger p of the inputs)" if not analysis.is_ale else ""
         )
@@ -592,12 +693,20 @@ class Judge:
         )
         verdict.fragile, verdict.dominated, verdict.inside = fragile, dominated, bool(inside)
         verdict.robust = passes
+        verdict.specificity = specific_rows
         hits = self._hits(analysis, place) if claim.test == "inconsistent" else None
         if not analysis.is_subtraction:
             verdict.power = self._power(claim, analysis, place, hits)
         if hits is not None:
             verdict.evidence += "; " + self._hit_rates(claim, analysis, place)
         return verdict
+
+    def _disorders(self, claim: Claim) -> list[str]:
+        """The study-level disorder analyses behind a claim (a conjunction's inputs)."""
+        study = answering(claim.analysis, list(self.evidence.analyses.values()))
+        if study is None:
+            return []
+        return [study.name] if study.is_ale else list(study.inputs)
 
     def _hits(self, analysis: Analysis, place: Where) -> tuple[int, int]:
         """Experiments reporting at least one focus in the region, and all experiments."""
@@ -721,7 +830,24 @@ class Judge:
                 if row is None or (mask == claim.mask and test == "thresholded_overlap"):
                     continue
                 secondary.append(f"{mask} {label} p={row.p:.3g}")
+        for name in self._disorders(claim):
+            for subtraction, _ in _healthy_subtractions(evidence, name):
+                healthy = overlap[overlap["analysis"] == subtraction.inputs[1]]
+                row = healthy[
+                    (healthy["mask"] == claim.mask)
+                    & (healthy["test"] == "thresholded_overlap")
+                    & (healthy["statistic"] == "voxels_in_both")
+                ]
+                if len(row):
+                    r = row.iloc[0]
+                    secondary.append(
+                        f"healthy {subtraction.inputs[1]} {claim.mask} moved clusters "
+                        f"{r.observed:g} voxels p={r.p:.3g}"
+                    )
         clusters = evidence.clusters(analysis)
+        specific, specific_rows = specificity(
+            evidence, self._disorders(claim), [MASK_PREFIX + claim.mask], claim.direction
+        )
         if main is None or int(main.get("n_perm", 0) or 0) == 0 or not len(clusters):
             verdict = Verdict(
                 claim,
@@ -729,8 +855,11 @@ class Judge:
                 INCONCLUSIVE,
                 f"{analysis.name} has no significant cluster to place in the mask (no "
                 "convergence to overlap); the overlap test's power is not simulated",
-                f"{head}: no cluster; secondary (do not decide): " + ", ".join(secondary),
+                f"{head}: no cluster; secondary (do not decide): "
+                + ", ".join(secondary)
+                + specific,
                 primary=primary,
+                specificity=specific_rows,
             )
             return verdict
         p, n = float(main.p), int(main.n_perm)
@@ -752,7 +881,8 @@ class Judge:
         verdict.clusters = {analysis.name: carrying}
         verdict.inside, verdict.fragile, verdict.dominated = bool(carrying), fragile, dominated
         verdict.robust = passes
-        verdict.evidence += f"; clusters in the mask: {robust}"
+        verdict.evidence += f"; clusters in the mask: {robust}" + specific
+        verdict.specificity = specific_rows
         return verdict
 
     # All claims -----------------------------------------------------------------------------
@@ -815,7 +945,15 @@ def decide(v: Verdict) -> None:
         v.reason = (
             "a cluster-FWE cluster lies in the regions (its p is not kept; not in the Holm family)"
             if v.inside
-            else "no cluster-FWE cluster in the regions; no power simulated for a subtraction"
+            else "no cluster-FWE cluster in the regions; "
+            + (
+                "region-wise tests: "
+                + ", ".join(
+                    f"{r['region']} {r['direction']} {r['reading']}" for r in v.specificity
+                )
+                if v.specificity
+                else "no power simulated (run `mnsmeta specificity`)"
+            )
         )
         return
     adjusted = v.p_adjusted if np.isfinite(v.p_adjusted) else v.p

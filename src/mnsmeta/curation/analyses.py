@@ -130,9 +130,15 @@ class Analysis:
         return self.is_ale and tuple(self.groups) == (MNS_REFERENCE,)
 
     @property
+    def is_healthy_set(self) -> bool:
+        """An ALE of healthy-only experiments: a disorder's controls or a published reference."""
+        return self.is_ale and bool(self.controls or self.reference)
+
+    @property
     def tested_for_overlap(self) -> bool:
-        """Disorder ALEs and conjunctions are tested against the MNS masks."""
-        return self.is_disorder or self.is_conjunction
+        """Disorder ALEs, conjunctions and the healthy sets (whose overlap is the yardstick
+        of the disorders') are tested against the MNS masks."""
+        return self.is_disorder or self.is_conjunction or self.is_healthy_set
 
     @property
     def reviewed(self) -> bool:

@@ -23,6 +23,7 @@ from mnsmeta.curation.claims_file import Claim, Regions
 from mnsmeta.data.space import brain_mask_img
 from mnsmeta.errors import MnsmetaInputError
 from mnsmeta.inference.sensitivity import leaves_no_data
+from mnsmeta.inference.specificity import readings
 from mnsmeta.meta_analysis import ale
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.clusters import cluster_table
@@ -61,7 +62,18 @@ def evidence_from(results: ResultsFolder, analyses: list[Analysis]) -> Evidence:
         n_iters=int(settings.get("n_iters", 0) or 0),
         contributions=results.robustness.read_table("contributions"),
         overlap_clusters=results.read_overlap_clusters(),
+        specificity=_specificity_readings(results),
+        specificity_overlap=results.specificity.read_table("overlap"),
     )
+
+
+def _specificity_readings(results: ResultsFolder) -> pd.DataFrame | None:
+    """The specificity stage's readings, or None when it has not run."""
+    differences = results.specificity.read_table("differences")
+    power = results.specificity.read_table("power")
+    if differences is None or power is None or differences.empty or power.empty:
+        return None
+    return readings(differences, power)
 
 
 def conjunction_of(analysis: Analysis, first: AnalysisResult, second: AnalysisResult):
@@ -152,7 +164,8 @@ def variant_evidence(
     moves = OverlapSettings(n_perm=MOVES, seed=int(settings.get("seed", 0) or 0), progress=False)
     extra = []
     for analysis in usable:
-        if analysis.name in tested or not analysis.tested_for_overlap:
+        # The healthy sets are not rerun in a variant: their main overlap stands.
+        if analysis.name in tested or not analysis.tested_for_overlap or analysis.is_healthy_set:
             continue
         result = load(analysis)
         for mask_name, (mask, _) in masks.items():
