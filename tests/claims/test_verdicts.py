@@ -557,6 +557,18 @@ def test_a_convergence_claim_reports_its_specificity_against_each_healthy_set():
     assert "SAD_controls>SAD" in text and [r["reading"] for r in rows] == ["exceeds"]
 
 
+def test_an_excess_from_a_set_with_denser_experiments_is_flagged():
+    evidence = _specificity_evidence()
+    table = evidence.specificity
+    table.loc[1, "density_ratio"] = 4.2  # SAD_controls > SAD in the amygdala: exceeds
+    text, rows = specificity(evidence, ["SAD"], ["amygdala"], "hypo")
+    assert (
+        "amygdala exceeds (p_fwe=0.01), but with 4.2 times the foci per experiment: a denser "
+        "set converges more anywhere"
+    ) in text
+    assert rows[0]["density_ratio"] == 4.2
+
+
 def test_an_mns_claim_reports_its_overlap_against_the_healthy_set():
     mns = claim("mns", "SAD", "mns_overlap", mask="anatomical")
     (v,) = judge([mns], _specificity_evidence(), {}).values()

@@ -121,6 +121,9 @@ def test_a_planted_convergence_exceeds_in_its_region_only_and_only_that_way():
     assert table.loc[("amygdala", "HC>SAD"), "p_fwe"] > 0.5
     assert table.loc[("far", "SAD>HC"), "p_fwe"] > 0.05
     assert (table["n_perm"] == 1000).all()
+    # Each set's foci per experiment, for the reader (7: six scattered and the planted one).
+    assert (table["foci_per_experiment_first"] == 7).all()
+    assert (table["foci_per_experiment_second"] == 6).all()
 
 
 def test_the_power_curve_rises_with_the_converging_experiments_and_is_seeded():
@@ -185,7 +188,13 @@ def test_readings_take_the_power_at_the_effect_of_interest():
             for k, p in ((2, 0.1), (4, 0.5), (8, 0.9))
         ]
     )
+    differences["foci_per_experiment_first"] = 30.0
+    differences["foci_per_experiment_second"] = 10.0
     table = readings(differences, power).set_index("direction")
+    # The larger set's foci per experiment over the other's, per direction.
+    assert (
+        table.loc["SAD>HC", "density_ratio"] == 3 and table.loc["HC>SAD", "density_ratio"] == 1 / 3
+    )
     assert table.loc["SAD>HC", "reading"] == "inconclusive (power 50%)"
     assert table.loc["SAD>HC", "mde"] == 8
     assert table.loc["HC>SAD", "reading"] == "exceeds"

@@ -66,7 +66,7 @@ from mnsmeta.inference.power import (
     region_mask,
 )
 from mnsmeta.inference.precision import decided, holm, mc_interval
-from mnsmeta.inference.specificity import MASK_PREFIX
+from mnsmeta.inference.specificity import DENSITY_RATIO, MASK_PREFIX
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.clusters import CONNECTIVITY
 
@@ -477,7 +477,15 @@ def specificity(evidence, names, regions, direction: str) -> tuple[str, list[dic
                         "reading": r.reading,
                     }
                 )
-                readings.append(f"{r.region} {r.reading} (p_fwe={r.p_fwe:.3g})")
+                said = f"{r.region} {r.reading} (p_fwe={r.p_fwe:.3g})"
+                ratio = getattr(r, "density_ratio", np.nan)
+                if r.reading == "exceeds" and ratio > DENSITY_RATIO:
+                    said += (
+                        f", but with {ratio:.1f} times the foci per experiment: a denser "
+                        "set converges more anywhere"
+                    )
+                    rows[-1]["density_ratio"] = _round(ratio)
+                readings.append(said)
             text = f"{wanted} ({HEALTHY_SETS[kind]}): " + ", ".join(readings)
             share = _foci_share(evidence, subtraction.name, regions)
             parts.append(text + (f"; {share}" if share else ""))

@@ -53,6 +53,9 @@ REPLICATES = 100
 POWER_PERM = 200
 #: Permutations computed together (a matrix product each).
 BATCH = 200
+#: Foci per experiment of the larger set over the other's beyond which an "exceeds" is
+#: flagged: a set whose experiments report more foci converges more anywhere.
+DENSITY_RATIO = 2.0
 #: Prefix of the MNS masks among the regions of the specificity tables ("MNS anatomical").
 MASK_PREFIX = "MNS "
 FWHM_TO_SD = 1.0 / math.sqrt(8.0 * math.log(2.0))
@@ -285,6 +288,10 @@ class RegionContrast:
                         "mean_difference": mean,
                         "p_mean": _p(mean, sign * null.means[name]),
                         "n_perm": null.n_perm,
+                        # A set with more foci per experiment converges more anywhere: an
+                        # exchange of experiments then tests density as well as the group.
+                        "foci_per_experiment_first": _density(self.first),
+                        "foci_per_experiment_second": _density(self.second),
                     }
                 )
         table = pd.DataFrame(rows)
@@ -407,6 +414,10 @@ class RegionContrast:
         )
 
 
+def _density(experiments: ExperimentSet) -> float:
+    return len(experiments.foci) / max(1, len(experiments.experiments))
+
+
 def _displaced(centre: np.ndarray, sd: float, rng, brain: np.ndarray) -> np.ndarray:
     """A voxel near ``centre`` (Gaussian of SD ``sd`` mm), inside the brain."""
     shape = np.array(brain.shape)
@@ -486,21 +497,28 @@ def readings(differences: pd.DataFrame, power: pd.DataFrame, alpha: float = 0.05
     pandas.DataFrame
         ``analysis``, ``first``, ``second``, ``region``, ``direction``, ``max_difference``,
         ``p_fwe``, ``k_of_interest``, ``n_planted``, ``power``, ``mde`` (the smallest
-        simulated ``k`` with >= 80 % power; NaN: none) and ``reading``.
+        simulated ``k`` with >= 80 % power; NaN: none), ``reading`` and, when the
+        differences carry each set's foci per experiment, ``density_ratio``: the larger
+        set's foci per experiment over the other's (above :data:`DENSITY_RATIO`, an
+        ``exceeds`` may reflect foci density, not only the group).
     """
     keys = ["analysis", "region", "direction"]
     at_interest = power[power["k"] == power["k_of_interest"]][
         [*keys, "k_of_interest", "n_planted", "power"]
     ]
     mde = power[power["power"] >= 0.8].groupby(keys)["k"].min().rename("mde").reset_index()
-    table = (
-        differences[
-            ["analysis", "first", "second", "region", "direction", "max_difference", "p_fwe"]
-        ]
-        .merge(at_interest, on=keys, how="left")
-        .merge(mde, on=keys, how="left")
-    )
+    columns = ["analysis", "first", "second", "region", "direction", "max_difference", "p_fwe"]
+    density = ["foci_per_experiment_first", "foci_per_experiment_second"]
+    columns += [c for c in density if c in differences.columns]
+    table = differences[columns].merge(at_interest, on=keys, how="left")
+    table = table.merge(mde, on=keys, how="left")
     table["reading"] = [
         reading(p, q, alpha) for p, q in zip(table["p_fwe"], table["power"], strict=True)
     ]
+    if set(density) <= set(table.columns):
+        # Which set is larger in this direction, and how much denser its experiments are.
+        larger = table["direction"].str.split(">").str[0] == table["first"]
+        high = table[density[0]].where(larger, table[density[1]])
+        low = table[density[1]].where(larger, table[density[0]])
+        table["density_ratio"] = high / low
     return table

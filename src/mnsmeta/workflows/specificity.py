@@ -31,6 +31,7 @@ from mnsmeta.data.space import mm_to_voxel
 from mnsmeta.errors import MnsmetaInputError
 from mnsmeta.inference.power import in_region, region_mask
 from mnsmeta.inference.specificity import (
+    DENSITY_RATIO,
     MASK_PREFIX,
     N_PERM,
     REPLICATES,
@@ -223,9 +224,12 @@ def describe(tables: dict[str, pd.DataFrame]) -> str:
     table = readings(tables["differences"], tables["power"])
     lines = []
     for r in table.itertuples():
+        flag = ""
+        if r.reading == "exceeds" and getattr(r, "density_ratio", 0) > DENSITY_RATIO:
+            flag = f"; {r.density_ratio:.1f}x the foci per experiment"
         lines.append(
             f"{r.analysis:<18} {r.region:<16} {r.direction:<26} "
             f"max diff {r.max_difference:.4f}  p_fwe {r.p_fwe:.3g}  {r.reading}"
-            f" (k={r.k_of_interest:g} of {r.n_planted:g})"
+            f" (k={r.k_of_interest:g} of {r.n_planted:g}{flag})"
         )
     return "\n".join(lines)
