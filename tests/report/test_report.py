@@ -37,6 +37,7 @@ HEADINGS = [
     "Summary of the analyses",
     "Analyses",
     "MNS masks and overlap",
+    "Specificity against healthy sets",
     "Robustness",
     "Sensitivity analyses",
     "Provenance",
@@ -50,6 +51,7 @@ ANCHORS = [
     "summary",
     "analyses",
     "overlap",
+    "specificity",
     "robustness",
     "sensitivity",
     "provenance",
@@ -198,6 +200,19 @@ def _png(path: Path, title: str) -> None:
     plt.close(figure)
 
 
+SPECIFICITY_DIFFERENCES = """analysis,first,second,region,direction,voxels,max_difference,peak_x,peak_y,peak_z,ale_first,ale_second,voxel_p,voxels_p05,p_fwe,mean_difference,p_mean,n_perm
+SAD_vs_BPD,SAD,BPD,amygdala,SAD>BPD,1171,0.0036,-22,-4,-18,0.02,0.0164,0.3,0,0.959,-0.001,0.8,10000
+SAD_vs_BPD,SAD,BPD,amygdala,BPD>SAD,1171,0.0325,-22,-4,-16,0.001,0.0335,0.002,40,0.0116,0.001,0.2,10000
+"""
+SPECIFICITY_POWER = """analysis,first,second,region,direction,k,detected,replicates,power,power_low,power_high,n_planted,k_of_interest,target
+SAD_vs_BPD,SAD,BPD,amygdala,SAD>BPD,4,12,100,0.12,0.06,0.2,12,4,a voxel of the region per replicate
+SAD_vs_BPD,SAD,BPD,amygdala,BPD>SAD,6,90,100,0.9,0.82,0.95,18,6,"observed peak (-22, -4, -16)"
+"""
+SPECIFICITY_OVERLAP = """analysis,first,second,mask,share_first,share_second,difference,p,n_perm
+SAD_vs_BPD,SAD,BPD,anatomical,0.058,0.104,-0.046,0.97,10000
+"""
+
+
 def fabricate_results(root: Path) -> ResultsFolder:
     """A small results folder in the formats the pipeline writes, where it writes them."""
     results = ResultsFolder(root / "results")
@@ -248,6 +263,10 @@ def fabricate_results(root: Path) -> ResultsFolder:
     results.overlap.path.mkdir()
     results.overlap.clusters.write_text(OVERLAP_CLUSTERS)
     _png(results.overlap.figure("SAD"), "SAD and the MNS masks")
+    results.specificity.path.mkdir()
+    results.specificity.table("differences").write_text(SPECIFICITY_DIFFERENCES)
+    results.specificity.table("power").write_text(SPECIFICITY_POWER)
+    results.specificity.table("overlap").write_text(SPECIFICITY_OVERLAP)
     results.claims.write_text(json.dumps(CLAIMS))
     results.provenance.write_text(json.dumps(PROVENANCE))
     return results
@@ -308,6 +327,13 @@ def test_complete_results_show_no_missing_or_error_note(page):
         text = section(page, anchor)
         assert "not computed yet" not in text, anchor
         assert "could not be shown" not in text, anchor
+
+
+def test_the_specificity_section_reads_each_test_with_its_power(page):
+    text = section(page, "specificity")
+    assert "inconclusive (power 12%)" in text  # SAD > BPD: a null without power
+    assert "exceeds" in text  # BPD > SAD: p_fwe 0.0116
+    assert "observed peak (-22, -4, -16)" in text  # the power curve's target
 
 
 def test_ledger_shows_totals_and_the_computed_columns(page):
@@ -396,6 +422,7 @@ def test_missing_inputs_show_not_computed_notes(tmp_path):
         "summary": "mnsmeta run",
         "analyses": "mnsmeta run",
         "overlap": "mnsmeta overlap",
+        "specificity": "mnsmeta specificity",
         "robustness": "mnsmeta robustness",
         "sensitivity": "mnsmeta robustness",
         "claims": "mnsmeta claims",

@@ -14,6 +14,7 @@ import pandas as pd
 from mnsmeta.claims.certainty import experiment_problems
 from mnsmeta.curation.analyses import MIN_EXPERIMENTS, Analysis
 from mnsmeta.curation.contrasts import direction_known
+from mnsmeta.inference.specificity import readings
 from mnsmeta.workflows.results import ResultsFolder
 
 
@@ -238,3 +239,44 @@ def robustness_rows(results: ResultsFolder) -> pd.DataFrame:
         table = table.rename(columns={"fsn": "fsn_text"})
     shown = [c for c in columns if c in table.columns]
     return table[shown].rename(columns=columns)
+
+
+def specificity_rows(results: ResultsFolder) -> pd.DataFrame:
+    """Per subtraction, claim region and direction: the region-wise test and its reading."""
+    differences = results.specificity.read_table("differences")
+    power = results.specificity.read_table("power")
+    if differences is None or power is None or differences.empty or power.empty:
+        return pd.DataFrame()
+    table = readings(differences, power)
+    columns = {
+        "analysis": "subtraction",
+        "region": "region",
+        "direction": "direction",
+        "max_difference": "largest ALE difference",
+        "p_fwe": "p (FWE in region)",
+        "foci_per_experiment_first": "foci/experiment, first",
+        "foci_per_experiment_second": "foci/experiment, second",
+        "k_of_interest": "effect (experiments)",
+        "n_planted": "of",
+        "power": "power at effect",
+        "mde": "MDE (experiments)",
+        "reading": "reading",
+    }
+    return table[[c for c in columns if c in table.columns]].rename(columns=columns)
+
+
+def specificity_overlap_rows(results: ResultsFolder) -> pd.DataFrame:
+    """Per subtraction and MNS mask: each set's share of foci inside, and the p."""
+    table = results.specificity.read_table("overlap")
+    if table is None or table.empty:
+        return pd.DataFrame()
+    columns = {
+        "analysis": "subtraction",
+        "mask": "mask",
+        "first": "first set",
+        "share_first": "its foci in mask",
+        "second": "second set",
+        "share_second": "its foci in mask ",
+        "p": "p (first larger)",
+    }
+    return table[list(columns)].rename(columns=columns)

@@ -29,7 +29,13 @@ from markupsafe import Markup
 from mnsmeta import __version__
 from mnsmeta.curation.analyses import Analysis
 from mnsmeta.curation.ledger import LEDGER_COLUMNS, LEDGER_COMPUTED
-from mnsmeta.report.findings import answer_rows, limitations, variant_matrix
+from mnsmeta.report.findings import (
+    answer_rows,
+    limitations,
+    specificity_overlap_rows,
+    specificity_rows,
+    variant_matrix,
+)
 from mnsmeta.workflows.results import ResultsFolder, write_text
 
 ASSETS = Path(__file__).parent / "assets"
@@ -47,6 +53,7 @@ SECTIONS = (
     ("summary", "Summary of the analyses"),
     ("analyses", "Analyses"),
     ("overlap", "MNS masks and overlap"),
+    ("specificity", "Specificity against healthy sets"),
     ("robustness", "Robustness"),
     ("sensitivity", "Sensitivity analyses"),
     ("provenance", "Provenance"),
@@ -60,6 +67,7 @@ COMMANDS = {
     "run": "mnsmeta run",
     "overlap": "mnsmeta overlap",
     "robustness": "mnsmeta robustness",
+    "specificity": "mnsmeta specificity",
     "claims": "mnsmeta claims",
     "fetch": "mnsmeta fetch",
 }
@@ -132,6 +140,7 @@ def render_report(results: ResultsFolder) -> str:
         "analyses": lambda: _analyses(results, own=own),
         "overlap": lambda: _overlap(results),
         "robustness": lambda: _robustness(results),
+        "specificity": lambda: _specificity(results),
         "sensitivity": lambda: _sensitivity(results),
         "claims": lambda: _claims(results),
         "limitations": lambda: _limitations(results),
@@ -494,6 +503,33 @@ def _robustness(results: ResultsFolder) -> str:
         else:
             out.append(_missing(path, COMMANDS["robustness"]))
     return "\n".join(out)
+
+
+def _specificity(results: ResultsFolder) -> str:
+    rows = specificity_rows(results)
+    if not len(rows):
+        return _missing(results.specificity.table("differences"), COMMANDS["specificity"])
+    return "\n".join(
+        [
+            _table(
+                rows,
+                caption="Each subtraction in each claim region, both ways: the largest ALE "
+                "difference, its FWE p over the region's voxels (experiments exchanged between "
+                "the sets), and the power to find a third of the larger set's experiments "
+                "converging there; a null below 80 % power reads inconclusive.",
+            ),
+            _table(
+                specificity_overlap_rows(results),
+                caption="Share of each set's foci inside each MNS mask, and the permutation p "
+                "that the first set's share is larger.",
+            ),
+            _table(
+                results.specificity.read_table("power"),
+                caption="The power curves: k experiments of the set that should be larger "
+                "converge at the target; power with its exact 95 % interval.",
+            ),
+        ]
+    )
 
 
 def _sensitivity(results: ResultsFolder) -> str:

@@ -20,6 +20,8 @@ from mnsmeta.report.findings import (
     limitations,
     read_claims,
     robustness_rows,
+    specificity_overlap_rows,
+    specificity_rows,
     variant_matrix,
 )
 from mnsmeta.workflows.results import ResultsFolder, write_text
@@ -150,6 +152,21 @@ def results_markdown(results: ResultsFolder) -> str:
             "## MNS overlap (moved-cluster test: cluster voxels in the mask)",
             "",
             markdown_table(primary[columns]),
+        ]
+    specific = specificity_rows(results)
+    if len(specific):
+        parts += [
+            "## Specificity: each subtraction in the claim regions",
+            "",
+            "Region-wise permutation tests (experiments exchanged between the two sets; the "
+            "largest difference in the region against its permutation maximum), both ways, "
+            "with the power to find a third of the larger set's experiments converging "
+            "(`mnsmeta specificity`; a null below 80 % power is inconclusive).",
+            "",
+            markdown_table(specific),
+            "",
+            markdown_table(specificity_overlap_rows(results)),
+            "",
         ]
     parts += ["## Robustness of the clusters", "", markdown_table(robustness_rows(results))]
     return "\n".join(parts)
