@@ -42,8 +42,10 @@ from mnsmeta.curation.inputs import read_experiments
 from mnsmeta.data.releases import release_path
 from mnsmeta.errors import MnsmetaInputError, Problem
 
-#: At most this many reference experiments per disorder experiment of a paradigm.
-MAX_RATIO = 5
+#: At most this many reference experiments per disorder experiment of a paradigm: a
+#: reference at most twice the disorder's size, within which the permutation subtraction is
+#: used without size balancing (beyond it, the balanced subtraction: 69 min here per pair).
+MAX_RATIO = 2
 _COMPARATOR = re.compile(r"\s(?:>|<|vs\.?|versus|-)\s|>")
 _EMOTION = r"fear|angry|anger|happy|happiness|sad\b|sadness|disgust|emotion|threat|expressi"
 
