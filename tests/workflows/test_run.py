@@ -305,7 +305,7 @@ def test_a_user_mask_keeps_its_place_in_the_figure_and_the_sensitivity_table(syn
     overlap = run_overlap([SAD], masks, results, OverlapSettings(n_perm=9, progress=False))
     assert set(overlap["mask"]) == set(masks)
     assert results.overlap.figure("SAD").is_file()
-    settings = ReviewSettings(n_iters=20, seed=0, progress=False)
+    settings = ReviewSettings(n_iters=20, n_perm=20, seed=0, progress=False)
     tables = run_review([SAD], curation, root / "coordinates", results, settings)
     sensitivity = tables["sensitivity"]
     assert set(p_columns(masks)) <= set(sensitivity.columns)

@@ -8,6 +8,8 @@ ALE) equal.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -94,14 +96,25 @@ def null_space_mask(mask_img, null_space: str = "brain") -> np.ndarray:
         return brain
     if null_space != "gm":
         raise ValueError(f"null_space must be 'brain' or 'gm', not {null_space!r}")
+    return brain & _grey_matter(tuple(brain.shape), np.asarray(mask_img.affine).tobytes())
+
+
+@functools.lru_cache(maxsize=4)
+def _grey_matter(shape: tuple, affine: bytes) -> np.ndarray:
+    """The template's grey matter above the threshold on a grid (resampled once per grid:
+    0.7 s each, and the overlap and robustness stages build dozens of computers)."""
+    import nibabel as nib
     from nilearn import datasets
     from nilearn.image import resample_to_img
 
+    grid = nib.Nifti1Image(np.zeros(shape, dtype=np.uint8), np.frombuffer(affine).reshape(4, 4))
     grey = resample_to_img(
         datasets.load_mni152_gm_template(resolution=2),
-        mask_img,
+        grid,
         interpolation="continuous",
         force_resample=True,
         copy_header=True,
     )
-    return brain & (np.asarray(grey.dataobj) > GM_THRESHOLD)
+    mask = np.asarray(grey.dataobj) > GM_THRESHOLD
+    mask.setflags(write=False)
+    return mask
