@@ -463,20 +463,7 @@ def specificity(evidence, names, regions, direction: str) -> tuple[str, list[dic
                 continue
             readings = []
             for r in mine.itertuples():
-                rows.append(
-                    {
-                        "subtraction": subtraction.name,
-                        "healthy_set": second,
-                        "kind": kind,
-                        "region": r.region,
-                        "direction": r.direction,
-                        "max_difference": _round(r.max_difference),
-                        "p_fwe": _round(r.p_fwe),
-                        "k_of_interest": _whole(r.k_of_interest),
-                        "power": _round(r.power),
-                        "reading": r.reading,
-                    }
-                )
+                rows.append({**_reading_row(subtraction, r), "healthy_set": second, "kind": kind})
                 said = f"{r.region} {r.reading} (p_fwe={r.p_fwe:.3g})"
                 ratio = getattr(r, "density_ratio", np.nan)
                 if r.reading == "exceeds" and ratio > DENSITY_RATIO:
@@ -494,25 +481,27 @@ def specificity(evidence, names, regions, direction: str) -> tuple[str, list[dic
     return "; specificity (region-wise permutation tests): " + "; ".join(parts), rows
 
 
+def _reading_row(subtraction: Analysis, r) -> dict:
+    """One region-wise test of a readings table (:func:`readings`), for ``claims.json``."""
+    return {
+        "subtraction": subtraction.name,
+        "region": r.region,
+        "direction": r.direction,
+        "max_difference": _round(r.max_difference),
+        "p_fwe": _round(r.p_fwe),
+        "k_of_interest": _whole(r.k_of_interest),
+        "power": _round(r.power),
+        "reading": r.reading,
+    }
+
+
 def _difference_readings(evidence, subtraction: Analysis, regions) -> tuple[str, list[dict]]:
     """A subtraction's own region-wise tests in ``regions``, both directions."""
     table = evidence.specificity
     if table is None or not len(table):
         return "", []
     mine = table[(table["analysis"] == subtraction.name) & table["region"].isin(regions)]
-    rows = [
-        {
-            "subtraction": subtraction.name,
-            "region": r.region,
-            "direction": r.direction,
-            "max_difference": _round(r.max_difference),
-            "p_fwe": _round(r.p_fwe),
-            "k_of_interest": _whole(r.k_of_interest),
-            "power": _round(r.power),
-            "reading": r.reading,
-        }
-        for r in mine.itertuples()
-    ]
+    rows = [_reading_row(subtraction, r) for r in mine.itertuples()]
     if not rows:
         return "", []
     text = ", ".join(
