@@ -618,3 +618,15 @@ def test_the_specificity_stage_writes_differences_power_and_readings(results_fol
         assert len(read) == len(tables[name])
     assert results_folder.specificity.provenance.is_file()
     assert "SAD_vs_BPD" in describe(tables) and "p_fwe" in describe(tables)
+
+
+def test_an_mns_claim_reports_each_cluster_moved_alone_without_deciding_on_it():
+    alone = pd.DataFrame(
+        [("SAD", "anatomical", "cluster_overlap", "voxels_in_both", 12, 0.003, 10_000, 1)],
+        columns=["analysis", "mask", "test", "statistic", "observed", "p", "n_perm", "cluster"],
+    )
+    overlap = pd.concat([_overlap("SAD", 0.2), alone], ignore_index=True)
+    mns = claim("mns", "SAD", "mns_overlap", mask="anatomical")
+    (v,) = judge([mns], World().evidence(overlap=overlap), {}).values()
+    assert "each cluster moved alone: 1 12 voxels p=0.003" in v.evidence
+    assert v.p == pytest.approx(0.2) and v.verdict == INCONCLUSIVE  # the whole map decides

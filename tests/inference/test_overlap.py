@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
-from mnsmeta.data.space import brain_mask_img
+from mnsmeta.data.space import brain_mask_img, voxel_to_mm
 from mnsmeta.errors import MnsmetaInputError
 from mnsmeta.inference.masks import anatomical_mask, user_mask
 from mnsmeta.inference.overlap import (
@@ -206,3 +207,42 @@ def test_unreadable_mask(tmp_path):
     path.write_text("not an image")
     with pytest.raises(MnsmetaInputError, match="cannot be read as a NIfTI image"):
         user_mask(path)
+
+
+def test_moved_clusters_that_overlap_count_once_and_each_cluster_has_its_own_null():
+    """The whole map's null counts the union of the placed clusters, as the observed count
+    is of the union; each cluster's own count comes from the same placements."""
+    labels = np.zeros(BRAIN.shape, dtype=int)
+    labels[20:40, 30:50, 20:40] = 1  # 8,000 voxels each: placed, they often overlap
+    labels[45:65, 55:75, 40:60] = 2
+    labels &= np.where(BRAIN, 3, 0)  # keep the labels inside the brain
+    sizes = [int((labels == c).sum()) for c in (1, 2)]
+    null, each = moved_clusters_null(labels, BRAIN, BRAIN, n_perm=40, seed=1, per_cluster=True)
+    assert each.shape == (40, 2)
+    assert (null <= each.sum(axis=1)).all() and (null < each.sum(axis=1)).any()
+    assert (null >= each.max(axis=1)).all()
+    assert (each <= np.array(sizes)).all()
+    again = moved_clusters_null(labels, BRAIN, BRAIN, n_perm=40, seed=1)
+    np.testing.assert_array_equal(null, again)  # the same placements, with or without
+
+
+def test_each_cluster_is_tested_alone_beside_the_whole_map(mns):
+    from mnsmeta.workflows.overlap import OverlapSettings, thresholded_overlap_rows
+
+    labels = np.zeros(BRAIN.shape, dtype=int)
+    inside = np.argwhere(mns.data)
+    labels[tuple(inside[len(inside) // 2])] = 1  # one voxel in the mask
+    outside = np.argwhere(BRAIN & ~mns.data)
+    labels[tuple(outside[len(outside) // 3])] = 2  # one voxel outside it
+    clusters = pd.DataFrame(
+        [(c, *voxel_to_mm([np.argwhere(labels == c)[0]])[0]) for c in (1, 2)],
+        columns=["cluster", "peak_x", "peak_y", "peak_z"],
+    )
+    rows = thresholded_overlap_rows(
+        "SAD", labels, clusters, mns.data, "anatomical", BRAIN, OverlapSettings(n_perm=10)
+    )
+    alone = {r["cluster"]: r for r in rows if r["test"] == "cluster_overlap"}
+    assert set(alone) == {1, 2}
+    assert alone[1]["observed"] == 1 and alone[1]["p"] < 0.1  # the mask is ~5 % of the brain
+    assert alone[2]["observed"] == 0 and alone[2]["p"] == 1
+    assert alone[1]["n_perm"] >= 10_000  # as many placements as the whole-map test

@@ -860,6 +860,15 @@ class Judge:
             )
             return verdict
         p, n = float(main.p), int(main.n_perm)
+        alone = rows[(rows["mask"] == claim.mask) & (rows["test"] == "cluster_overlap")]
+        if len(alone):  # each cluster against its own placements: is this one MNS-located?
+            secondary.append(
+                "each cluster moved alone: "
+                + ", ".join(
+                    f"{int(r.cluster)} {r.observed:g} voxels p={r.p:.3g}"
+                    for r in alone.itertuples()
+                )
+            )
         text = (
             f"{head}: {main.observed:g} cluster voxels in the {claim.mask} mask (moved-cluster "
             f"p={p:.3g}); secondary (do not decide): " + ", ".join(secondary)

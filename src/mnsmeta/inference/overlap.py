@@ -138,31 +138,39 @@ def moved_clusters_null(
     n_perm: int,
     seed: int,
     max_tries: int = 500,
-) -> np.ndarray:
+    per_cluster: bool = False,
+):
     """Voxels in the mask when every cluster is moved to a random place in the brain.
 
     Each cluster is rotated by one of the 24 grid rotations about its centre and translated
     so that its centre lands on a random brain voxel; a placement is kept only if the whole
-    cluster lies inside the brain mask (up to ``max_tries`` draws, then the best draw).
+    cluster lies inside the brain mask (up to ``max_tries`` draws, then the best draw). The
+    whole map's count is that of the union of the placed clusters, as the observed count is
+    of the union of the clusters (placements that overlap count once).
 
     Returns
     -------
     (n_perm,) int array
-        Number of moved-cluster voxels inside the mask, per permutation.
+        Voxels of the moved map inside the mask, per permutation.
+    (n_perm, n_clusters) int array, with ``per_cluster``
+        Each cluster's moved voxels inside the mask (clusters in label order): the null of
+        a test of that cluster alone, from the same placements.
     """
     rng = np.random.default_rng(seed)
     rotations = grid_rotations()
     brain_ijk = np.argwhere(brain)
     shape = np.array(brain.shape)
+    flat_mask = np.asarray(mask, dtype=bool).ravel()
     offsets = []
     for cluster in range(1, int(labels.max()) + 1):
         voxels = np.argwhere(labels == cluster)
         if len(voxels):
             offsets.append(voxels - np.rint(voxels.mean(axis=0)).astype(int))
     null = np.zeros(n_perm, dtype=int)
+    each = np.zeros((n_perm, len(offsets)), dtype=int)
     for iteration in range(n_perm):
-        total = 0
-        for offset in offsets:
+        placed_flat = []
+        for number, offset in enumerate(offsets):
             best, best_inside = None, -1.0
             for _ in range(max_tries):
                 rotated = offset @ rotations[rng.integers(len(rotations))].T
@@ -175,9 +183,12 @@ def moved_clusters_null(
                     best, best_inside = placed[inside], fraction
                 if fraction == 1.0:
                     break
-            total += int(mask[tuple(best.T)].sum())
-        null[iteration] = total
-    return null
+            flat = np.ravel_multi_index(tuple(best.T), tuple(shape))
+            each[iteration, number] = int(flat_mask[flat].sum())
+            placed_flat.append(flat)
+        if placed_flat:
+            null[iteration] = int(flat_mask[np.unique(np.concatenate(placed_flat))].sum())
+    return (null, each) if per_cluster else null
 
 
 def summarise_null(observed: float, null: np.ndarray) -> dict:

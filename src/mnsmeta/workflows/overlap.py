@@ -189,12 +189,13 @@ def thresholded_overlap_rows(name, labels, clusters, mask, mask_name, brain, set
             )
         return rows
     # The primary test of the MNS claims: cheap, so never fewer than MOVES placements.
-    null_voxels = moved_clusters_null(
+    null_voxels, null_each = moved_clusters_null(
         labels,
         mask,
         brain,
         max(settings.n_perm, MOVES),
         analysis_seed(settings.seed, f"shift:{name}:{mask_name}"),
+        per_cluster=True,
     )
     n_sig, n_mask = stats["convergence_voxels"], stats["mask_voxels"]
     share = n_mask / brain.sum()
@@ -211,6 +212,20 @@ def thresholded_overlap_rows(name, labels, clusters, mask, mask_name, brain, set
             rows.append({**base, "statistic": statistic, **summary})
         else:
             rows.append({**base, "statistic": statistic, "observed": value})
+    # Each cluster alone against its own moved placements: "is this cluster MNS-located?",
+    # where the whole map asks "is the convergence, taken together, MNS-located?".
+    numbers = [c for c in range(1, int(labels.max()) + 1) if (labels == c).any()]
+    for position, number in enumerate(numbers):
+        observed = int(((labels == number) & mask).sum())
+        rows.append(
+            {
+                **base,
+                "test": "cluster_overlap",
+                "statistic": "voxels_in_both",
+                "cluster": number,
+                **summarise_null(observed, null_each[:, position].astype(float)),
+            }
+        )
     return rows
 
 
