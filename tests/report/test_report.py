@@ -610,6 +610,9 @@ def test_the_results_page_is_generated_from_the_results_folder(tmp_path):
     # The analyses' rows come from summary.csv and the cluster tables.
     assert "| SAD | ale | 31 | 2 | 1: Left Amygdala (-22, -4, -20), 2,408 mm³" in text
     assert "9–15" in text  # the fail-safe N as the robustness table holds it
+    # The specificity readings, each with its power.
+    assert "## Specificity: each subtraction in the claim regions" in text
+    assert "| SAD_vs_BPD | amygdala | SAD>BPD |" in text and "inconclusive (power 12%)" in text
     # The maps it shows are copied beside it, from the results folder.
     glass = results.analysis(Analysis("SAD", "ale")).thresholded().glass
     assert f"![SAD: cluster-FWE map](figures/sad_map{glass.suffix})" in text
