@@ -969,9 +969,9 @@ def claims(obj, output, config, as_json, seed, wait):
     a certainty grade (high, moderate, low, very low) with the reason for each downgrade, and
     the verdict under every sensitivity variant and the atlas variant.
 
-    Reads results/ (run, overlap and robustness) and writes results/claims.json and
-    results/claims_variants.csv (the verdict x variant matrix). Takes a minute or two (the
-    power simulations). The exit code is 0 whatever the verdicts.
+    Reads results/ (run, overlap, robustness and specificity) and writes
+    results/claims.json and results/claims_variants.csv (the verdict x variant matrix).
+    Takes a minute or two (the power simulations). The exit code is 0 whatever the verdicts.
 
     Example: mnsmeta claims --json
     """

@@ -279,6 +279,7 @@ def run_claims(
         "run": run.get("settings"),
         "overlap": (results.overlap.read_provenance() or {}).get("settings"),
         "robustness": (results.robustness.read_provenance() or {}).get("settings"),
+        "specificity": results.specificity.read_provenance(),
         "claims": {"seed": seed, "power_replicates": replicates},
     }
     content = {

@@ -402,6 +402,9 @@ class SpecificityFolder:
     def provenance(self) -> Path:
         return self.path / "provenance.json"
 
+    def read_provenance(self) -> dict | None:
+        return _read_json(self.provenance)
+
 
 @dataclass(frozen=True)
 class ResultsFolder:
