@@ -19,9 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from mnsmeta.errors import MnsmetaInputError
+from mnsmeta.progress import progress as progress_bar
 
 LGR = logging.getLogger(__name__)
 
@@ -216,12 +215,12 @@ def _download(release: ReleaseFile, target: Path, progress: bool) -> None:
             received = 0
             with (
                 open(target, "wb") as stream,
-                tqdm(
+                progress_bar(
                     total=expected or None,
                     unit="B",
                     unit_scale=True,
                     desc=Path(release.relpath).name,
-                    disable=not progress,
+                    show=progress,
                 ) as bar,
             ):
                 for block in iter(lambda: response.read(1 << 16), b""):

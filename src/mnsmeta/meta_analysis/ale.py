@@ -18,6 +18,7 @@ import numpy as np
 
 from mnsmeta.meta_analysis.engine import scaleout
 from mnsmeta.meta_analysis.nimare_adapter import ale_to_z, quiet, set_permutation_backend
+from mnsmeta.progress import progress as progress_bar
 
 LGR = logging.getLogger(__name__)
 
@@ -371,8 +372,6 @@ def tfce_null(estimator, experiments, n_iters: int, seed: int, progress: bool = 
     numpy.ndarray
         ``(n_iters,)`` largest TFCE values.
     """
-    from tqdm.auto import tqdm
-
     from mnsmeta.meta_analysis.engine.relocation import AleComputer
     from mnsmeta.meta_analysis.engine.tfce import max_tfce
 
@@ -383,7 +382,8 @@ def tfce_null(estimator, experiments, n_iters: int, seed: int, progress: bool = 
     rng = np.random.default_rng(seed)
     volume = np.zeros(computer.mask.shape)
     null = np.zeros(n_iters)
-    for iteration in tqdm(range(n_iters), desc="TFCE null", disable=not progress, leave=False):
+    bar = progress_bar(range(n_iters), desc="TFCE null", show=progress, stage=False)
+    for iteration in bar:
         values = computer.ale(computer.random_foci(rng, len(ijk)), experiment, sample_sizes)
         volume[computer.mask] = ale_to_z(estimator, values)
         null[iteration] = max_tfce(volume)

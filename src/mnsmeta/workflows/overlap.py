@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from mnsmeta.curation.analyses import Analysis, mns_reference
 from mnsmeta.curation.experiments import ExperimentSet
@@ -33,6 +32,7 @@ from mnsmeta.inference.precision import mc_interval
 from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.engine.relocation import AleComputer
+from mnsmeta.progress import progress
 from mnsmeta.workflows.provenance import now, package_versions
 from mnsmeta.workflows.results import (
     FLOAT_FORMAT,
@@ -326,7 +326,7 @@ def run_overlap(
     roi_cache: dict[tuple[str, str], tuple] = {}
     # An analysis without data (no curated contrast of its kind) has nothing to test.
     tested = [a for a in tested_analyses(analyses) if a.name in outputs or results.computed(a)]
-    bar = tqdm(tested, desc="overlap", unit="analysis", disable=not settings.progress)
+    bar = progress(tested, desc="overlap", unit="analysis", show=settings.progress)
     # The masks and the tests made with them are replaced together, only when both are
     # complete: an interrupted `overlap --mask NEW` leaves the old mask beside its p-values.
     with results.staged(results.masks) as masks_folder, results.staged(results.overlap) as folder:

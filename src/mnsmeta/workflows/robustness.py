@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from mnsmeta.curation.analyses import Analysis, mns_reference
 from mnsmeta.curation.records import Curation
@@ -23,6 +22,7 @@ from mnsmeta.inference import robustness, sensitivity
 from mnsmeta.inference.masks import meta_analytic_mask
 from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.clusters import cluster_table
+from mnsmeta.progress import progress
 from mnsmeta.workflows.overlap import (
     OverlapSettings,
     masks_from_results,
@@ -87,12 +87,8 @@ def _cluster_rows(analysis, clusters, dominance, jackknife, failsafe):
 
 
 def _iterations_bar(settings: ReviewSettings, description: str):
-    return tqdm(
-        total=settings.n_iters,
-        desc=description,
-        unit="it",
-        disable=not settings.progress,
-        leave=False,
+    return progress(
+        total=settings.n_iters, desc=description, unit="it", show=settings.progress, stage=False
     )
 
 
@@ -298,7 +294,7 @@ def _sensitivity(
         progress=False,
     )
     work = [(a, v) for a in analyses for v in sensitivity.VARIANTS]
-    bar = tqdm(work, desc="sensitivity", unit="variant", disable=not settings.progress)
+    bar = progress(work, desc="sensitivity", unit="variant", show=settings.progress)
     rebuilt: dict[str, tuple] = {}
     for analysis, variant in bar:
         bar.set_description(f"sensitivity {analysis.name} {variant.name}")
@@ -421,7 +417,7 @@ def run_review(
     parts: dict[str, list] = {}
     checks: dict[str, dict] = {}
     with results.staged(results.robustness) as folder:
-        bar = tqdm(reviewed, desc="robustness", unit="analysis", disable=not settings.progress)
+        bar = progress(reviewed, desc="robustness", unit="analysis", show=settings.progress)
         for analysis in bar:
             bar.set_description(f"robustness {analysis.name}")
             tables = _robustness(analysis, results, settings, checks)

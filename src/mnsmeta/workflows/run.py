@@ -15,7 +15,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from mnsmeta.curation.analyses import MIN_EXPERIMENTS, Analysis, underpowered
 from mnsmeta.curation.controls import control_experiments, match_controls
@@ -30,6 +29,7 @@ from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.clusters import cluster_table
 from mnsmeta.meta_analysis.datasets import to_dataset
 from mnsmeta.meta_analysis.engine.scaleout import dask_cluster
+from mnsmeta.progress import progress
 from mnsmeta.workflows.boilerplate import dataset_description, methods_text
 from mnsmeta.workflows.figures import plot_map
 from mnsmeta.workflows.provenance import input_checksums, now, package_versions
@@ -477,7 +477,7 @@ def run_analyses(
     outputs: dict[str, AnalysisResult] = {}
     datasets: dict[str, object] = {}
     rows = []
-    bar = tqdm(analyses, desc="analyses", unit="analysis", disable=not settings.progress)
+    bar = progress(analyses, desc="analyses", unit="analysis", show=settings.progress)
     for analysis in bar:
         bar.set_description(f"{analysis.name} ({analysis.kind})")
         analysis_started = now()

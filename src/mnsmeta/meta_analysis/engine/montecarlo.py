@@ -400,9 +400,8 @@ def _fast_correct_fwe_montecarlo(
     NiMARE's stream ``"correct_fwe_montecarlo"`` of the estimator's ``random_state``. With
     ``draws="nimare"``, NiMARE's own method runs (its draws, its loop, our iterations).
     """
-    from tqdm.auto import tqdm
-
     from mnsmeta.meta_analysis import nimare_adapter
+    from mnsmeta.progress import progress
 
     if self.draws == "nimare" or vfwe_only:
         return self._nimare_correct_fwe_montecarlo(
@@ -412,7 +411,7 @@ def _fast_correct_fwe_montecarlo(
     plan = _Plan.for_coordinates(self.inputs_["coordinates"], self.masker.mask_img)
     plan.set_null_voxels(null_ijk)
     root = np.random.SeedSequence(int(rng.integers(2**63)))
-    with tqdm(total=n_iters, desc="Monte Carlo", unit="it") as bar:
+    with progress(total=n_iters, desc="Monte Carlo", unit="it", stage=False) as bar:
         nulls = monte_carlo_null(plan, cut, n_iters, root, n_cores, bar)
     return nimare_adapter.montecarlo_fwe_maps(self, result, cut, voxel_thresh, nulls)
 

@@ -122,10 +122,9 @@ def null_histogram(plan, bin_centers, n_maps, seed, n_jobs=1, progress=None):
 
 def _streaming_fit(self, dataset):
     """``_fit`` of NiMARE's ALE without its MA maps (module docstring); same outputs."""
-    from tqdm.auto import tqdm
-
     from mnsmeta.meta_analysis import nimare_adapter
     from mnsmeta.meta_analysis.engine.montecarlo import _Plan
+    from mnsmeta.progress import progress
 
     self.dataset = dataset
     self.masker = self.masker or dataset.masker
@@ -138,7 +137,7 @@ def _streaming_fit(self, dataset):
     null_ijk, rng = nimare_adapter.uncorrected_null_inputs(self)
     plan.set_null_voxels(null_ijk)
     root = int(rng.integers(2**63))
-    with tqdm(total=self.n_iters, desc="uncorrected null", unit="map") as bar:
+    with progress(total=self.n_iters, desc="uncorrected null", unit="map", stage=False) as bar:
         counts, last = null_histogram(plan, bins, self.n_iters, root, self.n_cores, bar)
     self.null_distributions_["histogram_bins"] = bins
     self.null_distributions_["histweights_corr-none_method-montecarlo"] = counts

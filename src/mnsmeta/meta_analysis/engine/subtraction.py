@@ -182,9 +182,9 @@ def _iterate_permutation_diffs(self, ma_store, n_iters, n_cores):
 
 
 def _progress(iterable, total):
-    from tqdm.auto import tqdm
+    from mnsmeta.progress import progress
 
-    return tqdm(iterable, total=total, disable=None, leave=False)
+    return progress(iterable, total=total, desc="permutations", stage=False)
 
 
 def _compute_cluster_nulls(self, iter_diff_values, voxel_thresh, n_iters, union_mask=None):
