@@ -339,57 +339,17 @@ class MasksFolder:
 
 
 @dataclass(frozen=True)
-class RobustnessFolder:
-    """``results/robustness/``: the robustness tables and the sensitivity reruns."""
+class _StageTables:
+    """A later stage's folder: named csv tables and a provenance file."""
 
     path: Path
 
-    TABLES = (
-        "contributions",
-        "jackknife",
-        "jackknife_subsets",
-        "failsafe",
-        "failsafe_levels",
-        "clusters",
-    )
-
     def table(self, name: str) -> Path:
-        """One of ``TABLES`` or ``sensitivity``."""
+        """One of the stage's ``TABLES``."""
         return self.path / f"{name}.csv"
 
     def read_table(self, name: str) -> pd.DataFrame | None:
-        return _read_csv(self.table(name))
-
-    def write_table(self, name: str, table: pd.DataFrame) -> None:
-        write_csv(table, self.table(name), float_format=ROBUSTNESS_FLOAT_FORMAT)
-
-    @property
-    def provenance(self) -> Path:
-        return self.path / "provenance.json"
-
-    def read_provenance(self) -> dict | None:
-        return _read_json(self.provenance)
-
-    def sensitivity_variant(self, variant: str) -> ResultsFolder:
-        """The results folder of one sensitivity variant's reruns."""
-        return ResultsFolder(self.path / "sensitivity" / variant)
-
-
-@dataclass(frozen=True)
-class SpecificityFolder:
-    """``results/specificity/``: each subtraction's differences in the claim regions, the
-    power curves of its region-wise tests and its MNS overlap against the other set."""
-
-    path: Path
-
-    TABLES = ("differences", "power", "overlap")
-
-    def table(self, name: str) -> Path:
-        """One of ``TABLES``."""
-        return self.path / f"{name}.csv"
-
-    def read_table(self, name: str) -> pd.DataFrame | None:
-        """The table (empty when no subtraction was computed), or None before the stage."""
+        """The table (empty if written empty), or None before the stage has run."""
         try:
             return _read_csv(self.table(name))
         except pd.errors.EmptyDataError:
@@ -404,6 +364,33 @@ class SpecificityFolder:
 
     def read_provenance(self) -> dict | None:
         return _read_json(self.provenance)
+
+
+@dataclass(frozen=True)
+class RobustnessFolder(_StageTables):
+    """``results/robustness/``: the robustness tables (and ``sensitivity``) and the
+    sensitivity reruns."""
+
+    TABLES = (
+        "contributions",
+        "jackknife",
+        "jackknife_subsets",
+        "failsafe",
+        "failsafe_levels",
+        "clusters",
+    )
+
+    def sensitivity_variant(self, variant: str) -> ResultsFolder:
+        """The results folder of one sensitivity variant's reruns."""
+        return ResultsFolder(self.path / "sensitivity" / variant)
+
+
+@dataclass(frozen=True)
+class SpecificityFolder(_StageTables):
+    """``results/specificity/``: each subtraction's differences in the claim regions, the
+    power curves of its region-wise tests and its MNS overlap against the other set."""
+
+    TABLES = ("differences", "power", "overlap")
 
 
 @dataclass(frozen=True)
