@@ -914,7 +914,7 @@ def specificity(obj, output, config, n_perm, replicates, seed, wait):
     from mnsmeta.curation.claims_file import read_claims
     from mnsmeta.errors import Problem
     from mnsmeta.workflows.results import ResultsFolder
-    from mnsmeta.workflows.specificity import describe, run_specificity
+    from mnsmeta.workflows.specificity import SpecificitySettings, describe, run_specificity
 
     if n_perm < 1 or replicates < 1:
         raise MnsmetaInputError(
@@ -930,10 +930,10 @@ def specificity(obj, output, config, n_perm, replicates, seed, wait):
     results = ResultsFolder(output)
     results.require()
     with results.locked("mnsmeta specificity", wait):
+        settings = SpecificitySettings(seed, effect, n_perm, replicates)
         tables = run_specificity(
-            analyses, regions, results, seed, effect, n_perm, replicates,
-            progress=lambda line: click.echo(line, err=True),
-        )  # fmt: skip
+            analyses, regions, results, settings, progress=lambda line: click.echo(line, err=True)
+        )
     click.echo(describe(tables))
     click.echo(f"specificity tables in {results.specificity.path}/")
 

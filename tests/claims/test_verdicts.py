@@ -599,9 +599,10 @@ def test_without_the_specificity_stage_nothing_is_claimed_about_it():
 
 def test_the_specificity_stage_writes_differences_power_and_readings(results_folder):
     """On the written world (SAD: 10 experiments at the amygdala; BPD: 20 there too)."""
-    from mnsmeta.workflows.specificity import describe, run_specificity
+    from mnsmeta.workflows.specificity import SpecificitySettings, describe, run_specificity
 
-    tables = run_specificity(ANALYSES, REGIONS, results_folder, n_perm=200, replicates=5)
+    settings = SpecificitySettings(n_perm=200, replicates=5)
+    tables = run_specificity(ANALYSES, REGIONS, results_folder, settings)
     differences = tables["differences"]
     assert set(differences["region"]) == {"amygdala", "IFG"}  # no MNS masks were written
     assert set(differences["direction"]) == {"SAD>BPD", "BPD>SAD"}

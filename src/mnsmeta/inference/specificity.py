@@ -78,6 +78,7 @@ class RegionMA:
         self.index = np.full(tuple(self.shape), -1, dtype=np.int64)
         self.index[tuple(self.voxels.T)] = np.arange(len(self.voxels))
         self._supports: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._dense: dict[int, np.ndarray] = {}
 
     def support(self, sample_size: int) -> tuple[np.ndarray, np.ndarray]:
         """NiMARE's kernel for ``sample_size`` as offsets from the focus and values."""
@@ -91,10 +92,12 @@ class RegionMA:
         return self._supports[sample_size]
 
     def _dense_kernel(self, sample_size: int) -> np.ndarray:
-        offsets, values = self.support(sample_size)
-        kernel = np.zeros((offsets.max() - offsets.min() + 1,) * 3)
-        kernel[tuple((offsets - offsets.min()).T)] = values
-        return kernel
+        if sample_size not in self._dense:  # built once per N, not once per focus
+            offsets, values = self.support(sample_size)
+            kernel = np.zeros((offsets.max() - offsets.min() + 1,) * 3)
+            kernel[tuple((offsets - offsets.min()).T)] = values
+            self._dense[sample_size] = kernel
+        return self._dense[sample_size]
 
     def focus_kernel(self, focus: np.ndarray, sample_size: int) -> tuple[np.ndarray, np.ndarray]:
         """The voxels (positions) within one focus's kernel, and its values there."""

@@ -21,6 +21,7 @@ regions, on its atlas, and the MNS masks of the overlap stage), it writes
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -84,14 +85,33 @@ def _target(result, mask: np.ndarray):
     return None
 
 
+@dataclass(frozen=True)
+class SpecificitySettings:
+    """Parameters of the specificity stage (recorded in its provenance).
+
+    Parameters
+    ----------
+    seed : int
+        Each subtraction's permutations and replicates are seeded from it and its name.
+    effect_of_interest : float
+        The share of a set's experiments a claimed effect involves (the claims file's).
+    n_perm : int
+        Permutations of the region-wise tests.
+    replicates : int
+        Replicates per point of a power curve.
+    """
+
+    seed: int = 0
+    effect_of_interest: float = 1 / 3
+    n_perm: int = N_PERM
+    replicates: int = REPLICATES
+
+
 def specificity_tables(
     analyses: list[Analysis],
     regions: Regions,
     results: ResultsFolder,
-    seed: int = 0,
-    effect: float = 1 / 3,
-    n_perm: int = N_PERM,
-    replicates: int = REPLICATES,
+    settings: SpecificitySettings = SpecificitySettings(),
     progress=None,
 ) -> dict[str, pd.DataFrame]:
     """Differences, power curves and MNS overlap of every computed subtraction.
@@ -103,14 +123,7 @@ def specificity_tables(
         The claims file's regions.
     results : ResultsFolder
         Read for the subtractions' inputs (experiments, clusters) and the MNS masks.
-    seed : int
-        Each subtraction's permutations and replicates are seeded from it and its name.
-    effect : float
-        The effect of interest: the share of a set's experiments a claimed effect involves.
-    n_perm : int
-        Permutations of the region-wise tests.
-    replicates : int
-        Replicates per point of a power curve.
+    settings : SpecificitySettings
     progress : callable, optional
         Called with a line of text as each subtraction starts.
 
@@ -120,6 +133,8 @@ def specificity_tables(
         ``"differences"``, ``"power"``, ``"overlap"``: the three tables (empty when no
         subtraction was computed).
     """
+    seed, effect = settings.seed, settings.effect_of_interest
+    n_perm, replicates = settings.n_perm, settings.replicates
     by_name = {a.name: a for a in analyses}
     areas = claim_regions(regions, results)
     differences, curves, overlaps = [], [], []
@@ -186,17 +201,12 @@ def run_specificity(
     analyses: list[Analysis],
     regions: Regions,
     results: ResultsFolder,
-    seed: int = 0,
-    effect: float = 1 / 3,
-    n_perm: int = N_PERM,
-    replicates: int = REPLICATES,
+    settings: SpecificitySettings = SpecificitySettings(),
     progress=None,
 ) -> dict[str, pd.DataFrame]:
     """:func:`specificity_tables`, written to ``results/specificity/`` with provenance."""
     started = now()
-    tables = specificity_tables(
-        analyses, regions, results, seed, effect, n_perm, replicates, progress
-    )
+    tables = specificity_tables(analyses, regions, results, settings, progress)
     with results.staged(results.specificity) as folder:
         for name, table in tables.items():
             folder.write_table(name, table)
@@ -206,10 +216,7 @@ def run_specificity(
                 "analyses": sorted(
                     {n for a in analyses if a.is_subtraction for n in (a.name, *a.inputs)}
                 ),
-                "seed": seed,
-                "effect_of_interest": effect,
-                "n_perm": n_perm,
-                "replicates": replicates,
+                **asdict(settings),
                 "started": started,
                 "finished": now(),
             },
