@@ -426,12 +426,14 @@ def _mask_options(function):
         "--n-perm",
         default=1000,
         show_default=True,
-        help="Relocations / moved-cluster permutations of the overlap tests.",
+        help="Relocations and base-rate database sets of the overlap tests (the "
+        "moved-cluster test makes at least 10,000 placements).",
     )(function)
 
 
 def _run_overlap(analyses, results, mask_path, mask_threshold, n_perm, seed, jobs, outputs=None):
-    from mnsmeta.workflows.overlap import OverlapSettings, describe, masks_for, run_overlap
+    from mnsmeta.workflows.masks import masks_for
+    from mnsmeta.workflows.overlap import OverlapSettings, describe, run_overlap
 
     if n_perm < 1:
         raise MnsmetaInputError(f"--n-perm {n_perm}: give a positive number of permutations")
@@ -780,15 +782,23 @@ def overlap(
     """Test SAD, BPD, pooled and conjunction convergence against the MNS masks.
 
     \b
-    Masks (results/masks/, each with a JSON sidecar):
-      meta        the cluster-FWE ALE of the MNS-reference studies (results/MNS)
+    Masks (results/masks/, each with a JSON sidecar; agreement.csv compares them):
+      meta        the cluster-FWE ALE of all MNS-reference studies (results/MNS)
+      curated     observation AND imitation/execution of hand/body actions
+                  (conjunction of results/MNS_observation and MNS_execution)
+      expert      Pintos Lobo et al. 2022's action observation/imitation contrasts
+      terms       NeuroQuery association maps of "action observation", "imitation"
+                  and "action execution" (FDR q < 0.01), their conjunction
       anatomical  Juelich BA44/45, ventral BA6, PF/PFt/PFop/PFcm, hIP1-3
       user        --mask FILE (binary, or thresholded with --mask-threshold)
     \b
-    Two tests per analysis and mask (results/overlap.csv):
-      roi_ale              mean (and max) ALE in the mask vs foci relocated at random
-      thresholded_overlap  overlap of the cluster-FWE map with the mask vs the same
-                           clusters moved rigidly to random places in the brain
+    Tests per analysis and mask (results/overlap.csv; part = IFG/vPM, rostral IPL, other):
+      roi_ale_base_rate      mean ALE in the mask vs database sets drawn like the
+                             analysis: more than typical fMRI foci would? (primary)
+      thresholded_base_rate  its cluster-FWE map in the mask, same database sets
+      roi_ale(_gm)           vs foci relocated at random: are the foci non-uniform?
+      thresholded_overlap    vs the same clusters moved rigidly (whole map)
+      cluster_overlap        each cluster alone vs its own moved placements
 
     Example: mnsmeta overlap --n-perm 1000 --mask my_mns.nii.gz --jobs 2
     """

@@ -216,27 +216,36 @@ def test_a_directional_claim_without_its_direction_s_analysis_is_not_testable():
     assert "no analysis of that direction's contrasts" in v.reason
 
 
-def _overlap(analysis, p, n_perm=10_000, observed=12):
+def _overlap(analysis, p, n_perm=1000, observed=12):
+    """The primary test (base-rate null, anatomical mask) has ``p``; the others p = 0.001."""
+    base_rate = "thresholded_base_rate"
     return pd.DataFrame(
         [
-            (analysis, "anatomical", "thresholded_overlap", "voxels_in_both", observed, p, n_perm),
-            (analysis, "anatomical", "roi_ale", "mean_ale", 0.01, 0.001, 1000),
-            (analysis, "meta", "thresholded_overlap", "voxels_in_both", 3, 0.001, n_perm),
+            (analysis, "anatomical", base_rate, "voxels_in_both", observed, p, n_perm, 4.0),
+            (analysis, "anatomical", "thresholded_overlap", "voxels_in_both", observed, 0.001,
+             10_000, 1.0),
+            (analysis, "anatomical", "roi_ale", "mean_ale", 0.01, 0.001, 1000, 0.005),
+            (analysis, "meta", base_rate, "voxels_in_both", 3, 0.001, n_perm, 0.5),
         ],
-        columns=["analysis", "mask", "test", "statistic", "observed", "p", "n_perm"],
-    )
+        columns=["analysis", "mask", "test", "statistic", "observed", "p", "n_perm", "null_mean"],
+    )  # fmt: skip
 
 
 def test_the_mns_claim_is_decided_by_its_one_mask_and_test_never_against():
-    """Secondary tests (the ROI test, the other mask) are reported and do not decide."""
+    """Secondary tests (the non-uniformity nulls, the other masks) are reported and do not
+    decide: the claim's mask under the base-rate null does."""
     mns = claim("mns", "SAD", "mns_overlap", mask="anatomical")
     weak = judge([mns], World().evidence(overlap=_overlap("SAD", 0.2)), {})["mns"]
     assert weak.verdict == INCONCLUSIVE  # though the meta mask's p is 0.001
-    assert "meta moved clusters p=0.001" in weak.evidence
+    assert (
+        "base-rate null in every mask: anatomical p=0.2, meta p=0.001 (below 0.05 in 1 of 2 masks)"
+    ) in weak.evidence
+    assert "anatomical moved clusters (are the foci non-uniform?) p=0.001" in weak.evidence
     assert "power is not simulated" in weak.reason
     strong = judge([mns], World().evidence(overlap=_overlap("SAD", 0.004)), {})["mns"]
     assert strong.verdict == SUPPORTED
-    assert strong.n_draws == 10_000
+    assert strong.n_draws == 1000
+    assert "(base-rate p=0.004: 4 voxels in database sets drawn like it)" in strong.evidence
 
 
 def test_a_supported_overlap_needs_a_robust_cluster_in_the_mask():
@@ -443,7 +452,8 @@ def test_the_claims_command_writes_graded_verdicts_and_exits_zero(results_folder
     assert text.exit_code == 0, text.output
     assert "x: INCONCLUSIVE, certainty " in text.output
     assert (
-        "primary test: moved-cluster overlap with the anatomical MNS mask: p 0.2 (" in text.output
+        "primary test: overlap with the anatomical MNS mask, ranked among database sets drawn "
+        "like the analysis (base-rate null): p 0.2 (" in text.output
     )
     assert "variants: 0 of 1 change it" in text.output  # the atlas variant
 
@@ -574,7 +584,7 @@ def test_an_mns_claim_reports_its_overlap_against_the_healthy_set():
     (v,) = judge([mns], _specificity_evidence(), {}).values()
     assert "MNS anatomical does not exceed (power 85%)" in v.evidence
     # The healthy set's own overlap test, beside the disorder's (secondary).
-    assert "healthy SAD_controls anatomical moved clusters 40 voxels p=0.01" in v.evidence
+    assert "healthy SAD_controls anatomical base-rate 40 voxels p=0.01" in v.evidence
     assert v.p == pytest.approx(0.2)  # the disorder's test still decides
     assert (
         "foci in the anatomical mask SAD 7.3% vs SAD_controls 5.6% (permutation p=0.21)"

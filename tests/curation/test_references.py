@@ -100,3 +100,24 @@ def test_mnsmeta_ale_takes_a_published_set_by_name_and_a_file_past_outside_foci(
     kept = read_input(str(sleuth), tmp_path, drop_outside=True)
     assert len(kept.experiments.foci) == 1
     assert any(w.line == 5 and "dropped" in w.fix for w in kept.warnings)
+
+
+def test_the_expert_mns_set_is_pintos_lobos_action_contrasts_one_per_study():
+    """The written label rule takes watching or copying hand and body actions, never a
+    participant being imitated, faces or touch; a study with several such contrasts gives one
+    (Hanawa 2016: three observation and four imitation contrasts of one sample)."""
+    experiments, selection = references.select_paradigms(
+        ["pintoslobo2022"], ("action_observation", "imitation", "observation_execution"),
+        "MNS_expert", seed=0,
+    )  # fmt: skip
+    studies = sorted(selection["study"].str.removeprefix("pintoslobo2022: "))
+    assert studies == [
+        "Catmur et al., 2008", "Hanawa et al., 2016", "Mazzola et al., 2016",
+        "Montgomery et al., 2008", "Sokolov et al., 2012", "Sperduti et al., 2014",
+        "Wang et al., 2011",
+    ]  # fmt: skip
+    assert not selection["label"].str.contains("being imitated|Faces > Grasping").any()
+    assert len(experiments.experiments) == 7
+    assert experiments.experiments["sample_size"].min() >= 12  # N from the published set
+    with pytest.raises(MnsmetaInputError, match="no contrast label of laird2015 matches"):
+        references.select_paradigms(["laird2015"], ("imitation",), "x", seed=0)

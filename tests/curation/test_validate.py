@@ -221,7 +221,12 @@ BROKEN_ANALYSES = [
     ('\n[[analysis]]\nname = "bad name"\nkind = "ale"\ngroups = ["SAD"]\n', "name must be"),
     ("\n[settings]\nn_iters = 5\n", "unknown table or key 'settings'"),
     ('\n[[analysis]]\nname = "w"\nkind = "ale"\ngroup = ["SAD"]\n', "unknown key 'group'"),
-]
+    ('paradigms = ["watching"]\n', "analysis 1 (SAD): paradigms ['watching']"),
+    ('effectors = ["foot"]\n', "analysis 1 (SAD): effectors ['foot']"),
+    ('mask = "user"\n', "analysis 1 (SAD): mask 'user'"),
+    ('\n[[analysis]]\nname = "v"\nkind = "ale"\ncontrols = "SAD"\nparadigms = ["pain"]\n',
+     "analysis 2 (v): paradigms ['pain']"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("extra", "expected"), BROKEN_ANALYSES)

@@ -200,6 +200,9 @@ def test_default_analyses_file_and_dependency_selection(tmp_path):
         "SAD_vs_BPD",
         "SAD_and_BPD",
         "MNS",
+        "MNS_observation",
+        "MNS_execution",
+        "MNS_expert",
         "SAD_controls",
         "SAD_vs_controls",
         "BPD_controls",
@@ -262,6 +265,13 @@ def test_overlap_tables_and_figures_for_a_run(synthetic_run):
     assert 0.1 <= roi["p"] <= 1.0  # p is at least 1 / (1 + n)
     stats = set(overlap.query("test == 'thresholded_overlap'")["statistic"])
     assert {"voxels_in_both", "fraction_inside", "enrichment", "dice", "peaks_inside"} <= stats
+    # The base-rate test: 9 database sets drawn like SAD, the whole mask and its parts.
+    base_rate = overlap[overlap["test"] == "thresholded_base_rate"]
+    assert set(base_rate["part"]) == {"", "IFG_opercularis_vPM", "rostral_IPL", "other"}
+    assert (base_rate["n_perm"] == 9).all() and base_rate["p"].between(0.1, 1).all()
+    roi = overlap.query("test == 'roi_ale_base_rate' and statistic == 'mean_ale' and part == ''")
+    assert len(roi) == 1 and "more than typical fMRI foci" in roi["note"].iloc[0]
+    assert results.masks.agreement.is_file() and results.masks.figure.is_file()
 
 
 def test_robustness_tables_for_a_run(synthetic_run):
@@ -289,7 +299,8 @@ def test_a_user_mask_keeps_its_place_in_the_figure_and_the_sensitivity_table(syn
     figure and carried into every sensitivity row (it used to break both)."""
     from mnsmeta.inference.masks import Mask, anatomical_mask
     from mnsmeta.inference.sensitivity import p_columns
-    from mnsmeta.workflows.overlap import OverlapSettings, mask_colours, run_overlap
+    from mnsmeta.workflows.masks import mask_colours
+    from mnsmeta.workflows.overlap import OverlapSettings, run_overlap
     from mnsmeta.workflows.robustness import ReviewSettings, run_review
 
     curation, root, results, _ = synthetic_run
@@ -528,3 +539,31 @@ def test_a_published_reference_enters_whole_or_matched_to_a_disorders_paradigms(
     faces = balance.set_index("paradigm").loc["emotional_faces"]
     assert faces["selected"] == len(experiments.experiments) > faces["disorder_experiments"]
     assert "no reference for" in reference_note(matched, balance)
+
+
+def test_the_curated_mirror_mask_conjoins_hand_and_body_observation_with_execution():
+    """The two halves of the curated MNS mask: watching hand, arm or body actions, and
+    imitating or executing them (Molenberghs et al. 2012); no face, vocal, auditory or
+    imagery study in either (the audit's examples), and no sample in both."""
+    from conftest import REPO
+    from mnsmeta.curation.experiments import build_experiments
+
+    analyses = {a.name: a for a in read_analyses(REPO / "coordinates" / "analyses.toml")}
+    observation, execution = analyses["MNS_observation"], analyses["MNS_execution"]
+    assert observation.mask == execution.mask == "curated" and observation.makes_mask
+    assert not observation.is_mns_reference and analyses["MNS"].is_mns_reference
+    assert not analyses["MNS_expert"].tested_for_overlap  # it makes a mask, is not tested
+    curation = load_curation(REPO / "coordinates")
+    sets = [
+        build_experiments(curation, "MNS", paradigms=a.paradigms, effectors=a.effectors)
+        for a in (observation, execution)
+    ]
+    studies = [{s for i in e.ids for s in i.split("+")} for e in sets]
+    assert [len(e.ids) for e in sets] == [25, 23]
+    assert not studies[0] & studies[1]
+    audit = {"12682281", "22772979", "23450458", "24012546", "25671563", "18276163",
+             "26696298"}  # fmt: skip
+    assert not audit & (studies[0] | studies[1])
+    records = {r.study_id: r for r in curation.for_group("MNS")}
+    assert {records[s].paradigm for s in studies[0]} == {"action_observation"}
+    assert {records[s].effector for s in studies[0] | studies[1]} <= {"hand_arm", "body", "mixed"}

@@ -15,7 +15,7 @@ from pathlib import Path
 from mnsmeta.curation.contrasts import KINDS as CONTRAST_KINDS
 from mnsmeta.curation.contrasts import PATIENTS_GT_CONTROLS, PATIENTS_LT_CONTROLS
 from mnsmeta.curation.groups import DISORDER_GROUPS, GROUPS, MNS_REFERENCE
-from mnsmeta.curation.records import MODALITIES
+from mnsmeta.curation.records import EFFECTORS, MODALITIES, PARADIGMS
 from mnsmeta.curation.references import PUBLISHED_SETS
 from mnsmeta.curation.tsv import toml_entry_lines, unknown_keys
 from mnsmeta.errors import MnsmetaInputError, Problem
@@ -24,7 +24,7 @@ ALE, SUBTRACTION, CONJUNCTION = "ale", "subtraction", "conjunction"
 #: The keys an [[analysis]] entry may have.
 ANALYSIS_KEYS = (
     "name", "kind", "groups", "foci", "controls", "modalities", "contrasts", "inputs",
-    "balanced", "reference", "matched_to",
+    "balanced", "reference", "matched_to", "paradigms", "effectors", "mask",
 )  # fmt: skip
 KINDS = (ALE, SUBTRACTION, CONJUNCTION)
 
@@ -85,6 +85,17 @@ class Analysis:
     matched_to : str
         With ``reference``: the disorder group (SAD or BPD) whose curated paradigms the
         selection matches (:func:`mnsmeta.curation.references.select_matched`).
+    paradigms : tuple of str
+        For ``ale`` of groups: keep only records of these curated paradigms; of a reference
+        (without ``matched_to``): keep only experiments whose contrast label matches one of
+        these paradigms' label rules, one contrast per study
+        (:func:`mnsmeta.curation.references.select_paradigms`).
+    effectors : tuple of str
+        For ``ale`` of groups: keep only records of these curated effectors (hand_arm, body...).
+    mask : str
+        For ``ale``: the analysis's cluster-FWE map is (part of) the MNS mask of this name;
+        two analyses naming the same mask make it as the conjunction of their maps (voxels
+        significant in both), as a mirror mask of observation and execution is made.
     """
 
     name: str
@@ -98,6 +109,9 @@ class Analysis:
     balanced: bool = False
     reference: tuple[str, ...] = ()
     matched_to: str = ""
+    paradigms: tuple[str, ...] = ()
+    effectors: tuple[str, ...] = ()
+    mask: str = ""
 
     @property
     def is_ale(self) -> bool:
@@ -127,12 +141,21 @@ class Analysis:
     @property
     def is_mns_reference(self) -> bool:
         """The ALE of the mirror neuron system reference studies (the meta-analytic mask)."""
-        return self.is_ale and tuple(self.groups) == (MNS_REFERENCE,)
+        return (
+            self.is_ale
+            and tuple(self.groups) == (MNS_REFERENCE,)
+            and not (self.paradigms or self.effectors or self.mask)
+        )
+
+    @property
+    def makes_mask(self) -> bool:
+        """An ALE whose cluster-FWE map makes (part of) a named MNS mask."""
+        return self.is_ale and bool(self.mask)
 
     @property
     def is_healthy_set(self) -> bool:
         """An ALE of healthy-only experiments: a disorder's controls or a published reference."""
-        return self.is_ale and bool(self.controls or self.reference)
+        return self.is_ale and bool(self.controls or self.reference) and not self.mask
 
     @property
     def tested_for_overlap(self) -> bool:
@@ -256,6 +279,22 @@ def read_analyses(path: Path) -> list[Analysis]:
                 f"matched_to {matched_to!r}",
                 f"with reference = [...], give one of {', '.join(DISORDER_GROUPS)}",
             )
+        paradigms = tuple(entry.get("paradigms", ()))
+        effectors = tuple(entry.get("effectors", ()))
+        mask = str(entry.get("mask", ""))
+        if paradigms and (kind != ALE or foci or controls or matched_to):
+            problem(
+                f"paradigms {list(paradigms)}",
+                "paradigms select records of groups, or labels of an unmatched reference",
+            )
+        elif any(p not in PARADIGMS for p in paradigms):
+            problem(f"paradigms {list(paradigms)}", f"use {', '.join(PARADIGMS)}")
+        if effectors and (kind != ALE or not groups):
+            problem(f"effectors {list(effectors)}", "effectors select records of groups")
+        elif any(e not in EFFECTORS for e in effectors):
+            problem(f"effectors {list(effectors)}", f"use {', '.join(EFFECTORS)}")
+        if mask and (kind != ALE or not mask.replace("_", "").isalnum() or mask == "user"):
+            problem(f"mask {mask!r}", "an ale analysis may name a mask: letters, digits, _")
         if foci:
             foci = str(path.parent / foci)
         elif kind == ALE and not controls and not reference:
@@ -283,6 +322,9 @@ def read_analyses(path: Path) -> list[Analysis]:
                 balanced is True,
                 reference,
                 matched_to,
+                paradigms,
+                effectors,
+                mask,
             )
         )
     if not analyses:

@@ -44,7 +44,7 @@ REQUIREMENTS = ("group_contrasts",)
 FILE_KEYS = ("atlas", "atlas_variant", "effect_of_interest")
 #: Limits a region may add to its labels, in MNI mm.
 BOUNDS = ("min_abs_x_mm", "max_z_mm")
-MASKS = ("anatomical", "meta")
+MASKS = ("anatomical", "meta", "curated", "expert", "terms")
 
 
 @dataclass(frozen=True)

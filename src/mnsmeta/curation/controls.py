@@ -190,6 +190,13 @@ def _presence(terms) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
     return pmids, (counts > 0).astype(np.float64).tocsr()
 
 
+def studies_naming(terms) -> pd.DataFrame:
+    """Whether each NeuroQuery study names each term in its title, abstract or keywords."""
+    pmids, presence = _presence(terms)
+    return pd.DataFrame(presence.toarray() > 0, index=pd.Index(pmids, name="pmid"),
+                        columns=list(terms))  # fmt: skip
+
+
 def _at_least(thresholds: dict) -> tuple[np.ndarray, np.ndarray]:
     """PMIDs, and for each the first term of ``thresholds`` it names that often ('' if none)."""
     pmids, counts = _counts(thresholds)

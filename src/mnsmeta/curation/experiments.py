@@ -275,6 +275,8 @@ def build_experiments(
     modalities: tuple[str, ...] = (),
     contrast_kinds: tuple[str, ...] = (),
     n_rule: str = "both_groups",
+    paradigms: tuple[str, ...] = (),
+    effectors: tuple[str, ...] = (),
 ) -> ExperimentSet:
     """Select a group's included studies and turn them into ALE experiments.
 
@@ -298,6 +300,8 @@ def build_experiments(
     n_rule : {"both_groups", "patients_only"}
         The N of an experiment that compares patients with controls: both groups (the main
         rule), or the patients alone (a sensitivity variant).
+    paradigms, effectors : tuple of str
+        Keep only records of these curated paradigms and effectors (default: all).
 
     Returns
     -------
@@ -311,7 +315,13 @@ def build_experiments(
     """
     if n_rule not in N_RULES:
         raise ValueError(f"n_rule must be one of {N_RULES}, not {n_rule!r}")
-    records = [r for r in curation.for_group(group) if not modalities or r.modality in modalities]
+    records = [
+        r
+        for r in curation.for_group(group)
+        if (not modalities or r.modality in modalities)
+        and (not paradigms or r.paradigm in paradigms)
+        and (not effectors or r.effector in effectors)
+    ]
     if not records:
         raise MnsmetaInputError(
             f"group {group}: no included study in coordinates/records/: "

@@ -94,6 +94,10 @@ PARADIGMS = (
     "imitation", "observation_execution", "execution", "imagery", "face_observation",
     "face_imitation", "vocal_auditory", "other",
 )  # fmt: skip
+#: The body part that acts or is watched in an MNS-reference task (hand_arm, body, face,
+#: voice; mixed when several, unknown when not stated): the curated mirror mask keeps hand,
+#: arm and body actions only.
+EFFECTORS = ("hand_arm", "body", "face", "voice", "mixed", "unknown")
 AGE_GROUPS = ("adults", "adolescents", "children", "older_adults", "mixed", "unknown")
 DIRECTIONS = ("", "hyper", "hypo", "mixed", "none")
 SPACES = ("MNI", "TAL")
@@ -117,6 +121,7 @@ RECORD_OPTIONAL = [
     "coverage",
     "coverage_evidence",
     "paradigm",
+    "effector",
     "age_group",
     "characteristics_evidence",
     "keep_copy",
@@ -150,6 +155,7 @@ class StudyRecord:
     coverage: str = ""
     coverage_evidence: str = ""
     paradigm: str = ""
+    effector: str = ""
     age_group: str = ""
     characteristics_evidence: str = ""
     keep_copy: str = ""
@@ -320,6 +326,7 @@ def _record_from_row(row: Row, path: str, problems: list[Problem]) -> StudyRecor
         coverage=_choice(row, "coverage", ("", *COVERAGES), path, problems),
         coverage_evidence=row["coverage_evidence"],
         paradigm=_choice(row, "paradigm", ("", *PARADIGMS), path, problems),
+        effector=_choice(row, "effector", ("", *EFFECTORS), path, problems),
         age_group=_choice(row, "age_group", ("", *AGE_GROUPS), path, problems),
         characteristics_evidence=row["characteristics_evidence"],
         keep_copy=row["keep_copy"],

@@ -107,6 +107,14 @@ LABEL_RULES = {
         "social_feedback": r"feedback|evaluat|prais|critic|approv",
         "self_referential": r"\bself\b",
         "theory_of_mind": r"mental|\btom\b|belief|theory of mind|intention|mind",
+        # The expert MNS set: watching or copying hand and body actions. Not "being
+        # imitated" (the participant is watched), not faces or touch.
+        "action_observation": (
+            r"^\s*observ\w*(?:\s+x\b.*)?\s*$|observ\w* of (?:both hands|biological motion)"
+            r"|^\s*grasping\b|hand gestures\s*$|hand movement task"
+        ),
+        "imitation": r"^(?!\s*being\b).*\bimitat(?:e|es|ing|ion)\b",
+        "observation_execution": r"observ\w*.*\bexecution\b",
     },
     "riedel2018": {},
 }
@@ -185,6 +193,36 @@ def label_paradigms(experiments: pd.DataFrame, name: str) -> pd.DataFrame:
     )
 
 
+def _candidates(names: list[str], group: str) -> tuple[pd.DataFrame, dict]:
+    """Every experiment of the named sets whose label matches a paradigm's rule (one row per
+    experiment and paradigm matched), and the sets read."""
+    candidates, sets = [], {}
+    for name in names:
+        reference, _ = read_reference(name, group)
+        sets[name] = reference
+        named = label_paradigms(reference.experiments, name)
+        prints = _fingerprints(reference.foci)
+        for paradigm in named.columns:
+            hits = reference.experiments[named[paradigm]]
+            candidates.append(
+                pd.DataFrame(
+                    {
+                        "experiment_id": [f"{name} | {i}" for i in hits.index],
+                        "source_id": hits.index,
+                        "foci_print": prints.reindex(hits.index).to_numpy(),
+                        "set": name,
+                        "study": [f"{name}: {_split_name(c)[0]}" for c in hits["contrasts"]],
+                        "label": hits["contrasts"].to_numpy(),
+                        "paradigm": paradigm,
+                        "rule": LABEL_RULES[name][paradigm],
+                        "sample_size": hits["sample_size"].to_numpy(),
+                    }
+                )
+            )
+    pool = pd.concat(candidates, ignore_index=True) if candidates else pd.DataFrame()
+    return pool, sets
+
+
 def select_matched(
     names: list[str], disorder_paradigms: pd.Series, group: str, seed: int
 ) -> tuple[ExperimentSet, pd.DataFrame, pd.DataFrame]:
@@ -213,30 +251,7 @@ def select_matched(
         the disorder's experiments (all, and those of covered paradigms) and of the selection.
     """
     rng = np.random.default_rng(seed)
-    candidates, sets = [], {}
-    for name in names:
-        reference, _ = read_reference(name, group)
-        sets[name] = reference
-        named = label_paradigms(reference.experiments, name)
-        prints = _fingerprints(reference.foci)
-        for paradigm in named.columns:
-            hits = reference.experiments[named[paradigm]]
-            candidates.append(
-                pd.DataFrame(
-                    {
-                        "experiment_id": [f"{name} | {i}" for i in hits.index],
-                        "source_id": hits.index,
-                        "foci_print": prints.reindex(hits.index).to_numpy(),
-                        "set": name,
-                        "study": [f"{name}: {_split_name(c)[0]}" for c in hits["contrasts"]],
-                        "label": hits["contrasts"].to_numpy(),
-                        "paradigm": paradigm,
-                        "rule": LABEL_RULES[name][paradigm],
-                        "sample_size": hits["sample_size"].to_numpy(),
-                    }
-                )
-            )
-    pool = pd.concat(candidates, ignore_index=True) if candidates else pd.DataFrame()
+    pool, sets = _candidates(names, group)
     counts = disorder_paradigms.replace("", "not curated").value_counts()
     chosen, rows = [], []
     if len(pool):
@@ -295,6 +310,36 @@ def select_matched(
     balance["selected_share"] = balance["selected"] / max(1, balance["selected"].sum())
     experiments = _subset(sets, selection, group)
     return experiments, selection.drop(columns=["foci_print"]), balance
+
+
+def select_paradigms(
+    names: list[str], paradigms: tuple[str, ...], group: str, seed: int
+) -> tuple[ExperimentSet, pd.DataFrame]:
+    """Every study of the named sets with a contrast of these paradigms, one contrast each.
+
+    The label rules are :data:`LABEL_RULES` (rule 1 above); a study with several matching
+    contrasts (of one paradigm or several) gives one, drawn with the seed (rule 2), so that
+    no sample enters twice. Used for the expert MNS mask (Pintos Lobo et al.'s action
+    observation and imitation contrasts).
+
+    Returns
+    -------
+    experiments : ExperimentSet
+    selection : pandas.DataFrame
+        One row per selected experiment, as :func:`select_matched` gives it.
+    """
+    rng = np.random.default_rng(seed)
+    pool, sets = _candidates(names, group)
+    pool = pool[pool["paradigm"].isin(paradigms)] if len(pool) else pool
+    if pool.empty:
+        raise MnsmetaInputError(
+            f"{group}: no contrast label of {', '.join(names)} matches "
+            f"{', '.join(paradigms)}: name other sets or paradigms (rules: LABEL_RULES in "
+            "src/mnsmeta/curation/references.py)"
+        )
+    pool = pool.iloc[rng.permutation(len(pool))].drop_duplicates("study")
+    pool = pool.drop_duplicates("foci_print").sort_values("experiment_id", kind="stable")
+    return _subset(sets, pool, group), pool.drop(columns=["foci_print"]).reset_index(drop=True)
 
 
 def _fingerprints(foci: pd.DataFrame) -> pd.Series:

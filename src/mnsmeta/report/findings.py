@@ -280,3 +280,55 @@ def specificity_overlap_rows(results: ResultsFolder) -> pd.DataFrame:
         "p": "p (first larger)",
     }
     return table[list(columns)].rename(columns=columns)
+
+
+#: The overlap tests of the MNS grid, in order: the base-rate nulls decide ("more than
+#: typical fMRI foci?"), the others ask "are the foci non-uniform?".
+GRID_TESTS = {
+    ("thresholded_base_rate", "voxels_in_both"): "clusters in mask, base-rate",
+    ("roi_ale_base_rate", "mean_ale"): "mean ALE, base-rate",
+    ("thresholded_overlap", "voxels_in_both"): "clusters in mask, moved clusters",
+    ("roi_ale", "mean_ale"): "mean ALE, uniform",
+    ("roi_ale_gm", "mean_ale"): "mean ALE, grey matter",
+}
+
+
+def mns_grid(results: ResultsFolder) -> pd.DataFrame:
+    """Analysis x null (rows) by mask (columns): the p of each overlap test, whole masks."""
+    overlap = results.read_overlap()
+    if overlap is None or overlap.empty:
+        return pd.DataFrame()
+    if "part" in overlap:
+        overlap = overlap[overlap["part"].fillna("") == ""]
+    rows = []
+    for analysis in overlap["analysis"].unique():
+        mine = overlap[overlap["analysis"] == analysis]
+        for (test, statistic), label in GRID_TESTS.items():
+            hits = mine[(mine["test"] == test) & (mine["statistic"] == statistic)]
+            if hits.empty:
+                continue
+            row = {"analysis": analysis, "null": label}
+            for hit in hits.itertuples():
+                row[hit.mask] = f"{hit.p:.3g}"
+            rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def mask_agreement_rows(results: ResultsFolder) -> pd.DataFrame:
+    """Each mask's size and coverage of the MNS landmarks, and each pair's Dice."""
+    path = results.masks.agreement
+    if not path.is_file():
+        return pd.DataFrame()
+    table = pd.read_csv(path)
+    landmarks = table[table["landmark"].notna()]
+    sizes = landmarks.drop_duplicates("first").set_index("first")["first_voxels"]
+    coverage = landmarks.pivot(index="first", columns="landmark", values="coverage")
+    out = coverage.map(lambda v: f"{v:.0%}").reindex(sizes.index)
+    out.insert(0, "voxels", sizes.astype(int))
+    pairs = table[table["second"].notna()]
+    for mask in sizes.index:
+        dice = pairs[(pairs["first"] == mask) | (pairs["second"] == mask)]
+        out.loc[mask, "Dice with others"] = ", ".join(
+            f"{r.second if r.first == mask else r.first} {r.dice:.2f}" for r in dice.itertuples()
+        )
+    return out.reset_index(names="mask")

@@ -32,6 +32,8 @@ from mnsmeta.curation.ledger import LEDGER_COLUMNS, LEDGER_COMPUTED
 from mnsmeta.report.findings import (
     answer_rows,
     limitations,
+    mask_agreement_rows,
+    mns_grid,
     specificity_overlap_rows,
     specificity_rows,
     variant_matrix,
@@ -451,9 +453,32 @@ def _overlap(results: ResultsFolder) -> str:
     sidecars = results.masks.sidecars()
     if not sidecars:
         out.append(_missing(results.masks.path, COMMANDS["overlap"]))
+    agreement = mask_agreement_rows(results)
+    if len(agreement):
+        out.append(
+            _table(
+                agreement,
+                caption="Each mask's size, its coverage of the places the mirror system is "
+                "expected (IFG pars opercularis with ventral premotor, rostral IPL, pSTS/LOTC) "
+                "and its Dice with the others.",
+            )
+        )
+    if results.masks.figure.is_file():
+        out.append(_figures([results.masks.figure], wide=True))
     for sidecar in sidecars:
-        out.append(f"<h4>{html.escape(sidecar.stem)}</h4>")
-        out.append(_key_values(_read_json(sidecar)))
+        out.append(f"<details><summary>{html.escape(sidecar.stem)}</summary>")
+        out.append(_key_values(_read_json(sidecar)) + "</details>")
+    grid = mns_grid(results)
+    if len(grid):
+        out.append("<h3>Every mask, every null</h3>")
+        out.append(
+            _table(
+                grid,
+                caption="p of each analysis's overlap with each mask. Base-rate: ranked among "
+                "database sets drawn like the analysis (more than typical fMRI foci would?; "
+                "primary). Moved clusters, uniform, grey matter: are the foci non-uniform?",
+            )
+        )
     for heading, path, caption in (
         (
             "Overlap tests",

@@ -18,6 +18,8 @@ from mnsmeta.report.findings import (
     analysis_rows,
     answer_rows,
     limitations,
+    mask_agreement_rows,
+    mns_grid,
     read_claims,
     robustness_rows,
     specificity_overlap_rows,
@@ -138,20 +140,21 @@ def results_markdown(results: ResultsFolder) -> str:
     parts += ["## Analyses", "", markdown_table(analysis_rows(results))]
     for name, glass in maps_of(results).items():
         parts += [f"![{name}: cluster-FWE map](figures/{figure_name(name, glass)})", ""]
-    overlap = results.read_overlap()
-    if overlap is not None:
-        primary = overlap[
-            (overlap["test"] == "thresholded_overlap") & (overlap["statistic"] == "voxels_in_both")
-        ]
-        columns = [
-            c
-            for c in ("analysis", "mask", "observed", "null_mean", "p", "p_mc_low", "p_mc_high")
-            if c in primary.columns
-        ]
+    grid = mns_grid(results)
+    if len(grid):
         parts += [
-            "## MNS overlap (moved-cluster test: cluster voxels in the mask)",
+            "## MNS overlap: every mask, every null",
             "",
-            markdown_table(primary[columns]),
+            "p of each analysis's overlap with each MNS mask. The base-rate nulls rank it among "
+            'sets of whole database experiments drawn like it ("more than typical fMRI foci '
+            "would?\"; the MNS claims' primary test on their mask); the moved-cluster, uniform "
+            'and grey-matter nulls ask "are the foci non-uniform?", which any fMRI '
+            "literature is.",
+            "",
+            markdown_table(grid),
+            "",
+            markdown_table(mask_agreement_rows(results)),
+            "",
         ]
     specific = specificity_rows(results)
     if len(specific):

@@ -111,22 +111,36 @@ class Variant:
         return bool(reads & self.rerun) or overlap
 
 
+#: Database sets of a variant's base-rate test (the main run's: ``--n-perm``, 1,000): a
+#: variant changes a verdict only when its p lies beyond alpha by more than its Monte Carlo
+#: interval, which 250 sets keep near +-0.03 at p = 0.05.
+VARIANT_SETS = 250
+
+
 def variant_evidence(
     folder: ResultsFolder,
     analyses: list[Analysis],
     main: Evidence,
     main_masks: dict,
     emptied: set | None = None,
+    judged: set | None = None,
 ) -> Variant:
     """Evidence of one sensitivity variant: its reruns, the main results for the analyses it
     leaves as they are, the conjunction formed again, and the variant's MNS masks.
 
     ``emptied`` names the analyses the variant leaves without data (not testable there).
 
-    The overlap table gains the moved-cluster rows (the MNS claims' primary test, cheap) of
-    every analysis that lacks them in the variant, against the variant's masks.
+    The overlap table gains the moved-cluster rows (cheap) of every analysis that lacks them
+    in the variant, against the variant's masks, and the base-rate rows (the MNS claims'
+    primary test: :data:`VARIANT_SETS` database sets) of the analyses in ``judged`` (those
+    of the MNS claims).
     """
-    from mnsmeta.workflows.overlap import MOVES, OverlapSettings, thresholded_overlap_rows
+    from mnsmeta.workflows.overlap import (
+        MOVES,
+        OverlapSettings,
+        base_rate_rows,
+        thresholded_overlap_rows,
+    )
 
     rerun = {a.name for a in analyses if a.is_ale and folder.computed(a)}
     loaded: dict[str, AnalysisResult] = {}
@@ -161,17 +175,36 @@ def variant_evidence(
     overlap = folder.read_overlap()
     tested = set() if overlap is None else set(overlap["analysis"])
     brain = np.asarray(brain_mask_img().dataobj) > 0
-    moves = OverlapSettings(n_perm=MOVES, seed=int(settings.get("seed", 0) or 0), progress=False)
+    seed = int(settings.get("seed", 0) or 0)
+    moves = OverlapSettings(n_perm=MOVES, seed=seed, progress=False)
+    sets = OverlapSettings(n_perm=VARIANT_SETS, seed=seed, progress=False)
+    tables = [t for t in (folder.read_summary(), main.summary) if t is not None]
+    # The variant's thresholds first: an analysis it reran has its own.
+    summary = (
+        pd.concat(tables, ignore_index=True).drop_duplicates("analysis").set_index("analysis")
+        if tables
+        else None
+    )
     extra = []
+    has_base_rate = (
+        set() if overlap is None
+        else set(overlap.loc[overlap["test"] == "thresholded_base_rate", "analysis"])
+    )  # fmt: skip
     for analysis in usable:
         # The healthy sets are not rerun in a variant: their main overlap stands.
-        if analysis.name in tested or not analysis.tested_for_overlap or analysis.is_healthy_set:
+        if not analysis.tested_for_overlap or analysis.is_healthy_set:
             continue
         result = load(analysis)
-        for mask_name, (mask, _) in masks.items():
-            extra += thresholded_overlap_rows(
-                analysis.name, result.labels, result.clusters, mask, mask_name, brain, moves
-            )
+        if analysis.name not in tested:
+            for mask_name, (mask, _) in masks.items():
+                extra += thresholded_overlap_rows(
+                    analysis.name, result.labels, result.clusters, mask, mask_name, brain, moves
+                )
+        if analysis.name in (judged or set()) and analysis.name not in has_base_rate:
+            inputs = [result] if analysis.is_ale else [load(main.analyses[n]) for n in
+                                                       analysis.inputs]  # fmt: skip
+            arrays = {name: mask for name, (mask, _) in masks.items()}
+            extra += base_rate_rows(analysis, result, inputs, summary, arrays, sets, brain)
     if extra:
         overlap = pd.concat([overlap, pd.DataFrame(extra)], ignore_index=True)
 
@@ -215,7 +248,16 @@ def judge_variants(
         rows = table[table["variant"] == path.name] if len(table) else table
         emptied = {r.analysis for r in rows.itertuples() if leaves_no_data(r.conclusion_changes)}
         try:
-            variants[path.name] = variant_evidence(folder, analyses, main, main_masks, emptied)
+            judged = {
+                a.name
+                for c in claims
+                if c.test == "mns_overlap"
+                for a in analyses
+                if a.answers(c.analysis, c.direction)
+            }
+            variants[path.name] = variant_evidence(
+                folder, analyses, main, main_masks, emptied, judged
+            )
         except MnsmetaInputError as error:  # a variant folder with a missing file: skipped
             LGR.warning("variant %s: not judged (%s)", path.name, error)
     matrix = []

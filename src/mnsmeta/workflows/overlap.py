@@ -7,6 +7,7 @@ use the same experiments and sample sizes as the maps.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -14,13 +15,16 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from mnsmeta.curation.analyses import Analysis, mns_reference
+from mnsmeta.curation.analyses import Analysis
+from mnsmeta.curation.controls import healthy_pool
 from mnsmeta.curation.experiments import ExperimentSet
-from mnsmeta.data.space import brain_mask_img
-from mnsmeta.errors import MnsmetaInputError
-from mnsmeta.filesystem import atomic
-from mnsmeta.inference.masks import Mask, anatomical_mask, meta_analytic_mask, user_mask
+from mnsmeta.data import databases, hygiene
+from mnsmeta.data.space import brain_mask_img, mm_to_voxel
+from mnsmeta.inference.masks import Mask, mask_parts
 from mnsmeta.inference.overlap import (
+    BaseRateDesign,
+    DatabasePool,
+    base_rate_null,
     cluster_overlap_table,
     moved_clusters_null,
     overlap_statistics,
@@ -33,11 +37,11 @@ from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.engine.relocation import AleComputer
 from mnsmeta.progress import progress
+from mnsmeta.workflows.masks import mask_colours, write_masks
 from mnsmeta.workflows.provenance import now, package_versions
 from mnsmeta.workflows.results import (
     FLOAT_FORMAT,
     ResultsFolder,
-    read_map,
     write_csv,
     write_json,
 )
@@ -46,19 +50,6 @@ LGR = logging.getLogger(__name__)
 #: Relocations are split into this many seeded chunks, whatever the number of processes,
 #: so that the same seed gives the same null serially and in parallel.
 N_CHUNKS = 8
-MASK_COLOURS = {"meta": "tab:blue", "anatomical": "tab:green", "user": "tab:purple"}
-#: The order of the masks in every table and figure: the built-in ones, then the others.
-MASK_ORDER = tuple(MASK_COLOURS)
-#: Colours of masks with other names, in turn.
-OTHER_MASK_COLOURS = ("tab:orange", "tab:cyan", "tab:olive", "tab:pink", "tab:brown")
-
-
-def mask_colours(names) -> dict[str, str]:
-    """A contour colour for each mask: the built-in masks keep theirs, others take the next."""
-    others = iter(OTHER_MASK_COLOURS * len(list(names)))
-    return {name: MASK_COLOURS.get(name) or next(others) for name in names}
-
-
 #: Fewest placements of the moved-cluster test (the MNS claims' primary test).
 MOVES = 10_000
 
@@ -71,6 +62,9 @@ class OverlapSettings:
     seed: int = 0
     jobs: int = 1
     progress: bool = True
+    #: The base-rate test (sets of database experiments, ``n_perm`` of them); the robustness
+    #: stage's reruns leave it out (their table reads the other tests).
+    base_rate: bool = True
 
 
 #: The ROI test's nulls: foci relocated anywhere in the brain (the test as specified), and
@@ -271,12 +265,126 @@ def _figure(name, thresholded_img, masks: dict[str, Mask], path):
     save_figure(figure, path)
 
 
-def write_masks(masks: dict[str, Mask], folder) -> None:
-    """Write each mask and its JSON sidecar into a (staged) masks folder."""
+@functools.lru_cache(maxsize=1)
+def database_pool() -> DatabasePool:
+    """The screened healthy pool of the databases (the controls' pool: task imaging, no
+    clinical, age, selected-sample or non-imaging study; :mod:`mnsmeta.curation.controls`),
+    its foci cleaned as every analysis's are."""
+    pmids, _ = healthy_pool(set())
+    foci = databases.merged_foci(pmids=pmids)
+    foci["experiment_id"] = foci["pmid"].astype(str)
+    foci, _ = hygiene.apply_rules(foci)
+    ijk = mm_to_voxel(foci[["x", "y", "z"]].to_numpy())
+    inside = np.all((ijk >= 0) & (ijk < brain_mask_img().shape), axis=1)
+    _, study = np.unique(foci["pmid"].to_numpy()[inside], return_inverse=True)
+    return DatabasePool(ijk[inside], study)
+
+
+def _design(result: AnalysisResult, summary: pd.DataFrame | None) -> BaseRateDesign | None:
+    """An ALE analysis's foci counts, N and thresholds (None without a summary row)."""
+    name = result.analysis.name
+    if summary is None or name not in summary.index or result.experiments is None:
+        return None
+    row = summary.loc[name]
+    cut, size_cut = row.get("cluster_forming_ale"), row.get("cluster_size_threshold_voxels")
+    if pd.isna(cut) or pd.isna(size_cut):
+        return None
+    experiments = result.experiments
+    return BaseRateDesign(
+        experiments.counts, experiments.sample_sizes, float(cut), float(size_cut)
+    )
+
+
+def _split(masks: dict[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+    """Each mask whole (part '') and in its parts (IFG/vPM, rostral IPL, the rest)."""
+    out = {}
     for name, mask in masks.items():
-        with atomic(folder.image(name)) as temporary:
-            mask.image().to_filename(temporary)
-        write_json(folder.sidecar(name), {**mask.description, "voxels": mask.n_voxels})
+        out[name, ""] = mask
+        for part, voxels in mask_parts(mask).items():
+            out[name, part] = voxels
+    return out
+
+
+def base_rate_rows(analysis, result, inputs, summary, masks, settings, brain) -> list[dict]:
+    """The base-rate test of one analysis in every mask and part: the analysis's rank among
+    database sets drawn like it.
+
+    ``inputs`` are the :class:`AnalysisResult` whose experiments are redrawn: the analysis
+    itself (ALE) or its two inputs (conjunction: the ROI p is the larger input p, and a
+    drawn set's thresholded map is the conjunction of its inputs' maps); the observed
+    thresholded statistic is that of ``result``'s own map.
+    """
+    designs = [_design(r, summary) for r in inputs]
+    if any(d is None for d in designs):
+        return []
+    parts = _split(masks)
+    keys = list(parts)
+    flat = {f"{m}|{p}": parts[m, p] for m, p in keys}
+    computer = AleComputer(brain_mask_img(), "brain")
+    pool = database_pool()
+    roi, overlap = base_rate_null(
+        computer,
+        designs,
+        pool,
+        flat,
+        settings.n_perm,
+        analysis_seed(settings.seed, f"base_rate:{analysis.name}"),
+    )
+    observed_roi = []
+    for one in inputs:
+        experiments = one.experiments
+        values = computer.ale(
+            experiments.ijk(), experiments.experiment_of_foci(), experiments.sample_size_of_foci()
+        )
+        observed_roi.append(
+            {
+                key: (values[v[brain]].mean(), values[v[brain]].max()) if v.any() else (0, 0)
+                for key, v in flat.items()
+            }
+        )
+    significant = result.labels > 0 if result.labels is not None else None
+    note = (
+        f"rank among {settings.n_perm} sets of whole database experiments (screened "
+        "healthy pool) drawn with the analysis's foci counts and N: more than typical fMRI "
+        "foci would?"
+    )
+    rows = []
+    for mask, part in keys:
+        key = f"{mask}|{part}"
+        base = {"analysis": analysis.name, "mask": mask, "part": part}
+        for column, statistic in enumerate(("mean_ale", "max_ale")):
+            if not parts[mask, part].any():
+                continue
+            pairs = [
+                (o[key][column], r[key][:, column]) for o, r in zip(observed_roi, roi, strict=True)
+            ]
+            p = max(permutation_p(o, n) for o, n in pairs)  # intersection-union
+            summary_row = summarise_null(min(o for o, _ in pairs), pairs[0][1])
+            summary_row["p"] = p
+            summary_row["p_mc_low"], summary_row["p_mc_high"] = mc_interval(p, len(pairs[0][1]))
+            rows.append(
+                {
+                    **base,
+                    "test": "roi_ale_base_rate",
+                    "statistic": statistic,
+                    **summary_row,
+                    "note": note
+                    + (" Intersection-union: larger input p." if len(pairs) > 1 else ""),
+                }
+            )
+        if significant is not None and parts[mask, part].any():
+            observed = int((significant & parts[mask, part]).sum())
+            rows.append(
+                {
+                    **base,
+                    "test": "thresholded_base_rate",
+                    "statistic": "voxels_in_both",
+                    **summarise_null(observed, overlap[key].astype(float)),
+                    "note": note + " Each set thresholded with the analysis's cluster-forming "
+                    "ALE and cluster-size cut.",
+                }
+            )
+    return rows
 
 
 def tested_analyses(analyses: list[Analysis]) -> list[Analysis]:
@@ -322,6 +430,8 @@ def run_overlap(
         return outputs[name]
 
     started = now()
+    summary = results.read_summary()
+    summary = summary.set_index("analysis") if summary is not None else None
     rows, cluster_rows = [], []
     roi_cache: dict[tuple[str, str], tuple] = {}
     # An analysis without data (no curated contrast of its kind) has nothing to test.
@@ -349,6 +459,20 @@ def run_overlap(
                     rows += _intersection_union_rows(
                         analysis, [roi_cache[n, null_space] for n in names], masks, test, settings
                     )
+            inputs = [result] if analysis.is_ale else [result_of(n) for n in analysis.inputs]
+            rows += (
+                []
+                if not settings.base_rate
+                else base_rate_rows(
+                    analysis,
+                    result,
+                    inputs,
+                    summary,
+                    mask_arrays,
+                    settings,
+                    brain,
+                )
+            )
             labels, clusters = result.labels, result.clusters
             for mask_name, mask in mask_arrays.items():
                 rows += thresholded_overlap_rows(
@@ -387,73 +511,6 @@ def run_overlap(
         )
     write_csv(overlap, results.overlap_table, float_format=FLOAT_FORMAT)
     return overlap
-
-
-def masks_for(
-    results: ResultsFolder,
-    analyses: list[Analysis],
-    user_path=None,
-    threshold: float | None = None,
-    outputs: dict[str, AnalysisResult] | None = None,
-) -> dict[str, Mask]:
-    """The meta-analytic, anatomical and (if given) user masks.
-
-    The meta-analytic mask is the MNS reference analysis's cluster-FWE map: from ``outputs``
-    when this run made it, else read back from ``results``.
-    """
-    # The user's mask first: a bad file is the user's to fix, before any other work.
-    user = user_mask(user_path, threshold) if user_path is not None else None
-    reference = mns_reference(analyses)
-    if reference is None:
-        raise MnsmetaInputError(
-            "no MNS reference analysis (an ale analysis of group MNS) in analyses.toml: "
-            "add one, it makes the meta-analytic mask"
-        )
-    folder = results.analysis(reference)
-    mask_path = folder.thresholded().mask
-    made = (outputs or {}).get(reference.name)
-    if made is not None:
-        significant, experiments = made.labels > 0, made.experiments
-    elif mask_path.is_file():
-        significant, experiments = read_map(mask_path) > 0, folder.read_experiments()
-    else:
-        raise MnsmetaInputError(
-            f"{mask_path}: missing: run the MNS analysis first "
-            f"(mnsmeta run --analyses {reference.name})"
-        )
-    provenance = folder.read_provenance() or {}
-    masks = {
-        "meta": meta_analytic_mask(
-            significant,
-            source=str(mask_path),
-            n_experiments=provenance.get("summary", {}).get("experiments"),
-            n_iters=provenance.get("settings", {}).get("n_iters"),
-            experiments=experiments.ids if experiments is not None else None,
-        ),
-        "anatomical": anatomical_mask(),
-    }
-    if user is not None:
-        masks["user"] = user
-    return masks
-
-
-def masks_from_results(results: ResultsFolder) -> dict[str, Mask]:
-    """The masks the overlap stage used, as written to the results folder."""
-    written = results.read_masks()
-    # The built-in masks first, in the order the overlap stage tests them.
-    order = sorted(
-        written,
-        key=lambda name: (MASK_ORDER.index(name) if name in MASK_ORDER else len(MASK_ORDER), name),
-    )
-    masks = {
-        name: Mask(
-            name, written[name][0], {k: v for k, v in written[name][1].items() if k != "voxels"}
-        )
-        for name in order
-    }
-    if not masks:
-        raise MnsmetaInputError(f"{results.masks.path}: no masks: run `mnsmeta overlap` first")
-    return masks
 
 
 def describe(overlap: pd.DataFrame) -> str:

@@ -337,6 +337,15 @@ class MasksFolder:
     def sidecars(self) -> list[Path]:
         return sorted(self.path.glob("mns_*.json"))
 
+    @property
+    def agreement(self) -> Path:
+        """How far the masks agree (Dice, landmark coverage)."""
+        return self.path / "agreement.csv"
+
+    @property
+    def figure(self) -> Path:
+        return self.path / "masks.png"
+
 
 @dataclass(frozen=True)
 class _StageTables:

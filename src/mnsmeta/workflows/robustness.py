@@ -23,9 +23,9 @@ from mnsmeta.inference.masks import meta_analytic_mask
 from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.clusters import cluster_table
 from mnsmeta.progress import progress
+from mnsmeta.workflows.masks import masks_from_results
 from mnsmeta.workflows.overlap import (
     OverlapSettings,
-    masks_from_results,
     run_overlap,
     thresholded_overlap_rows,
 )
@@ -211,7 +211,9 @@ def _voxel_fwe_row(analysis, variant, reference, results, masks, main_overlap, s
     stat = read_map(folder.map("stat"))
     table, labels = cluster_table(voxel_map, brain_mask_img().affine, stat, voxel_map)
     brain = np.asarray(brain_mask_img().get_fdata()) > 0
-    overlap_settings = OverlapSettings(settings.n_perm, settings.seed, settings.jobs, False)
+    overlap_settings = OverlapSettings(
+        settings.n_perm, settings.seed, settings.jobs, False, base_rate=False
+    )
     rows = []
     for mask_name, mask in masks.items():
         rows += thresholded_overlap_rows(
@@ -241,7 +243,7 @@ def _mask_variant_row(analysis, variant, reference, mask, overlap_inputs):
         [analysis],
         {**masks, "meta": mask},
         target,
-        OverlapSettings(settings.n_perm, settings.seed, settings.jobs, False),
+        OverlapSettings(settings.n_perm, settings.seed, settings.jobs, False, base_rate=False),
         {analysis.name: results.load(analysis)},
     )
     experiments = reference.conclusions["experiments"]
@@ -348,7 +350,7 @@ def _sensitivity(
             [analysis],
             masks,
             target,
-            OverlapSettings(settings.n_perm, settings.seed, settings.jobs, False),
+            OverlapSettings(settings.n_perm, settings.seed, settings.jobs, False, base_rate=False),
             outputs,
         )
         rows.append(

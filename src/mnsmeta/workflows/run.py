@@ -21,7 +21,7 @@ from mnsmeta.curation.controls import control_experiments, match_controls
 from mnsmeta.curation.experiments import ExperimentSet, build_experiments, combine
 from mnsmeta.curation.inputs import read_experiments
 from mnsmeta.curation.records import Curation
-from mnsmeta.curation.references import read_reference, select_matched
+from mnsmeta.curation.references import read_reference, select_matched, select_paradigms
 from mnsmeta.data.space import brain_mask_img
 from mnsmeta.inference.precision import mc_interval
 from mnsmeta.meta_analysis import ale
@@ -90,6 +90,12 @@ def _control_set(curation: Curation, analysis: Analysis, settings: RunSettings):
 def _reference_set(curation: Curation, analysis: Analysis, settings: RunSettings):
     """A published reference (all of it, or its selection matched to a disorder's paradigms),
     with the table of its experiments and, when matched, the paradigm balance."""
+    if analysis.paradigms:
+        seed = ale.analysis_seed(settings.seed, analysis.name)
+        experiments, selection = select_paradigms(
+            list(analysis.reference), analysis.paradigms, analysis.name, seed
+        )
+        return experiments, selection, None
     if not analysis.matched_to:
         sets = [read_reference(name, analysis.name)[0] for name in analysis.reference]
         experiment_set = sets[0] if len(sets) == 1 else combine(sets, analysis.name)
@@ -135,6 +141,8 @@ def _experiment_set(curation: Curation, analysis: Analysis, settings: RunSetting
             analysis.modalities,
             analysis.contrasts,
             settings.n_rule,
+            analysis.paradigms,
+            analysis.effectors,
         )
         for group in analysis.groups
     ]

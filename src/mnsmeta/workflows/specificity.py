@@ -57,7 +57,7 @@ def claim_regions(regions: Regions, results: ResultsFolder) -> dict[str, np.ndar
         )
         for name in regions.labels
     }
-    from mnsmeta.workflows.overlap import masks_from_results
+    from mnsmeta.workflows.masks import masks_from_results
 
     try:
         masks = masks_from_results(results)
