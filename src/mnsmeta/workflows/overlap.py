@@ -71,6 +71,15 @@ class OverlapSettings:
 #: only in grey matter (a control: real foci lie in grey matter, and so do MNS masks, so a
 #: whole-brain null favours any grey-matter mask).
 NULL_SPACES = {"brain": "roi_ale", "gm": "roi_ale_gm"}
+#: What the secondary tests answer, in each of their rows (the base-rate test is primary).
+SECONDARY_NOTES = {
+    "roi_ale": "secondary: foci relocated uniformly in the brain; asks 'are the foci "
+    "non-uniform?', which any fMRI literature is",
+    "roi_ale_gm": "secondary: foci relocated in grey matter; asks 'are the foci non-uniform "
+    "within grey matter?'",
+    "thresholded_overlap": "secondary: the same clusters moved rigidly in the brain; asks 'is "
+    "the convergence MNS-located, given its shape?', not 'more than typical fMRI?'",
+}
 
 
 def _roi_chunk(ijk, experiment, sample_sizes, masks, n_perm, seed, null_space):
@@ -120,6 +129,7 @@ def _roi_rows(name, observed, null, mask_names, test="roi_ale"):
                     "test": test,
                     "statistic": statistic,
                     **summarise_null(observed[mask][column], null[mask][:, column]),
+                    "note": SECONDARY_NOTES.get(test, ""),
                 }
             )
     return rows
@@ -203,7 +213,8 @@ def thresholded_overlap_rows(name, labels, clusters, mask, mask_name, brain, set
     for statistic, value in stats.items():
         if statistic in transforms:
             summary = summarise_null(value, transforms[statistic](null_voxels.astype(float)))
-            rows.append({**base, "statistic": statistic, **summary})
+            note = SECONDARY_NOTES["thresholded_overlap"]
+            rows.append({**base, "statistic": statistic, **summary, "note": note})
         else:
             rows.append({**base, "statistic": statistic, "observed": value})
     # Each cluster alone against its own moved placements: "is this cluster MNS-located?",

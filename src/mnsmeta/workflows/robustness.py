@@ -266,11 +266,12 @@ def _rebuilt_mask(variant, configured, curation, coordinates_dir, target, run_se
     _, outputs = run_analyses([mns], mns_curation, coordinates_dir, target, mns_settings)
     made = outputs[mns.name]
     mask = meta_analytic_mask(
-        made.labels > 0,
+        made.labels,
         source=f"{variant.name}: {mns.name} rerun",
         n_experiments=len(made.experiments.ids),
         n_iters=mns_settings.n_iters,
         experiments=made.experiments.ids,
+        clusters=made.clusters,
     )
     return mask, f"{note}; rebuilt mask {mask.n_voxels} voxels"
 
