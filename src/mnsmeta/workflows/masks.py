@@ -183,6 +183,7 @@ def _agreement_figure(masks: dict[str, Mask], path) -> None:
         cut_coords=(-10, 0, 10, 20, 30, 40, 50),
         title="MNS masks: " + ", ".join(f"{m} {colours[m].split(':')[1]}" for m in masks),
         draw_cross=False,
+        colorbar=False,
     )
     for name, mask in masks.items():
         if mask.data.any():
