@@ -200,11 +200,19 @@ def variant_evidence(
                 extra += thresholded_overlap_rows(
                     analysis.name, result.labels, result.clusters, mask, mask_name, brain, moves
                 )
-        if analysis.name in (judged or set()) and analysis.name not in has_base_rate:
+        if analysis.name not in (judged or set()) or analysis.name in has_base_rate:
+            continue
+        if analysis.name in rerun or masks_changed:
             inputs = [result] if analysis.is_ale else [load(main.analyses[n]) for n in
                                                        analysis.inputs]  # fmt: skip
             arrays = {name: mask for name, (mask, _) in masks.items()}
             extra += base_rate_rows(analysis, result, inputs, summary, arrays, sets, brain)
+        elif main.overlap is not None:  # same map, same masks: the main run's test stands
+            same = main.overlap[
+                (main.overlap["analysis"] == analysis.name)
+                & main.overlap["test"].str.endswith("_base_rate")
+            ]
+            extra += same.to_dict("records")
     if extra:
         overlap = pd.concat([overlap, pd.DataFrame(extra)], ignore_index=True)
 

@@ -369,18 +369,21 @@ def base_rate_rows(analysis, result, inputs, summary, masks, settings, brain) ->
             pairs = [
                 (o[key][column], r[key][:, column]) for o, r in zip(observed_roi, roi, strict=True)
             ]
-            p = max(permutation_p(o, n) for o, n in pairs)  # intersection-union
-            summary_row = summarise_null(min(o for o, _ in pairs), pairs[0][1])
-            summary_row["p"] = p
-            summary_row["p_mc_low"], summary_row["p_mc_high"] = mc_interval(p, len(pairs[0][1]))
+            # A conjunction's p is its inputs' larger p (intersection-union test): the row
+            # gives that input's statistic and null.
+            observed, null = max(pairs, key=lambda pair: permutation_p(*pair))
             rows.append(
                 {
                     **base,
                     "test": "roi_ale_base_rate",
                     "statistic": statistic,
-                    **summary_row,
+                    **summarise_null(observed, null),
                     "note": note
-                    + (" Intersection-union: larger input p." if len(pairs) > 1 else ""),
+                    + (
+                        " Intersection-union: the input with the larger p."
+                        if len(pairs) > 1
+                        else ""
+                    ),
                 }
             )
         if significant is not None and parts[mask, part].any():
