@@ -80,3 +80,18 @@ def test_every_mask_of_a_run_from_its_declared_analyses_and_the_databases(tmp_pa
     assert results.masks.agreement.is_file() and results.masks.sidecar("terms").is_file()
     pair = agreement[(agreement["first"] == "meta") & (agreement["second"] == "curated")]
     assert pair["shared_voxels"].iloc[0] == 500
+
+
+def test_a_mask_whose_analyses_were_not_run_is_left_out_with_a_warning(tmp_path, caplog):
+    """A partial run (`mnsmeta run --analyses MNS`) still tests the masks it can make."""
+    mns = Analysis("MNS", "ale", groups=("MNS",))
+    expert = Analysis(
+        "MNS_expert", "ale", reference=("pintoslobo2022",), paradigms=("imitation",),
+        mask="expert",
+    )  # fmt: skip
+    box = (slice(55, 65), slice(60, 70), slice(40, 50))
+    outputs = {"MNS": _result(mns, [box])}
+    masks = masks_for(ResultsFolder(tmp_path), [mns, expert], outputs=outputs, terms=False)
+    assert list(masks) == ["meta", "anatomical"]
+    assert "mask 'expert' left out: MNS_expert not computed" in caplog.text
+    assert "mnsmeta run --analyses MNS_expert" in caplog.text

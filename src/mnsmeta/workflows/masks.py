@@ -144,6 +144,20 @@ def masks_for(
         if analysis.makes_mask:
             named.setdefault(analysis.mask, []).append(analysis)
     for name, sources in named.items():
+        missing = [
+            a.name
+            for a in sources
+            if a.name not in outputs and not results.analysis(a).thresholded().labels.is_file()
+        ]
+        if missing:  # a partial run: the other masks are still tested
+            LGR.warning(
+                "mask %r left out: %s not computed in %s (mnsmeta run --analyses %s)",
+                name,
+                " and ".join(missing),
+                results.path,
+                ",".join(missing),
+            )
+            continue
         if len(sources) == 1:
             masks[name] = _analysis_mask(sources[0], outputs.get(sources[0].name), results, name)
         else:
