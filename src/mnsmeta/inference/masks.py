@@ -79,6 +79,14 @@ def _grid_mm() -> np.ndarray:
     return nib.affines.apply_affine(brain_mask_img().affine, ijk).reshape(*shape, 3)
 
 
+def _ventral_lateral() -> np.ndarray:
+    """Voxels where BA6 counts as the MNS's ventral premotor node (low and lateral)."""
+    mm = _grid_mm()
+    return (mm[..., 2] <= VENTRAL_PREMOTOR_MAX_Z) & (
+        np.abs(mm[..., 0]) >= VENTRAL_PREMOTOR_MIN_ABS_X
+    )
+
+
 def robust_clusters(labels: np.ndarray, clusters, cluster_p: float = 0.05):
     """Voxels of the clusters whose FWE p is clear of the cut, and the fragile ones.
 
@@ -250,12 +258,9 @@ def landmark_regions() -> dict[str, np.ndarray]:
     from mnsmeta.inference.power import region_mask
 
     out = {}
-    mm = _grid_mm()
-    ventral = (mm[..., 2] <= VENTRAL_PREMOTOR_MAX_Z) & (
-        np.abs(mm[..., 0]) >= VENTRAL_PREMOTOR_MIN_ABS_X
-    )
+    ventral = _ventral_lateral()
     for name, atlases in LANDMARKS.items():
-        region = np.zeros(mm.shape[:3], dtype=bool)
+        region = np.zeros(ventral.shape, dtype=bool)
         for atlas, labels in atlases.items():
             for label in labels:
                 part = region_mask({label}, atlas)
@@ -349,11 +354,7 @@ def anatomical_mask() -> Mask:
         ).get_fdata()
         > 0
     )
-    mm = _grid_mm()
-    dorsal_or_medial = (mm[..., 2] > VENTRAL_PREMOTOR_MAX_Z) | (
-        np.abs(mm[..., 0]) < VENTRAL_PREMOTOR_MIN_ABS_X
-    )
-    mask &= ~(ba6_data & dorsal_or_medial)
+    mask &= ~(ba6_data & ~_ventral_lateral())
     return Mask(
         "anatomical",
         mask,

@@ -237,8 +237,12 @@ def robustness_rows(results: ResultsFolder) -> pd.DataFrame:
     }
     if "fsn_text" not in table.columns and "fsn" in table.columns:  # an older table
         table = table.rename(columns={"fsn": "fsn_text"})
-    shown = [c for c in columns if c in table.columns]
-    return table[shown].rename(columns=columns)
+    return _shown(table, columns)
+
+
+def _shown(table: pd.DataFrame, columns: dict) -> pd.DataFrame:
+    """The table's ``columns`` it has, in their order, under their display names."""
+    return table[[c for c in columns if c in table.columns]].rename(columns=columns)
 
 
 def specificity_rows(results: ResultsFolder) -> pd.DataFrame:
@@ -262,7 +266,7 @@ def specificity_rows(results: ResultsFolder) -> pd.DataFrame:
         "mde": "MDE (experiments)",
         "reading": "reading",
     }
-    return table[[c for c in columns if c in table.columns]].rename(columns=columns)
+    return _shown(table, columns)
 
 
 def specificity_overlap_rows(results: ResultsFolder) -> pd.DataFrame:
@@ -279,7 +283,7 @@ def specificity_overlap_rows(results: ResultsFolder) -> pd.DataFrame:
         "share_second": "its foci in mask ",
         "p": "p (first larger)",
     }
-    return table[list(columns)].rename(columns=columns)
+    return _shown(table, columns)
 
 
 #: The overlap tests of the MNS grid, in order: the base-rate nulls decide ("more than

@@ -250,19 +250,20 @@ def judge_variants(
     main_masks = results.read_masks()
     variants = {ATLAS_VARIANT: None}
     root = results.robustness.path / "sensitivity"
+    # The analyses of the MNS claims: a variant reruns their primary (base-rate) test.
+    judged = {
+        a.name
+        for c in claims
+        if c.test == "mns_overlap"
+        for a in analyses
+        if a.answers(c.analysis, c.direction)
+    }
     table = main.sensitivity if main.sensitivity is not None else pd.DataFrame()
     for path in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         folder = results.robustness.sensitivity_variant(path.name)
         rows = table[table["variant"] == path.name] if len(table) else table
         emptied = {r.analysis for r in rows.itertuples() if leaves_no_data(r.conclusion_changes)}
         try:
-            judged = {
-                a.name
-                for c in claims
-                if c.test == "mns_overlap"
-                for a in analyses
-                if a.answers(c.analysis, c.direction)
-            }
             variants[path.name] = variant_evidence(
                 folder, analyses, main, main_masks, emptied, judged
             )

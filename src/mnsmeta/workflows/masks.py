@@ -51,6 +51,15 @@ def mask_colours(names) -> dict[str, str]:
     return {name: MASK_COLOURS.get(name) or next(others) for name in names}
 
 
+def studies_on_grid(foci: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Database foci (``pmid``, MNI ``x``, ``y``, ``z``) as voxels on the grid: their
+    ``ijk``, the study (0 .. n - 1) of each, and the studies' PMIDs (sorted)."""
+    ijk = mm_to_voxel(foci[["x", "y", "z"]].to_numpy())
+    inside = np.all((ijk >= 0) & (ijk < brain_mask_img().shape), axis=1)
+    studies, study = np.unique(foci["pmid"].to_numpy()[inside], return_inverse=True)
+    return ijk[inside], study, studies
+
+
 def database_counts() -> tuple[StudyCounts, pd.DataFrame]:
     """Every NeuroQuery study's foci (merged databases, in MNI) as study counts, and which
     studies name the mirror terms."""
@@ -58,10 +67,8 @@ def database_counts() -> tuple[StudyCounts, pd.DataFrame]:
     foci = databases.merged_foci(pmids=naming.index)
     # A table stored twice counts once, as in every analysis.
     foci = foci[foci["copy_rule"].fillna("") == ""]
-    ijk = mm_to_voxel(foci[["x", "y", "z"]].to_numpy())
-    inside = np.all((ijk >= 0) & (ijk < brain_mask_img().shape), axis=1)
-    studies, study = np.unique(foci["pmid"].to_numpy()[inside], return_inverse=True)
-    return StudyCounts(ijk[inside], study, len(studies)), naming.reindex(studies)
+    ijk, study, studies = studies_on_grid(foci)
+    return StudyCounts(ijk, study, len(studies)), naming.reindex(studies)
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,7 +19,7 @@ from mnsmeta.curation.analyses import Analysis
 from mnsmeta.curation.controls import healthy_pool
 from mnsmeta.curation.experiments import ExperimentSet
 from mnsmeta.data import databases, hygiene
-from mnsmeta.data.space import brain_mask_img, mm_to_voxel
+from mnsmeta.data.space import brain_mask_img
 from mnsmeta.inference.masks import Mask, mask_parts
 from mnsmeta.inference.overlap import (
     BaseRateDesign,
@@ -37,7 +37,7 @@ from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.engine.relocation import AleComputer
 from mnsmeta.progress import progress
-from mnsmeta.workflows.masks import mask_colours, write_masks
+from mnsmeta.workflows.masks import mask_colours, studies_on_grid, write_masks
 from mnsmeta.workflows.provenance import now, package_versions
 from mnsmeta.workflows.results import (
     FLOAT_FORMAT,
@@ -285,10 +285,8 @@ def database_pool() -> DatabasePool:
     foci = databases.merged_foci(pmids=pmids)
     foci["experiment_id"] = foci["pmid"].astype(str)
     foci, _ = hygiene.apply_rules(foci)
-    ijk = mm_to_voxel(foci[["x", "y", "z"]].to_numpy())
-    inside = np.all((ijk >= 0) & (ijk < brain_mask_img().shape), axis=1)
-    _, study = np.unique(foci["pmid"].to_numpy()[inside], return_inverse=True)
-    return DatabasePool(ijk[inside], study)
+    ijk, study, _ = studies_on_grid(foci)
+    return DatabasePool(ijk, study)
 
 
 def _design(result: AnalysisResult, summary: pd.DataFrame | None) -> BaseRateDesign | None:
