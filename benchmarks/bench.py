@@ -126,7 +126,7 @@ def measure(name: str, engine: str, n_iters: int, jobs: int) -> dict:
 
     started = time.perf_counter()
     if engine == "fast":
-        from mnsmeta.meta_analysis.engine.montecarlo import fast_ale_estimator
+        from mnsmeta.meta_analysis.nimare_adapter.estimators import fast_ale_estimator
 
         estimator = fast_ale_estimator(random_state=0)
     else:

@@ -77,7 +77,7 @@ def measure_ours(n_experiments: int, n_iters: int, jobs: int, dask_workers: int)
     observed_s = time.perf_counter() - started
     cut = float(np.quantile(observed, 0.999))
     bounds = np.arange(0, len(ijk) + 1, FOCI_PER_EXPERIMENT)
-    plan = montecarlo._Plan(mask, bounds, np.full(n_experiments, SAMPLE_SIZE))
+    plan = montecarlo.Plan(mask, bounds, np.full(n_experiments, SAMPLE_SIZE))
     montecarlo.monte_carlo_null(plan, cut, 1, 0)  # warm-up: numba's cache, buffers
     if dask_workers:
         from mnsmeta.meta_analysis.engine.scaleout import dask_cluster
@@ -178,7 +178,7 @@ def measure_memory(draws: str, n_iters: int, jobs: int) -> dict:
     from nimare.correct import FWECorrector
 
     from mnsmeta.meta_analysis import ale
-    from mnsmeta.meta_analysis.engine.montecarlo import fast_ale_estimator
+    from mnsmeta.meta_analysis.nimare_adapter.estimators import fast_ale_estimator
 
     data = dataset("MNS")
     ale.settle_heap()

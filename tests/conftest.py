@@ -54,6 +54,14 @@ def record_line(study_id, group="SAD", status="included", reason="", n=("", "", 
     return "\t".join(fields.values()) + "\n"
 
 
+@pytest.fixture(scope="session")
+def project_curation():
+    """The committed curation (coordinates/), loaded once: tests read it, never change it."""
+    from mnsmeta.curation.records import load_curation
+
+    return load_curation(REPO / "coordinates")
+
+
 @pytest.fixture
 def make_coordinates(tmp_path):
     """Build a coordinates/ folder from records lines and manual-foci lines."""

@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
+
+#: What to do about a file system error, by its errno.
+FILESYSTEM_FIXES = {
+    errno.EACCES: "make it writable (chmod), or choose another folder (--output)",
+    errno.EPERM: "make it writable (chmod), or choose another folder (--output)",
+    errno.EROFS: "the file system is read-only: choose another folder (--output)",
+    errno.ENOSPC: "the disk is full: free some space, then run the command again",
+    errno.EDQUOT: "the disk quota is full: free some space, then run the command again",
+    errno.ENOTDIR: "a file stands where a folder should be: rename or remove it, or choose "
+    "another folder (--output)",
+    errno.EEXIST: "a file stands where a folder should be: rename or remove it, or choose "
+    "another folder (--output)",
+    errno.EISDIR: "a folder stands where a file should be: rename or remove it",
+    errno.ENOENT: "check that the path exists",
+}
+
+
+def filesystem_message(error: OSError) -> str:
+    """One line: the path, what the system said, and what to do."""
+    path = error.filename or "a file"
+    if error.filename2:
+        path = f"{path} -> {error.filename2}"
+    what = error.strerror or type(error).__name__
+    fix = FILESYSTEM_FIXES.get(error.errno, "check the path and its permissions, then retry")
+    return f"{path}: {what}: {fix} (the previous results are unchanged)"
 
 
 @dataclass(frozen=True)

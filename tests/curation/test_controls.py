@@ -10,7 +10,6 @@ import pytest
 import scipy.sparse
 
 from mnsmeta.curation import controls
-from mnsmeta.curation.records import load_curation
 from mnsmeta.data.releases import release_path
 
 #: Controls an independent audit read as invalid in the term-matched set of round 3, and what
@@ -28,25 +27,18 @@ AUDIT_NON_CONTROLS = {
 }
 
 
-@pytest.fixture(scope="module")
-def curation():
-    from conftest import REPO
-
-    return load_curation(REPO / "coordinates")
-
-
-def disorder_studies(curation, group):
+def disorder_studies(project_curation, group):
     """The group's database studies and their curated paradigms, as the run matches them."""
-    first = dataclasses.replace(curation, sample_rule="first")
+    first = dataclasses.replace(project_curation, sample_rule="first")
     return {r.pmid: r.paradigm for r in first.for_group(group) if not r.is_manual}
 
 
 @pytest.fixture(scope="module")
-def matched(curation):
-    curated = {r.pmid for r in curation.records if r.pmid}
+def matched(project_curation):
+    curated = {r.pmid for r in project_curation.records if r.pmid}
     return {
         group: controls.match_controls(
-            disorder_studies(curation, group), curated, curation.rejected_controls
+            disorder_studies(project_curation, group), curated, project_curation.rejected_controls
         )
         for group in ("SAD", "BPD")
     }, curated
@@ -103,35 +95,37 @@ def test_each_control_is_screened_uncurated_used_once_and_of_its_studys_paradigm
     assert len(results["SAD"].pairs) >= 9 and len(results["BPD"].pairs) >= 15
 
 
-def test_the_control_ledger_has_a_readers_include_for_every_chosen_control(curation, matched):
+def test_the_control_ledger_has_a_readers_include_for_every_chosen_control(
+    project_curation, matched
+):
     results, _ = matched
     for group, result in results.items():
-        included = {d.control_pmid for d in curation.control_decisions
+        included = {d.control_pmid for d in project_curation.control_decisions
                     if d.decision == "include" and d.group == group}  # fmt: skip
         missing = set(result.pairs["control_pmid"]) - included
         assert not missing, f"{group}: add ledger rows to coordinates/controls.tsv for {missing}"
     # and a study a reader excluded is never chosen again
     chosen = set().union(*(set(r.pairs["control_pmid"]) for r in results.values()))
-    assert not chosen & curation.rejected_controls
+    assert not chosen & project_curation.rejected_controls
 
 
-def test_a_rejected_control_is_replaced_by_the_next_of_its_paradigm(curation, matched):
+def test_a_rejected_control_is_replaced_by_the_next_of_its_paradigm(project_curation, matched):
     results, curated = matched
-    sad = disorder_studies(curation, "SAD")
+    sad = disorder_studies(project_curation, "SAD")
     first = results["SAD"].pairs.iloc[0]
     again = controls.match_controls(
-        sad, curated, curation.rejected_controls | {first.control_pmid}
+        sad, curated, project_curation.rejected_controls | {first.control_pmid}
     )
     replaced = again.matches.set_index("pmid").loc[first.pmid]
     assert replaced["control_pmid"] not in (0, first.control_pmid)
     assert replaced["paradigm"] == first.paradigm
 
 
-def test_matching_is_deterministic(curation, matched):
+def test_matching_is_deterministic(project_curation, matched):
     results, curated = matched
-    sad = disorder_studies(curation, "SAD")
+    sad = disorder_studies(project_curation, "SAD")
     reversed_order = dict(reversed(list(sad.items())))
-    again = controls.match_controls(reversed_order, curated, curation.rejected_controls)
+    again = controls.match_controls(reversed_order, curated, project_curation.rejected_controls)
     pd.testing.assert_frame_equal(again.matches, results["SAD"].matches)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 from click.testing import CliRunner
 
 from conftest import REPO
@@ -13,16 +12,10 @@ from mnsmeta.curation.candidates import find_candidates
 from mnsmeta.curation.claims_file import read_claims
 from mnsmeta.curation.flow import study_flow
 from mnsmeta.curation.ledger import ledger_table
-from mnsmeta.curation.records import load_curation
 from mnsmeta.curation.validate import validate_paths
 from mnsmeta.data import databases
 
 COORDINATES = REPO / "coordinates"
-
-
-@pytest.fixture(scope="module")
-def curation():
-    return load_curation(COORDINATES)
 
 
 def test_the_committed_curation_validates_against_the_databases():
@@ -35,15 +28,15 @@ def test_the_committed_curation_validates_against_the_databases():
     assert "25671563: neurosynth table 39887 (9 foci" in report.problems[0].message
 
 
-def test_every_candidate_has_a_record_with_modality_and_decision(curation):
+def test_every_candidate_has_a_record_with_modality_and_decision(project_curation):
     for group in ("SAD", "BPD", "MNS"):
-        curated = {r.study_id for r in curation.for_group(group, included_only=False)}
+        curated = {r.study_id for r in project_curation.for_group(group, included_only=False)}
         assert {str(p) for p in find_candidates(group).index} <= curated
-    assert all(r.modality and r.status for r in curation.records)
+    assert all(r.modality and r.status for r in project_curation.records)
 
 
-def test_flow_counts(curation):
-    flow = study_flow(curation)
+def test_flow_counts(project_curation):
+    flow = study_flow(project_curation)
     assert flow.loc["candidates after merging by PMID"].to_dict() == {
         "SAD": 91,
         "BPD": 62,
@@ -82,21 +75,25 @@ def test_flow_counts(curation):
     assert flow.loc["foci removed: near_copy_table", "BPD"] == 10
 
 
-def test_disorder_sets_have_mostly_curated_sample_sizes_and_say_when_they_lack_power(curation):
+def test_disorder_sets_have_mostly_curated_sample_sizes_and_say_when_they_lack_power(
+    project_curation,
+):
     for group in ("SAD", "BPD"):
-        entering = curation.for_group(group)
+        entering = project_curation.for_group(group)
         with_n = sum(r.sample_size()[0] is not None for r in entering)
         assert with_n / len(entering) >= 0.6
         assert all(r.n_source for r in entering if r.sample_size()[0] is not None)
     # SAD's primary set falls below the 17 experiments of Eickhoff et al. (2016) once
     # the tables that do not belong leave: every SAD output carries the warning.
-    assert underpowered(len({r.sample_key for r in curation.for_group("SAD")}))
-    assert not underpowered(len({r.sample_key for r in curation.for_group("BPD")}))
+    assert underpowered(len({r.sample_key for r in project_curation.for_group("SAD")}))
+    assert not underpowered(len({r.sample_key for r in project_curation.for_group("BPD")}))
 
 
-def test_the_inputs_a_reviewer_questioned_are_decided(curation):
-    primary = {g: {r.study_id for r in curation.for_group(g)} for g in ("SAD", "BPD", "MNS")}
-    records = {(r.group, r.study_id): r for r in curation.records}
+def test_the_inputs_a_reviewer_questioned_are_decided(project_curation):
+    primary = {
+        g: {r.study_id for r in project_curation.for_group(g)} for g in ("SAD", "BPD", "MNS")
+    }
+    records = {(r.group, r.study_id): r for r in project_curation.records}
     # tables that are not coordinates: no table of 14643096 is; 25671563's artefact is dropped
     assert records["BPD", "14643096"].reason == "implausible_foci"
     # other populations, connectivity, treatment and age groups pooled in: not primary
@@ -127,7 +124,7 @@ def test_the_inputs_a_reviewer_questioned_are_decided(curation):
             assert not key.startswith("study:")
     assert records["BPD", "28119507"].sample_evidence.startswith("independent")
     # every sample decision and every table decision carries its evidence
-    for record in curation.records:
+    for record in project_curation.records:
         assert not record.sample or record.sample_evidence
         assert not record.table_mix or record.table_mix_evidence
     # a copy that disagrees, decided by the region the study names
@@ -135,25 +132,25 @@ def test_the_inputs_a_reviewer_questioned_are_decided(curation):
     # N from a linked record of the same sample (Gentili 2008: 8 patients, 7 controls)
     assert records["SAD", "18771714"].sample_size() == (15, "n_patients+n_controls")
     # unreachable is not ineligible: no record is excluded as unclear
-    assert not any(r.reason == "unclear" for r in curation.records)
+    assert not any(r.reason == "unclear" for r in project_curation.records)
 
 
-def test_every_included_study_has_coordinates_in_the_database_table(curation):
-    included = [r for r in curation.records if r.included]
+def test_every_included_study_has_coordinates_in_the_database_table(project_curation):
+    included = [r for r in project_curation.records if r.included]
     merged = databases.merged_foci(pmids=[r.pmid for r in included])
     counts = merged.groupby("pmid").size()
     assert all(counts.get(r.pmid, 0) > 0 for r in included)
 
 
-def test_records_carry_no_database_titles(curation):
+def test_records_carry_no_database_titles(project_curation):
     titles = databases.study_metadata()["title"].dropna()
     titles = {t.strip().lower().rstrip(".") for t in titles if len(t) > 40}
-    text = " ".join(f"{r.note} {r.n_source}".lower() for r in curation.records)
+    text = " ".join(f"{r.note} {r.n_source}".lower() for r in project_curation.records)
     assert [t for t in titles if t in text] == []
 
 
-def test_cited_references_ledger(curation):
-    ledger = ledger_table(COORDINATES / "cited_references.tsv", curation)
+def test_cited_references_ledger(project_curation):
+    ledger = ledger_table(COORDINATES / "cited_references.tsv", project_curation)
     assert len(ledger) == 52
     assert ledger["ref"].astype(int).tolist() == list(range(1, 53))
     baczkowski = ledger.set_index("ref").loc["19"]
@@ -205,12 +202,12 @@ def test_cited_cli_prints_totals():
     assert "in a database: 4" in result.output
 
 
-def test_every_excluded_record_is_listed_with_its_reason_s_meaning(curation):
+def test_every_excluded_record_is_listed_with_its_reason_s_meaning(project_curation):
     from mnsmeta.curation.flow import excluded_studies
     from mnsmeta.curation.records import REASONS
 
-    table = excluded_studies(curation)
-    assert len(table) == sum(not r.included for r in curation.records) == 57 + 26 + 38 + 33
+    table = excluded_studies(project_curation)
+    assert len(table) == sum(not r.included for r in project_curation.records) == 57 + 26 + 38 + 33
     excluded = table[table["status"] == "excluded"]
     assert (excluded["meaning"] == excluded["reason"].map(REASONS)).all()
     awaiting = table[table["status"] == "awaiting"]

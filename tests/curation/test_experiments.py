@@ -21,7 +21,7 @@ TYPED = [
 
 
 @pytest.fixture
-def curation(make_coordinates):
+def typed_curation(make_coordinates):
     root = make_coordinates(
         [
             record_line("19717138", n=(27, 27, "")),  # Neurosynth, MNI
@@ -36,8 +36,8 @@ def curation(make_coordinates):
     return loaded
 
 
-def test_included_studies_become_one_experiment_each(curation):
-    experiment_set = build_experiments(curation, "SAD")
+def test_included_studies_become_one_experiment_each(typed_curation):
+    experiment_set = build_experiments(typed_curation, "SAD")
     table = experiment_set.experiments
     assert list(table.index) == ["19717138", "10202567", "typed2020"]
     assert table.loc["19717138", "source"] == "neurosynth"
@@ -78,18 +78,18 @@ def test_a_table_stored_twice_is_analysed_once_and_a_focus_counts_once(make_coor
     assert table.loc["typed2021", "foci_removed_repeated_focus"] == 1
 
 
-def test_sample_size_rules_and_median_fallback(curation):
-    table = build_experiments(curation, "SAD").experiments
+def test_sample_size_rules_and_median_fallback(typed_curation):
+    table = build_experiments(typed_curation, "SAD").experiments
     assert table.loc["19717138", "sample_size"] == 54
     assert table.loc["typed2020", "sample_size"] == 18
     assert table.loc["10202567", "sample_size"] == 36  # median of 54 and 18
     assert table.loc["10202567", "sample_size_rule"].startswith("fallback: median N of 2")
-    fixed = build_experiments(curation, "SAD", fallback=20).experiments
+    fixed = build_experiments(typed_curation, "SAD", fallback=20).experiments
     assert fixed.loc["10202567", "sample_size"] == 20
 
 
-def test_typed_talairach_foci_are_converted_to_mni(curation):
-    foci = build_experiments(curation, "SAD").foci.query("experiment_id == 'typed2020'")
+def test_typed_talairach_foci_are_converted_to_mni(typed_curation):
+    foci = build_experiments(typed_curation, "SAD").foci.query("experiment_id == 'typed2020'")
     np.testing.assert_allclose(
         foci[["x", "y", "z"]].to_numpy(),
         [[-41.662439, 22.916911, 5.640985], [-24, -4, -18]],
@@ -97,8 +97,8 @@ def test_typed_talairach_foci_are_converted_to_mni(curation):
     )
 
 
-def test_nimare_dataset_holds_the_same_foci_and_sample_sizes(curation):
-    experiment_set = build_experiments(curation, "SAD")
+def test_nimare_dataset_holds_the_same_foci_and_sample_sizes(typed_curation):
+    experiment_set = build_experiments(typed_curation, "SAD")
     dataset = to_dataset(experiment_set)
     assert sorted(dataset.ids) == sorted(f"{e}-1" for e in experiment_set.experiments.index)
     coordinates = dataset.coordinates.sort_values(["id", "x", "y", "z"])
@@ -113,9 +113,9 @@ def test_nimare_dataset_holds_the_same_foci_and_sample_sizes(curation):
     assert len(studyset.studies) == 3
 
 
-def test_group_without_included_studies_is_a_clear_error(curation):
+def test_group_without_included_studies_is_a_clear_error(typed_curation):
     with pytest.raises(MnsmetaInputError, match="group BPD: no included study"):
-        build_experiments(curation, "BPD")
+        build_experiments(typed_curation, "BPD")
 
 
 # -- one experiment per sample, tables that belong, copies decided ----------------------
@@ -137,8 +137,8 @@ def test_records_of_one_sample_are_one_experiment_with_the_largest_n(make_coordi
             "c2022\tfaces\tMNI\tTable 1\t0\t50\t10\n",
         ],
     )
-    curation = load_curation(root)
-    table = build_experiments(curation, "SAD").experiments
+    typed_curation = load_curation(root)
+    table = build_experiments(typed_curation, "SAD").experiments
     assert list(table.index) == ["a2020+b2021", "c2022"]
     assert table.loc["a2020+b2021", "studies"] == "a2020; b2021"
     # foci pooled, the repeated peak once; N the largest its records report
@@ -147,7 +147,7 @@ def test_records_of_one_sample_are_one_experiment_with_the_largest_n(make_coordi
     assert table.loc["a2020+b2021", "sample_size"] == 25
     assert table.loc["a2020+b2021", "sample_size_rule"].startswith("largest of the sample's")
     # the sensitivity rule: only the first record of a sample
-    first = dataclasses.replace(curation, sample_rule="first")
+    first = dataclasses.replace(typed_curation, sample_rule="first")
     assert list(build_experiments(first, "SAD").experiments.index) == ["a2020", "c2022"]
 
 
@@ -169,10 +169,10 @@ def test_studies_whose_tables_do_not_belong_enter_only_their_variant(
         ],
         ["a2020\tf\tMNI\tTable 2\t-40\t20\t10\n", "b2021\tf\tMNI\tTable 1\t44\t10\t24\n"],
     )
-    curation = load_curation(root)
-    assert curation.problems == []
-    assert list(build_experiments(curation, "SAD").experiments.index) == ["a2020"]
-    admitted = dataclasses.replace(curation, admit=(admit,))
+    typed_curation = load_curation(root)
+    assert typed_curation.problems == []
+    assert list(build_experiments(typed_curation, "SAD").experiments.index) == ["a2020"]
+    admitted = dataclasses.replace(typed_curation, admit=(admit,))
     assert list(build_experiments(admitted, "SAD").experiments.index) == ["a2020", "b2021"]
 
 
@@ -204,11 +204,11 @@ def test_an_implausible_table_is_dropped_and_counted(make_coordinates):
     assert table.loc["25671563", "n_foci"] > 50
 
 
-def test_pooling_with_a_group_that_selects_nothing_keeps_numeric_foci(curation):
+def test_pooling_with_a_group_that_selects_nothing_keeps_numeric_foci(typed_curation):
     # The pooled group-contrast variant once met a group with no curated group contrast:
     # its empty set turned the pooled coordinates into objects and the cluster table failed.
-    sad = build_experiments(curation, "SAD")
-    nothing = build_experiments(curation, "SAD", contrast_kinds=("patients>controls",))
+    sad = build_experiments(typed_curation, "SAD")
+    nothing = build_experiments(typed_curation, "SAD", contrast_kinds=("patients>controls",))
     assert len(nothing.experiments) == 0
     pooled = combine([sad, nothing], "pooled")
     assert pooled.ids == sad.ids

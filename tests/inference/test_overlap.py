@@ -227,7 +227,8 @@ def test_moved_clusters_that_overlap_count_once_and_each_cluster_has_its_own_nul
 
 
 def test_each_cluster_is_tested_alone_beside_the_whole_map(mns):
-    from mnsmeta.workflows.overlap import OverlapSettings, thresholded_overlap_rows
+    from mnsmeta.workflows.overlap import thresholded_overlap_rows
+    from mnsmeta.workflows.settings import Settings
 
     labels = np.zeros(BRAIN.shape, dtype=int)
     inside = np.argwhere(mns.data)
@@ -239,7 +240,7 @@ def test_each_cluster_is_tested_alone_beside_the_whole_map(mns):
         columns=["cluster", "peak_x", "peak_y", "peak_z"],
     )
     rows = thresholded_overlap_rows(
-        "SAD", labels, clusters, mns.data, "anatomical", BRAIN, OverlapSettings(n_perm=10)
+        "SAD", labels, clusters, mns.data, "anatomical", BRAIN, Settings(n_perm=10)
     )
     alone = {r["cluster"]: r for r in rows if r["test"] == "cluster_overlap"}
     assert set(alone) == {1, 2}

@@ -56,7 +56,7 @@ def _direct_largest_cluster(draws, sizes, foci, keep, cut):
     """The fast engine's per-iteration kernel run on the kept experiments only."""
     rows = np.concatenate([np.arange(draws.bounds[e], draws.bounds[e + 1]) for e in keep])
     counts = np.diff(draws.bounds)[keep]
-    plan = montecarlo._Plan(brain_mask_img(), np.r_[0, np.cumsum(counts)], np.asarray(sizes)[keep])
+    plan = montecarlo.Plan(brain_mask_img(), np.r_[0, np.cumsum(counts)], np.asarray(sizes)[keep])
     return plan.iteration(foci[rows], cut)[1]
 
 

@@ -5,49 +5,44 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from conftest import REPO
 from mnsmeta.curation.analyses import Analysis
-from mnsmeta.curation.records import load_curation
 from mnsmeta.data.databases import study_metadata
 from mnsmeta.inference import sensitivity
-from mnsmeta.workflows.run import RunSettings
+from mnsmeta.workflows.settings import Settings
 
 SAD = Analysis("SAD", "ale", ("SAD",))
 VARIANTS = {v.name: v for v in sensitivity.VARIANTS}
 
 
-def test_fallback_variants_bound_the_missing_sizes_by_those_read_in_sources():
-    curation = load_curation(REPO / "coordinates")
-    known = sensitivity.known_sizes(curation, SAD)
+def test_fallback_variants_bound_the_missing_sizes_by_those_read_in_sources(project_curation):
+    known = sensitivity.known_sizes(project_curation, SAD)
     for name, expected in (("fallback_low", min(known)), ("fallback_high", max(known))):
         changed, settings, note = sensitivity.variant_inputs(
-            VARIANTS[name], curation, SAD, RunSettings()
+            VARIANTS[name], project_curation, SAD, Settings()
         )
-        assert changed is curation
+        assert changed is project_curation
         assert settings.sample_size_fallback == expected
         assert f"N={expected}" in note
 
 
-def test_cluster_forming_variant_changes_only_the_threshold():
-    curation = load_curation(REPO / "coordinates")
+def test_cluster_forming_variant_changes_only_the_threshold(project_curation):
     _, settings, _ = sensitivity.variant_inputs(
-        VARIANTS["cdt_0.005"], curation, SAD, RunSettings()
+        VARIANTS["cdt_0.005"], project_curation, SAD, Settings()
     )
     assert settings.cluster_forming_p == 0.005
     assert settings.sample_size_fallback == "median" and settings.n_iters == 10_000
 
 
-def test_single_database_variants_take_every_study_from_that_database():
-    curation = load_curation(REPO / "coordinates")
+def test_single_database_variants_take_every_study_from_that_database(project_curation):
     metadata = study_metadata()
     for source in ("neurosynth", "neuroquery"):
-        changed, dropped = sensitivity.single_source(curation, ("SAD",), source)
+        changed, dropped = sensitivity.single_source(project_curation, ("SAD",), source)
         kept = changed.for_group("SAD")
         assert all(r.source_db in (source, "manual") for r in kept)
         assert all(metadata.at[r.pmid, f"n_foci_{source}"] > 0 for r in kept if r.pmid)
-        assert len(kept) + dropped == len(curation.for_group("SAD"))
+        assert len(kept) + dropped == len(project_curation.for_group("SAD"))
         # Other groups are untouched.
-        assert changed.for_group("BPD") == curation.for_group("BPD")
+        assert changed.for_group("BPD") == project_curation.for_group("BPD")
 
 
 def test_kept_and_new_clusters_compare_maps_voxel_by_voxel():
@@ -93,26 +88,27 @@ def test_a_p_that_crosses_alpha_within_its_monte_carlo_error_says_so():
     assert "within" not in sensitivity.describe_changes(firm, clear, table, masks=("meta",))
 
 
-def test_unknown_space_variants_convert_or_drop_only_the_studies_no_source_places():
-    curation = load_curation(REPO / "coordinates")
+def test_unknown_space_variants_convert_or_drop_only_the_studies_no_source_places(
+    project_curation,
+):
     spaces = study_metadata()["neurosynth_space"]
     unknown = [
         r
-        for r in curation.for_group("SAD")
+        for r in project_curation.for_group("SAD")
         if not r.is_manual and not r.space and spaces.get(r.pmid) not in ("MNI", "TAL")
     ]
     assert unknown  # NeuroQuery-only studies whose space nobody read
-    as_tal, n = sensitivity.unknown_space(curation, ("SAD",), "TAL")
+    as_tal, n = sensitivity.unknown_space(project_curation, ("SAD",), "TAL")
     assert n == len(unknown)
     assert {r.study_id for r in as_tal.for_group("SAD") if r.space == "TAL"} >= {
         r.study_id for r in unknown
     }
-    dropped, n = sensitivity.unknown_space(curation, ("SAD",), "drop")
-    assert len(dropped.for_group("SAD")) == len(curation.for_group("SAD")) - len(unknown)
-    assert dropped.for_group("MNS") == curation.for_group("MNS")
+    dropped, n = sensitivity.unknown_space(project_curation, ("SAD",), "drop")
+    assert len(dropped.for_group("SAD")) == len(project_curation.for_group("SAD")) - len(unknown)
+    assert dropped.for_group("MNS") == project_curation.for_group("MNS")
 
 
-def test_group_contrasts_variant_selects_every_between_group_kind():
+def test_group_contrasts_variant_selects_every_between_group_kind(project_curation):
     variant = VARIANTS["group_contrasts_only"]
     analysis = sensitivity.variant_analysis(variant, SAD)
     assert set(analysis.contrasts) == {
@@ -121,22 +117,22 @@ def test_group_contrasts_variant_selects_every_between_group_kind():
         "patients<>controls",
     }
     assert sensitivity.variant_analysis(VARIANTS["cdt_0.005"], SAD) is SAD
-    curation = load_curation(REPO / "coordinates")
-    changed, _, note = sensitivity.variant_inputs(variant, curation, SAD, RunSettings())
-    assert changed is curation and note.endswith("studies with a curated group contrast")
+    changed, _, note = sensitivity.variant_inputs(variant, project_curation, SAD, Settings())
+    assert changed is project_curation and note.endswith("studies with a curated group contrast")
     directional = Analysis("SAD_gt", "ale", ("SAD",), contrasts=("patients>controls",))
-    assert sensitivity.variant_inputs(variant, curation, directional, RunSettings())[0] is None
+    assert (
+        sensitivity.variant_inputs(variant, project_curation, directional, Settings())[0] is None
+    )
 
 
-def test_mns_fallback_variants_bound_the_reference_s_missing_sizes():
-    curation = load_curation(REPO / "coordinates")
+def test_mns_fallback_variants_bound_the_reference_s_missing_sizes(project_curation):
     mns = Analysis("MNS", "ale", ("MNS",))
-    known = sensitivity.known_sizes(curation, mns)
-    missing = sum(r.sample_size()[0] is None for r in curation.for_group("MNS"))
+    known = sensitivity.known_sizes(project_curation, mns)
+    missing = sum(r.sample_size()[0] is None for r in project_curation.for_group("MNS"))
     assert missing > len(known)  # most MNS experiments have no N in their abstracts
     for name, expected in (("mns_fallback_low", min(known)), ("mns_fallback_high", max(known))):
         _, settings, note = sensitivity.variant_inputs(
-            VARIANTS[name], curation, mns, RunSettings()
+            VARIANTS[name], project_curation, mns, Settings()
         )
         assert settings.sample_size_fallback == expected
         assert note == f"{missing} experiments get N={expected}"

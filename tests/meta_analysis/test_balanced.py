@@ -29,10 +29,7 @@ def test_the_mean_balanced_difference_is_nimares_bit_for_bit():
     maps = [np.where(rng.random((n, 500)) < 0.3, rng.random((n, 500)) ** 8, 0.0) for n in (7, 5)]
     maps = [m.astype(np.float32) for m in maps]
 
-    class Estimator:
-        n_cores = 2
-
-    ours = mean_balanced_difference(Estimator(), *maps, 4, 25, np.random.RandomState(1))
+    ours = mean_balanced_difference(*maps, 4, 25, np.random.RandomState(1), n_cores=2)
     reference = BalancedALESubtraction._mean_balanced_difference(
         None, *maps, 4, 25, np.random.RandomState(1)
     )
@@ -44,11 +41,11 @@ def test_the_mean_balanced_difference_is_nimares_bit_for_bit():
 def test_same_seed_gives_nimares_balanced_maps_and_nulls(unequal_groups, null_method):
     from nimare.meta.cbma.ale import BalancedALESubtraction
 
-    from mnsmeta.meta_analysis.engine.balanced import fast_balanced_estimator
     from mnsmeta.meta_analysis.nimare_adapter import quiet
+    from mnsmeta.meta_analysis.nimare_adapter.estimators import FastBalancedALESubtraction
 
     fitted = {}
-    for name, make in (("fast", fast_balanced_estimator), ("nimare", BalancedALESubtraction)):
+    for name, make in (("fast", FastBalancedALESubtraction), ("nimare", BalancedALESubtraction)):
         with quiet():
             estimator = make(n_iters=3, n_subsamples=6, difference_iterations=8,
                              null_method=null_method, random_state=2, n_cores=2)  # fmt: skip

@@ -5,32 +5,15 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pytest
 from scipy import stats
 
-from mnsmeta.curation.experiments import build_experiments
-from mnsmeta.curation.records import load_curation
 from mnsmeta.meta_analysis import ale
-from mnsmeta.meta_analysis.datasets import to_dataset
 
 NULLS = {
     "voxel": "values_level-voxel_corr-fwe_method-montecarlo",
     "size": "values_desc-size_level-cluster_corr-fwe_method-montecarlo",
     "mass": "values_desc-mass_level-cluster_corr-fwe_method-montecarlo",
 }
-
-
-@pytest.fixture(scope="module")
-def sad_dataset():
-    from conftest import REPO
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # Every eligible SAD study (the primary set and the variant-only ones): a realistic
-        # 30-study set, the size these engine checks were calibrated on.
-        curation = load_curation(REPO / "coordinates")
-        curation.admit = ("mixed_tables", "roi_coverage")
-        return to_dataset(build_experiments(curation, "SAD"))
 
 
 def fit(dataset, engine, seed, n_iters=120, n_jobs=2):
@@ -42,7 +25,7 @@ def fit_on_nimare_draws(dataset, seed, n_iters=120):
     """Our iterations inside NiMARE's loop, on NiMARE's up-front random foci."""
     from nimare.correct import FWECorrector
 
-    from mnsmeta.meta_analysis.engine.montecarlo import fast_ale_estimator
+    from mnsmeta.meta_analysis.nimare_adapter.estimators import fast_ale_estimator
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -144,7 +127,7 @@ def _sad_plan(dataset, slab):
     coordinates = dataset.coordinates.sort_values("id", kind="stable")
     sizes = dataset.metadata.set_index("id")["sample_sizes"].map(lambda n: n[0])
     coordinates = coordinates.assign(sample_size=coordinates["id"].map(sizes).to_numpy())
-    return montecarlo._Plan.for_coordinates(coordinates, brain_mask_img(), slab)
+    return montecarlo.Plan.for_coordinates(coordinates, brain_mask_img(), slab)
 
 
 def _random_foci(plan, n_sets, seed=0):
@@ -223,7 +206,7 @@ def test_many_experiments_keep_the_truncation_exact_and_cheap():
     from mnsmeta.meta_analysis.engine import kernels, montecarlo
 
     n_experiments = 3000
-    plan = montecarlo._Plan(brain_mask_img(), np.arange(0, 5 * n_experiments + 1, 5),
+    plan = montecarlo.Plan(brain_mask_img(), np.arange(0, 5 * n_experiments + 1, 5),
                             np.full(n_experiments, 20))  # fmt: skip
     assert kernels.truncation_slack(plan.kernels, n_experiments) < 0.975
     assert 0.99 - 1e-9 <= plan.slack < 1.0

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import pytest
 
 from mnsmeta.meta_analysis import ale
 from mnsmeta.meta_analysis.engine.scaleout import dask_cluster
@@ -17,23 +14,11 @@ NULLS = (
 )
 
 
-@pytest.fixture(scope="module")
-def dataset():
-    from conftest import REPO
-    from mnsmeta.curation.experiments import build_experiments
-    from mnsmeta.curation.records import load_curation
-    from mnsmeta.meta_analysis.datasets import to_dataset
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return to_dataset(build_experiments(load_curation(REPO / "coordinates"), "BPD"))
-
-
-def test_local_dask_cluster_gives_the_serial_null_and_maps(dataset):
-    _, serial = ale.fit_ale(dataset, 120, seed=11, n_jobs=1, engine="fast")
+def test_local_dask_cluster_gives_the_serial_null_and_maps(bpd_dataset):
+    _, serial = ale.fit_ale(bpd_dataset, 120, seed=11, n_jobs=1, engine="fast")
     with dask_cluster(local_workers=2) as client:
         assert len(client.scheduler_info()["workers"]) == 2
-        _, distributed = ale.fit_ale(dataset, 120, seed=11, n_jobs=2, engine="fast")
+        _, distributed = ale.fit_ale(bpd_dataset, 120, seed=11, n_jobs=2, engine="fast")
     for key in NULLS:
         np.testing.assert_array_equal(
             distributed.estimator.null_distributions_[key],
@@ -50,11 +35,12 @@ def test_overlap_relocations_on_dask_equal_the_serial_ones(tmp_path):
     from mnsmeta.curation.experiments import build_experiments
     from mnsmeta.curation.records import load_curation
     from mnsmeta.inference.masks import anatomical_mask
-    from mnsmeta.workflows.overlap import OverlapSettings, roi_test
+    from mnsmeta.workflows.overlap import roi_test
+    from mnsmeta.workflows.settings import Settings
 
     experiment_set = build_experiments(load_curation(REPO / "coordinates"), "SAD")
     masks = {"anatomical": anatomical_mask().data}
-    settings = OverlapSettings(n_perm=16, seed=5, jobs=2, progress=False)
+    settings = Settings(n_perm=16, seed=5, jobs=2, progress=False)
     serial = roi_test(experiment_set, masks, settings, "SAD")
     with dask_cluster(local_workers=2):
         distributed = roi_test(experiment_set, masks, settings, "SAD")

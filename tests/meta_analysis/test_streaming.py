@@ -11,26 +11,10 @@ from mnsmeta.meta_analysis import ale
 
 
 @pytest.fixture(scope="module")
-def sad_dataset():
-    from conftest import REPO
-    from mnsmeta.curation.experiments import build_experiments
-    from mnsmeta.curation.records import load_curation
-    from mnsmeta.meta_analysis.datasets import to_dataset
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # Every eligible SAD study (the primary set and the variant-only ones): a realistic
-        # 30-study set, the size these engine checks were calibrated on.
-        curation = load_curation(REPO / "coordinates")
-        curation.admit = ("mixed_tables", "roi_coverage")
-        return to_dataset(build_experiments(curation, "SAD"))
-
-
-@pytest.fixture(scope="module")
 def fitted(sad_dataset):
     from nimare.meta.cbma.ale import ALE
 
-    from mnsmeta.meta_analysis.engine.streaming import streaming_ale_estimator
+    from mnsmeta.meta_analysis.nimare_adapter.estimators import streaming_ale_estimator
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -60,11 +44,11 @@ def test_observed_ale_and_histogram_bins_are_nimares(fitted, sad_dataset):
             reference.inputs_["coordinates"], masker=reference.masker, return_type="sparse"
         )
     )
-    from mnsmeta.meta_analysis.engine.montecarlo import _Plan
+    from mnsmeta.meta_analysis.engine.montecarlo import Plan
     from mnsmeta.meta_analysis.engine.streaming import largest_ma
 
     coordinates = ours.inputs_["coordinates"]
-    plan = _Plan.for_coordinates(coordinates, ours.masker.mask_img)
+    plan = Plan.for_coordinates(coordinates, ours.masker.mask_img)
     ijk = coordinates[["i", "j", "k"]].to_numpy()
     np.testing.assert_array_equal(largest_ma(plan, ijk), ma.max(axis=1).toarray().ravel())
 
@@ -98,7 +82,7 @@ def test_monte_carlo_null_agrees_with_nimares_monte_carlo_null(fitted, sad_datas
 
 
 def test_null_maps_do_not_depend_on_threads(sad_dataset):
-    from mnsmeta.meta_analysis.engine.streaming import streaming_ale_estimator
+    from mnsmeta.meta_analysis.nimare_adapter.estimators import streaming_ale_estimator
 
     nulls = []
     for n_cores in (1, 2):

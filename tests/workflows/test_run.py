@@ -20,7 +20,8 @@ from mnsmeta.errors import MnsmetaInputError
 from mnsmeta.meta_analysis import ale
 from mnsmeta.workflows import run
 from mnsmeta.workflows.results import ResultsFolder
-from mnsmeta.workflows.run import RunSettings, run_analyses
+from mnsmeta.workflows.run import run_analyses
+from mnsmeta.workflows.settings import Settings
 
 SAD = Analysis("SAD", "ale", ("SAD",))
 BPD = Analysis("BPD", "ale", ("BPD",))
@@ -55,7 +56,7 @@ def synthetic_run(tmp_path_factory):
     curation = synthetic_coordinates(root / "coordinates")
     assert curation.problems == []
     results = ResultsFolder(root / "results")
-    settings = RunSettings(n_iters=N_ITERS, seed=3, progress=False)
+    settings = Settings(n_iters=N_ITERS, seed=3, progress=False)
     summary, _ = run_analyses([SAD], curation, root / "coordinates", results, settings)
     return curation, root, results, summary
 
@@ -156,7 +157,7 @@ def digest(folder):
 def test_same_seed_gives_identical_bytes(synthetic_run, tmp_path):
     curation, root, results, _ = synthetic_run
     again = ResultsFolder(tmp_path / "again")
-    settings = RunSettings(n_iters=N_ITERS, seed=3, progress=False)
+    settings = Settings(n_iters=N_ITERS, seed=3, progress=False)
     run_analyses([SAD], curation, root / "coordinates", again, settings)
     assert digest(again.analysis(SAD)) == digest(results.analysis(SAD))
 
@@ -169,7 +170,7 @@ def test_interrupted_run_leaves_earlier_results_untouched(synthetic_run, tmp_pat
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run, "plot_map", interrupted)
-    settings = RunSettings(n_iters=N_ITERS, seed=99, progress=False)
+    settings = Settings(n_iters=N_ITERS, seed=99, progress=False)
     with pytest.raises(KeyboardInterrupt):
         run_analyses([SAD], curation, root / "coordinates", results, settings)
     assert digest(results.analysis(SAD)) == before
@@ -227,14 +228,15 @@ def test_default_analyses_file_and_dependency_selection(tmp_path):
         read_analyses(bad)
 
 
-def test_real_bpd_analysis_converges_in_the_amygdala(tmp_path):
+def test_real_bpd_analysis_converges_in_the_amygdala(tmp_path, project_curation):
     """Integration on the curated BPD set from the databases (few iterations)."""
     from conftest import REPO
 
-    curation = load_curation(REPO / "coordinates")
-    settings = RunSettings(n_iters=N_ITERS, seed=0, jobs=1, progress=False)
+    settings = Settings(n_iters=N_ITERS, seed=0, jobs=1, progress=False)
     results = ResultsFolder(tmp_path)
-    summary, outputs = run_analyses([BPD], curation, REPO / "coordinates", results, settings)
+    summary, outputs = run_analyses(
+        [BPD], project_curation, REPO / "coordinates", results, settings
+    )
     # 21 primary studies, of which 5 share samples: 18 experiments
     assert summary.loc[0, "experiments"] == 18
     clusters = results.analysis(BPD).read_clusters()
@@ -251,11 +253,12 @@ def test_real_bpd_analysis_converges_in_the_amygdala(tmp_path):
 
 def test_overlap_tables_and_figures_for_a_run(synthetic_run):
     from mnsmeta.inference.masks import anatomical_mask
-    from mnsmeta.workflows.overlap import OverlapSettings, run_overlap
+    from mnsmeta.workflows.overlap import run_overlap
+    from mnsmeta.workflows.settings import Settings
 
     _, _, results, _ = synthetic_run
     masks = {"anatomical": anatomical_mask()}
-    overlap = run_overlap([SAD], masks, results, OverlapSettings(n_perm=9, seed=0, progress=False))
+    overlap = run_overlap([SAD], masks, results, Settings(n_perm=9, seed=0, progress=False))
     assert results.overlap_table.is_file()
     assert results.overlap.figure("SAD").is_file()
     assert results.masks.image("anatomical").is_file()
@@ -275,10 +278,11 @@ def test_overlap_tables_and_figures_for_a_run(synthetic_run):
 
 
 def test_robustness_tables_for_a_run(synthetic_run):
-    from mnsmeta.workflows.robustness import ReviewSettings, run_review
+    from mnsmeta.workflows.robustness import run_review
+    from mnsmeta.workflows.settings import Settings
 
     curation, root, results, summary = synthetic_run
-    settings = ReviewSettings(n_iters=40, seed=0, sensitivity=False, progress=False)
+    settings = Settings(n_iters=40, seed=0, sensitivity=False, progress=False)
     tables = run_review([SAD], curation, root / "coordinates", results, settings)
     folder = results.robustness
     for name in folder.TABLES:
@@ -300,8 +304,9 @@ def test_a_user_mask_keeps_its_place_in_the_figure_and_the_sensitivity_table(syn
     from mnsmeta.inference.masks import Mask, anatomical_mask
     from mnsmeta.inference.sensitivity import p_columns
     from mnsmeta.workflows.masks import mask_colours
-    from mnsmeta.workflows.overlap import OverlapSettings, run_overlap
-    from mnsmeta.workflows.robustness import ReviewSettings, run_review
+    from mnsmeta.workflows.overlap import run_overlap
+    from mnsmeta.workflows.robustness import run_review
+    from mnsmeta.workflows.settings import Settings
 
     curation, root, results, _ = synthetic_run
     brain = np.asarray(brain_mask_img().dataobj) > 0
@@ -313,10 +318,10 @@ def test_a_user_mask_keeps_its_place_in_the_figure_and_the_sensitivity_table(syn
         "left_half": Mask("left_half", left, {"kind": "user"}),
     }
     assert len(set(mask_colours(masks).values())) == 3
-    overlap = run_overlap([SAD], masks, results, OverlapSettings(n_perm=9, progress=False))
+    overlap = run_overlap([SAD], masks, results, Settings(n_perm=9, progress=False))
     assert set(overlap["mask"]) == set(masks)
     assert results.overlap.figure("SAD").is_file()
-    settings = ReviewSettings(n_iters=20, n_perm=20, seed=0, progress=False)
+    settings = Settings(n_iters=20, n_perm=20, seed=0, progress=False)
     tables = run_review([SAD], curation, root / "coordinates", results, settings)
     sensitivity = tables["sensitivity"]
     assert set(p_columns(masks)) <= set(sensitivity.columns)
@@ -343,7 +348,7 @@ def test_directional_analyses_run_where_contrasts_are_curated_and_are_noted_else
     greater = Analysis("SAD_greater", "ale", ("SAD",), contrasts=("patients>controls",))
     results = ResultsFolder(tmp_path / "results")
     results.analysis(greater).path.mkdir(parents=True)  # a stale folder of an earlier run
-    settings = RunSettings(n_iters=N_ITERS, seed=3, progress=False)
+    settings = Settings(n_iters=N_ITERS, seed=3, progress=False)
     summary, outputs = run_analyses([SAD, less, greater], curation, root, results, settings)
     summary = summary.set_index("analysis")
     assert summary.loc["SAD", "experiments"] == 12
@@ -361,11 +366,11 @@ def test_a_partial_rerun_keeps_the_other_analyses_in_summary_and_provenance(tmp_
     curation = synthetic_coordinates(tmp_path / "coordinates")
     first, second = Analysis("first", "ale", ("SAD",)), Analysis("second", "ale", ("SAD",))
     results = ResultsFolder(tmp_path / "results")
-    settings = RunSettings(n_iters=N_ITERS, seed=0, progress=False)
+    settings = Settings(n_iters=N_ITERS, seed=0, progress=False)
     run_analyses([first, second], curation, tmp_path / "coordinates", results, settings)
     before = results.read_provenance()["runs"]
     # `mnsmeta run --analyses second`, later, with other settings
-    rerun = RunSettings(n_iters=N_ITERS + 1, seed=1, progress=False)
+    rerun = Settings(n_iters=N_ITERS + 1, seed=1, progress=False)
     run_analyses([second], curation, tmp_path / "coordinates", results, rerun)
     summary = results.read_summary()
     assert summary["analysis"].tolist() == ["first", "second"]
@@ -384,7 +389,7 @@ def test_later_stages_that_predate_a_rerun_are_reported_stale(tmp_path):
 
     curation = synthetic_coordinates(tmp_path / "coordinates")
     results = ResultsFolder(tmp_path / "results")
-    settings = RunSettings(n_iters=N_ITERS, seed=0, progress=False)
+    settings = Settings(n_iters=N_ITERS, seed=0, progress=False)
     assert results.path.mkdir(parents=True) is None and results.stale() == []
     results.overlap.path.mkdir()
     # overlap tests of SAD started long ago
@@ -405,7 +410,7 @@ def test_an_interrupted_overlap_with_a_new_mask_leaves_the_old_mask_and_its_p_va
     from mnsmeta.workflows import overlap as overlap_workflow
 
     _, _, results, _ = synthetic_run
-    settings = overlap_workflow.OverlapSettings(n_perm=9, seed=0, progress=False)
+    settings = Settings(n_perm=9, seed=0, progress=False)
     overlap_workflow.run_overlap([SAD], {"anatomical": anatomical_mask()}, results, settings)
     before = results.read_overlap()
     sidecars = [p.name for p in results.masks.sidecars()]
@@ -437,7 +442,7 @@ def test_a_group_declared_by_its_foci_file_runs_beside_the_curated_ones(tmp_path
     analyses = read_analyses(root / "analyses.toml")
     assert analyses[1].foci == str(root / "ptsd.txt") and analyses[1].groups == ()
     results = ResultsFolder(tmp_path / "results")
-    settings = RunSettings(n_iters=N_ITERS, seed=0, progress=False)
+    settings = Settings(n_iters=N_ITERS, seed=0, progress=False)
     summary, _ = run_analyses(analyses, curation, root, results, settings)
     rows = summary.set_index("analysis")
     assert rows.loc["PTSD", "experiments"] == 14 and rows.loc["SAD", "experiments"] == 12
@@ -467,7 +472,9 @@ def test_a_declared_group_is_checked_like_any_analysis(tmp_path, entry, message)
     assert any(message in str(p) for p in raised.value.problems)
 
 
-def test_a_control_set_runs_as_an_analysis_with_its_matches_and_balance(tmp_path):
+def test_a_control_set_runs_as_an_analysis_with_its_matches_and_balance(
+    tmp_path, project_curation
+):
     """analyses.toml `controls = "BPD"`: BPD's paradigm-matched healthy-only studies, subtracted."""
     from conftest import REPO
 
@@ -478,10 +485,11 @@ def test_a_control_set_runs_as_an_analysis_with_its_matches_and_balance(tmp_path
         'inputs = ["BPD", "BPD_controls"]\n'
     )
     analyses = read_analyses(tmp_path / "analyses.toml")
-    curation = load_curation(REPO / "coordinates")
-    settings = RunSettings(n_iters=N_ITERS, seed=0, jobs=2, progress=False)
+    settings = Settings(n_iters=N_ITERS, seed=0, jobs=2, progress=False)
     results = ResultsFolder(tmp_path / "results")
-    summary, outputs = run_analyses(analyses, curation, REPO / "coordinates", results, settings)
+    summary, outputs = run_analyses(
+        analyses, project_curation, REPO / "coordinates", results, settings
+    )
     rows = summary.set_index("analysis")
     folder = results.analysis(analyses[1])
     matches = pd.read_csv(folder.controls)
@@ -504,11 +512,11 @@ def test_a_control_set_runs_as_an_analysis_with_its_matches_and_balance(tmp_path
 def test_the_methods_paragraph_of_a_project_run_states_every_rule_it_used():
     """Data, fallback N, space, masks, both overlap tests, robustness and verdict rules."""
     from mnsmeta.workflows.boilerplate import methods_text
-    from mnsmeta.workflows.run import RunSettings
+    from mnsmeta.workflows.settings import Settings
 
     analyses = [Analysis("SAD", "ale", ("SAD",))]
     summary = pd.DataFrame([{"analysis": "SAD", "experiments": 12, "foci": 311}])
-    text = methods_text(analyses, summary, RunSettings(), {"nimare": "0.0"})
+    text = methods_text(analyses, summary, Settings(), {"nimare": "0.0"})
     for words in (
         "Neurosynth 0.7 and NeuroQuery 1",
         "the median N of its group's experiments",
@@ -523,25 +531,25 @@ def test_the_methods_paragraph_of_a_project_run_states_every_rule_it_used():
         assert words in text, words
 
 
-def test_a_published_reference_enters_whole_or_matched_to_a_disorders_paradigms():
-    from conftest import REPO
+def test_a_published_reference_enters_whole_or_matched_to_a_disorders_paradigms(project_curation):
     from mnsmeta.workflows.run import _reference_set, reference_note
 
-    curation = load_curation(REPO / "coordinates")
-    settings = RunSettings(n_iters=N_ITERS, seed=0, progress=False)
+    settings = Settings(n_iters=N_ITERS, seed=0, progress=False)
     whole = Analysis("faces", "ale", reference=("laird2015",))
-    experiments, table, balance = _reference_set(curation, whole, settings)
+    experiments, table, balance = _reference_set(project_curation, whole, settings)
     assert len(experiments.experiments) == len(table) == 386 and balance is None
     assert reference_note(whole, None) == "published reference: laird2015 (every experiment)"
     matched = Analysis("SAD_ref", "ale", reference=("laird2015",), matched_to="SAD")
-    experiments, selection, balance = _reference_set(curation, matched, settings)
+    experiments, selection, balance = _reference_set(project_curation, matched, settings)
     assert set(selection["paradigm"]) == {"emotional_faces"}  # Laird's only label rule
     faces = balance.set_index("paradigm").loc["emotional_faces"]
     assert faces["selected"] == len(experiments.experiments) > faces["disorder_experiments"]
     assert "no reference for" in reference_note(matched, balance)
 
 
-def test_the_curated_mirror_mask_conjoins_hand_and_body_observation_with_execution():
+def test_the_curated_mirror_mask_conjoins_hand_and_body_observation_with_execution(
+    project_curation,
+):
     """The two halves of the curated MNS mask: watching hand, arm or body actions, and
     imitating or executing them (Molenberghs et al. 2012); no face, vocal, auditory or
     imagery study in either (the audit's examples), and no sample in both."""
@@ -553,9 +561,8 @@ def test_the_curated_mirror_mask_conjoins_hand_and_body_observation_with_executi
     assert observation.mask == execution.mask == "curated" and observation.makes_mask
     assert not observation.is_mns_reference and analyses["MNS"].is_mns_reference
     assert not analyses["MNS_expert"].tested_for_overlap  # it makes a mask, is not tested
-    curation = load_curation(REPO / "coordinates")
     sets = [
-        build_experiments(curation, "MNS", paradigms=a.paradigms, effectors=a.effectors)
+        build_experiments(project_curation, "MNS", paradigms=a.paradigms, effectors=a.effectors)
         for a in (observation, execution)
     ]
     studies = [{s for i in e.ids for s in i.split("+")} for e in sets]
@@ -564,6 +571,6 @@ def test_the_curated_mirror_mask_conjoins_hand_and_body_observation_with_executi
     audit = {"12682281", "22772979", "23450458", "24012546", "25671563", "18276163",
              "26696298"}  # fmt: skip
     assert not audit & (studies[0] | studies[1])
-    records = {r.study_id: r for r in curation.for_group("MNS")}
+    records = {r.study_id: r for r in project_curation.for_group("MNS")}
     assert {records[s].paradigm for s in studies[0]} == {"action_observation"}
     assert {records[s].effector for s in studies[0] | studies[1]} <= {"hand_arm", "body", "mixed"}

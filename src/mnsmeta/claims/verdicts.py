@@ -71,6 +71,7 @@ from mnsmeta.inference.power import (
 )
 from mnsmeta.inference.precision import decided, holm, mc_interval
 from mnsmeta.inference.specificity import DENSITY_RATIO, MASK_PREFIX
+from mnsmeta.meta_analysis.ale import CLUSTER_LOGP
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.clusters import CONNECTIVITY
 
@@ -79,9 +80,6 @@ AGAINST, NOT_TESTABLE = "evidence against", "not testable"
 WORDS = {"hypo": "reduced", "hyper": "increased"}
 #: An "altered activity" claim needs at least this share of direction-known group contrasts.
 MIN_GROUP_CONTRAST_SHARE = 0.5
-#: The cluster-size null map NiMARE writes: -log10 p of every cluster formed at the
-#: cluster-forming threshold (significant or not).
-CLUSTER_LOGP = "logp_desc-size_level-cluster_corr-FWE_method-montecarlo"
 
 #: Each rule in one sentence, as claims.json, the report and the README state it.
 RULES = {

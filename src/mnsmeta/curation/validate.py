@@ -15,7 +15,7 @@ from mnsmeta.curation.records import (
 )
 from mnsmeta.curation.sleuth import read_sleuth
 from mnsmeta.curation.tsv import read_text
-from mnsmeta.errors import Problem
+from mnsmeta.errors import MnsmetaInputError, Problem, errors_in
 
 # The database, ledger and claims checks import pandas and the databases' readers, and are
 # imported where they run: validating a Sleuth file answers at once.
@@ -47,6 +47,32 @@ class ValidationReport:
     @property
     def problems(self) -> list[Problem]:
         return self.curation.problems
+
+    def verdict(self, strict: bool = False) -> str:
+        """One line: what was read and how many warnings.
+
+        Raises
+        ------
+        MnsmetaInputError
+            When there are errors, or warnings and ``strict``.
+        """
+        errors = errors_in(self.problems)
+        n_warnings = len(self.problems) - len(errors)
+        if errors or (strict and n_warnings):
+            raise MnsmetaInputError(
+                f"{len(errors)} error(s), {n_warnings} warning(s) found"
+                + (" (--strict)" if strict and not errors else "")
+            )
+        curation = self.curation
+        included = sum(r.included for r in curation.records)
+        sleuth = (
+            f", {self.sleuth_experiments} Sleuth experiments" if self.sleuth_experiments else ""
+        )
+        return (
+            f"ok: {self.files} file(s), {len(curation.records)} records ({included} included), "
+            f"{len(curation.manual_foci)} manual foci{sleuth}"
+            + (f"; {n_warnings} warning(s)" if n_warnings else "")
+        )
 
 
 def _kind_of_tsv(path: Path, problems: list[Problem]) -> str | None:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mnsmeta.inference.precision import mc_interval
-from mnsmeta.meta_analysis.engine.relocation import AleComputer
+from mnsmeta.meta_analysis.engine import AleComputer
 
 
 def roi_null(

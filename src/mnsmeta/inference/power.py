@@ -143,7 +143,7 @@ def detection_power(
         Columns ``k``, ``detected``, ``replicates``, ``power``, ``power_low``, ``power_high``
         (exact binomial 95 % interval of the simulated power).
     """
-    from mnsmeta.meta_analysis.engine.relocation import AleComputer
+    from mnsmeta.meta_analysis.engine import AleComputer
 
     mask_img = brain_mask_img()
     computer = AleComputer(mask_img)

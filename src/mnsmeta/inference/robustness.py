@@ -41,7 +41,7 @@ from mnsmeta.data.space import brain_mask_img
 from mnsmeta.meta_analysis.ale import settle_heap
 from mnsmeta.meta_analysis.clusters import CONNECTIVITY
 from mnsmeta.meta_analysis.datasets import to_dataset
-from mnsmeta.meta_analysis.engine.shared_nulls import added_experiments_null, leave_one_out_null
+from mnsmeta.meta_analysis.engine import added_experiments_null, leave_one_out_null
 from mnsmeta.meta_analysis.nimare_adapter import cluster_forming_cut, quiet
 
 #: Eickhoff et al. (2016): a cluster driven by one or two experiments is not convergence.
@@ -64,7 +64,7 @@ def noise_experiments(
     differ only in where the foci fall: uniformly in grey matter (``"gm"``, Acar et al.,
     2018) or in the whole brain mask (``"brain"``). Foci lie at voxel centres.
     """
-    from mnsmeta.meta_analysis.engine.relocation import null_space_mask
+    from mnsmeta.meta_analysis.engine import null_space_mask
 
     rng = np.random.default_rng(seed)
     pick = np.arange(n) % len(real.counts)

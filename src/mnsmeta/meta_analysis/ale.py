@@ -17,16 +17,23 @@ import zlib
 import numpy as np
 
 from mnsmeta.meta_analysis.engine import scaleout
-from mnsmeta.meta_analysis.nimare_adapter import ale_to_z, quiet, set_permutation_backend
+from mnsmeta.meta_analysis.nimare_adapter import (
+    CLUSTER_LOGP,
+    CLUSTER_Z,
+    VOXEL_LOGP,
+    VOXEL_Z,
+    ale_to_z,
+    cluster_fwe_map_name,
+    null,
+    quiet,
+    set_permutation_backend,
+)
 from mnsmeta.progress import progress as progress_bar
 
 LGR = logging.getLogger(__name__)
 
-#: NiMARE's map names for the cluster-level (size) and voxel-level FWE results.
-CLUSTER_LOGP = "logp_desc-size_level-cluster_corr-FWE_method-montecarlo"
-CLUSTER_Z = "z_desc-size_level-cluster_corr-FWE_method-montecarlo"
-VOXEL_LOGP = "logp_level-voxel_corr-FWE_method-montecarlo"
-VOXEL_Z = "z_level-voxel_corr-FWE_method-montecarlo"
+#: NiMARE's map and null names, as the rest of the package reads them (the adapter owns them).
+__all__ = ["CLUSTER_LOGP", "CLUSTER_Z", "VOXEL_LOGP", "VOXEL_Z", "cluster_fwe_map_name", "null"]
 #: The subtraction's maps: ALE difference, its z and p (positive: group 1 > group 2).
 SUBTRACTION_MAPS = (
     "stat_desc-group1MinusGroup2",
@@ -48,17 +55,9 @@ def analysis_seed(seed: int, name: str) -> int:
 ENGINES = ("fast", "nimare")
 
 
-def _estimator_factory(engine: str, fast: str, reference):
-    """The estimator of ``engine``: NiMARE's ``reference`` class, or our factory ``fast``
-    (a function of :mod:`.engine`, as "module:function", imported only when used)."""
-    import importlib
-
+def _check_engine(engine: str) -> None:
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
-    if engine == "nimare":
-        return reference
-    module, function = fast.split(":")
-    return getattr(importlib.import_module(f"mnsmeta.meta_analysis.engine.{module}"), function)
 
 
 def settle_heap():
@@ -115,7 +114,10 @@ def fit_ale(
     from nimare.meta.cbma.ale import ALE
 
     from mnsmeta.meta_analysis.engine.streaming import STREAMING_FOCI
+    from mnsmeta.meta_analysis.nimare_adapter import estimators
 
+    if engine != "streaming":
+        _check_engine(engine)
     options = {}
     if engine == "fast" and len(dataset.coordinates) >= STREAMING_FOCI:
         LGR.info(
@@ -124,15 +126,15 @@ def fit_ale(
         )
         engine = "streaming"
     if engine == "streaming":
-        make = _estimator_factory("fast", "streaming:streaming_ale_estimator", None)
+        make = estimators.streaming_ale_estimator
         options["n_cores"] = n_jobs
     else:
-        make = _estimator_factory(engine, "montecarlo:fast_ale_estimator", ALE)
+        make = estimators.fast_ale_estimator if engine == "fast" else ALE
     settle_heap()
     with quiet():
         estimator = make(random_state=seed, **options)
         if scaleout.active():
-            set_permutation_backend(estimator, scaleout.BACKEND)
+            set_permutation_backend(estimator, scaleout.dask_backend())
         result = estimator.fit(dataset)
         corrector = FWECorrector(
             method="montecarlo",
@@ -158,7 +160,7 @@ def cluster_fwe_map(result, cluster_p: float = 0.05, statistic: str = "size") ->
     """
     if statistic not in CLUSTER_STATISTICS:
         raise ValueError(f"statistic must be one of {CLUSTER_STATISTICS}, not {statistic!r}")
-    name = CLUSTER_LOGP.replace("desc-size", f"desc-{statistic}")
+    name = cluster_fwe_map_name(statistic)
     logp = result.get_map(name, return_type="image").get_fdata()
     z = result.get_map("z", return_type="image").get_fdata()
     return np.where(logp > -np.log10(cluster_p), z, 0.0).astype(np.float32)
@@ -207,7 +209,10 @@ def fit_subtraction(
     """
     from nimare.meta.cbma.ale import ALESubtraction
 
-    make = _estimator_factory(engine, "subtraction:fast_subtraction_estimator", ALESubtraction)
+    from mnsmeta.meta_analysis.nimare_adapter.estimators import FastALESubtraction
+
+    _check_engine(engine)
+    make = FastALESubtraction if engine == "fast" else ALESubtraction
     settle_heap()
     with quiet():
         estimator = make(
@@ -267,7 +272,10 @@ def fit_balanced_subtraction(
     """
     from nimare.meta.cbma.ale import BalancedALESubtraction
 
-    make = _estimator_factory(engine, "balanced:fast_balanced_estimator", BalancedALESubtraction)
+    from mnsmeta.meta_analysis.nimare_adapter.estimators import FastBalancedALESubtraction
+
+    _check_engine(engine)
+    make = FastBalancedALESubtraction if engine == "fast" else BalancedALESubtraction
     settle_heap()
     with quiet():
         estimator = make(
@@ -321,9 +329,8 @@ def subtraction_clusters(result, inference1, inference2, cluster_p: float = 0.05
     from nimare.stats import null_to_p
     from scipy import ndimage
 
-    nulls = result.estimator.null_distributions_
-    cut = nulls["summary_stat_thresh_level-voxel_corr-fwe_method-montecarlo"]
-    sizes = nulls["values_desc-size_level-cluster_corr-fwe_method-montecarlo"]
+    cut = null(result.estimator, "cluster_forming_cut")
+    sizes = null(result.estimator, "largest_cluster_size")
     stat = result.get_map("stat_desc-group1MinusGroup2", return_type="image").get_fdata()
     z = result.get_map("z_desc-group1MinusGroup2", return_type="image").get_fdata()
     faces = ndimage.generate_binary_structure(3, 1)

@@ -61,6 +61,34 @@ def power_text(claim: dict) -> str:
     return head
 
 
+def verdicts_text(verdicts) -> str:
+    """The verdicts as ``mnsmeta claims`` prints them: one block per claim."""
+    lines = []
+    for v in verdicts:
+        entry = v.as_dict()
+        certainty = f", certainty {entry['certainty']}" if entry["certainty"] else ""
+        lines.append(f"{v.claim.id}: {v.verdict.upper()}{certainty}")
+        lines.append(f"  claim: {v.claim.paraphrase}")
+        if v.claim.estimand:
+            lines.append(f"  estimand: {v.claim.estimand}")
+        lines.append(f"  why: {v.reason}")
+        if entry["p"] is not None:
+            holm = f"; Holm {entry['p_holm']}" if entry["p_holm"] is not None else ""
+            lines.append(f"  primary test: {v.primary}: p {p_text(entry)}{holm}")
+        elif v.primary:
+            lines.append(f"  primary test: {v.primary}")
+        if power_text(entry):
+            lines.append(f"  power: {power_text(entry)}")
+        if v.neutral:
+            lines.append(f"  what the data show: {v.neutral}")
+        lines += [f"  downgraded: {reason}" for reason in v.certainty_reasons]
+        if v.variants:
+            n, flipped = len(v.flipped_by), f" ({', '.join(v.flipped_by)})" if v.flipped_by else ""
+            lines.append(f"  variants: {n} of {len(v.variants)} change it{flipped}")
+        lines.append(f"  evidence: {v.evidence}")
+    return "\n".join(lines)
+
+
 def answer_rows(claims: dict) -> pd.DataFrame:
     """One row per claim: verdict, certainty, why, primary test and its numbers."""
     rows = []

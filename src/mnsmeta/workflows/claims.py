@@ -135,12 +135,8 @@ def variant_evidence(
     primary test: :data:`VARIANT_SETS` database sets) of the analyses in ``judged`` (those
     of the MNS claims).
     """
-    from mnsmeta.workflows.overlap import (
-        MOVES,
-        OverlapSettings,
-        base_rate_rows,
-        thresholded_overlap_rows,
-    )
+    from mnsmeta.workflows.overlap import MOVES, base_rate_rows, thresholded_overlap_rows
+    from mnsmeta.workflows.settings import Settings
 
     rerun = {a.name for a in analyses if a.is_ale and folder.computed(a)}
     loaded: dict[str, AnalysisResult] = {}
@@ -176,8 +172,8 @@ def variant_evidence(
     tested = set() if overlap is None else set(overlap["analysis"])
     brain = np.asarray(brain_mask_img().dataobj) > 0
     seed = int(settings.get("seed", 0) or 0)
-    moves = OverlapSettings(n_perm=MOVES, seed=seed, progress=False)
-    sets = OverlapSettings(n_perm=VARIANT_SETS, seed=seed, progress=False)
+    moves = Settings(n_perm=MOVES, seed=seed, progress=False)
+    sets = Settings(n_perm=VARIANT_SETS, seed=seed, progress=False)
     tables = [t for t in (folder.read_summary(), main.summary) if t is not None]
     # The variant's thresholds first: an analysis it reran has its own.
     summary = (

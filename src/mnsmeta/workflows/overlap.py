@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
@@ -35,7 +34,7 @@ from mnsmeta.inference.overlap import (
 from mnsmeta.inference.precision import mc_interval
 from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
-from mnsmeta.meta_analysis.engine.relocation import AleComputer
+from mnsmeta.meta_analysis.engine import AleComputer
 from mnsmeta.progress import progress
 from mnsmeta.workflows.masks import mask_colours, studies_on_grid, write_masks
 from mnsmeta.workflows.provenance import now, package_versions
@@ -45,6 +44,7 @@ from mnsmeta.workflows.results import (
     write_csv,
     write_json,
 )
+from mnsmeta.workflows.settings import Settings
 
 LGR = logging.getLogger(__name__)
 #: Relocations are split into this many seeded chunks, whatever the number of processes,
@@ -52,19 +52,6 @@ LGR = logging.getLogger(__name__)
 N_CHUNKS = 8
 #: Fewest placements of the moved-cluster test (the MNS claims' primary test).
 MOVES = 10_000
-
-
-@dataclass
-class OverlapSettings:
-    """Parameters of the overlap tests (recorded in the provenance)."""
-
-    n_perm: int = 1000
-    seed: int = 0
-    jobs: int = 1
-    progress: bool = True
-    #: The base-rate test (sets of database experiments, ``n_perm`` of them); the robustness
-    #: stage's reruns leave it out (their table reads the other tests).
-    base_rate: bool = True
 
 
 #: The ROI test's nulls: foci relocated anywhere in the brain (the test as specified), and
@@ -90,7 +77,7 @@ def _roi_chunk(ijk, experiment, sample_sizes, masks, n_perm, seed, null_space):
 def roi_test(
     experiments: ExperimentSet,
     masks: dict[str, np.ndarray],
-    settings: OverlapSettings,
+    settings: Settings,
     name: str,
     null_space: str = "brain",
 ):
@@ -408,7 +395,7 @@ def run_overlap(
     analyses: list[Analysis],
     masks: dict[str, Mask],
     results: ResultsFolder,
-    settings: OverlapSettings,
+    settings: Settings,
     outputs: dict[str, AnalysisResult] | None = None,
 ) -> pd.DataFrame:
     """Run both tests for each tested analysis and mask; write the overlap tables.
@@ -421,7 +408,7 @@ def run_overlap(
         Mask name -> :class:`Mask`.
     results : ResultsFolder
         Where the masks, the overlap folder and the top-level overlap table are written.
-    settings : OverlapSettings
+    settings : Settings
     outputs : dict, optional
         Analysis name -> :class:`AnalysisResult` of this run; analyses missing here are
         read back from ``results``.

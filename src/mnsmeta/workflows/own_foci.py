@@ -22,8 +22,9 @@ from mnsmeta.curation.inputs import analysis_name, read_experiments
 from mnsmeta.curation.references import PUBLISHED_SETS, read_reference
 from mnsmeta.errors import MnsmetaInputError, Problem
 from mnsmeta.workflows.results import ResultsFolder
-from mnsmeta.workflows.robustness import ReviewSettings, run_review
-from mnsmeta.workflows.run import RunSettings, run_analyses
+from mnsmeta.workflows.robustness import run_review
+from mnsmeta.workflows.run import run_analyses
+from mnsmeta.workflows.settings import Settings
 
 
 @dataclass
@@ -87,8 +88,8 @@ def run_own_foci(
     inputs: list[OwnInput],
     operation: str | None,
     results: ResultsFolder,
-    settings: RunSettings,
-    review: ReviewSettings | None = None,
+    settings: Settings,
+    review: Settings | None = None,
     balanced: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Run the ALE of each input (and their combination), then, if ``review`` is given, the
@@ -113,3 +114,48 @@ def run_own_foci(
         own = [a for a in analyses if a.is_ale]
         tables = run_review(analyses, None, None, results, review, own, "mnsmeta ale")
     return summary, tables
+
+
+def check_options(
+    *, minus, conjunction, n_iters, cluster_forming_p, cluster_p, balanced_iters, robust_iters
+) -> None:
+    """Refuse option values ``mnsmeta ale`` cannot run, saying which and what to give."""
+    if minus and conjunction:
+        raise MnsmetaInputError("give --minus or --and, not both")
+    if balanced_iters is not None and not minus:
+        raise MnsmetaInputError("--balanced needs --minus OTHER: it is a subtraction")
+    if balanced_iters is not None and balanced_iters < 2:
+        raise MnsmetaInputError(f"--balanced {balanced_iters}: give at least 2 iterations")
+    if n_iters < 1:
+        raise MnsmetaInputError(f"--n-iters {n_iters}: give a positive number of iterations")
+    if robust_iters is not None and robust_iters < 1:
+        raise MnsmetaInputError(f"--robustness {robust_iters}: give a positive number")
+    for name, value, low, high in (
+        ("--cluster-forming-p", cluster_forming_p, 0, 0.05),
+        ("--cluster-p", cluster_p, 0, 0.5),
+    ):
+        if not low < value <= high:
+            raise MnsmetaInputError(f"{name} {value}: give a p in ({low}, {high}]")
+
+
+def describe_input(own: OwnInput) -> str:
+    """One line: experiments, foci (repeated ones counted once) and the range of N."""
+    table = own.experiments.experiments
+    repeated = int(table["foci_removed_repeated_focus"].fillna(0).sum())
+    return (
+        f"{own.name}: {len(table)} experiments, {len(own.experiments.foci)} foci"
+        + (f" ({repeated} repeated foci counted once)" if repeated else "")
+        + f", N {int(table['sample_size'].min())}-{int(table['sample_size'].max())}"
+    )
+
+
+def describe(summary: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> str:
+    """The summary table and, after ``--robustness``, each cluster's checks."""
+    shown = [c for c in summary.columns if c not in ("note", "kind")]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        text = summary[shown].to_string(index=False)
+        if len(tables.get("clusters", [])):
+            columns = ["analysis", "cluster", "label", "top_share", "jackknife_survived"]
+            columns += ["jackknife_n", "fsn", "fsn_robust"]
+            text += "\n" + tables["clusters"][columns].to_string(index=False)
+    return text

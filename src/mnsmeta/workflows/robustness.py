@@ -24,36 +24,11 @@ from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.clusters import cluster_table
 from mnsmeta.progress import progress
 from mnsmeta.workflows.masks import masks_from_results
-from mnsmeta.workflows.overlap import (
-    OverlapSettings,
-    run_overlap,
-    thresholded_overlap_rows,
-)
+from mnsmeta.workflows.overlap import run_overlap, thresholded_overlap_rows
 from mnsmeta.workflows.provenance import input_checksums, now, package_versions
 from mnsmeta.workflows.results import ResultsFolder, read_map, write_json
-from mnsmeta.workflows.run import RunSettings, run_analyses
-
-
-@dataclass
-class ReviewSettings:
-    """Parameters of the robustness checks (recorded in the provenance).
-
-    ``n_iters`` is the Monte Carlo iterations of every rerun (jackknife subsets, noise
-    levels, sensitivity variants) and ``n_perm`` the permutations of the reruns' overlap
-    tests: by default those of the main run (10,000 and 1,000), so that a rerun differs from
-    the main analysis by its data, not by Monte Carlo error (at 1,000 iterations the BPD
-    cluster-size threshold was 105 voxels in the reruns against 111 in the main run).
-    """
-
-    n_iters: int = 10_000
-    n_perm: int = 1000
-    seed: int = 0
-    jobs: int = 1
-    cluster_forming_p: float = 0.001
-    cluster_p: float = 0.05
-    sensitivity: bool = True
-    progress: bool = True
-
+from mnsmeta.workflows.run import run_analyses
+from mnsmeta.workflows.settings import Settings
 
 #: Fewest experiments an analysis needs for its robustness checks (a jackknife subset must
 #: keep one).
@@ -86,7 +61,13 @@ def _cluster_rows(analysis, clusters, dominance, jackknife, failsafe):
     return table
 
 
-def _iterations_bar(settings: ReviewSettings, description: str):
+def _rerun_overlap(settings: Settings) -> Settings:
+    """The overlap tests of a rerun: no progress bars, no base-rate sets (the sensitivity
+    table reads the other tests)."""
+    return dataclasses.replace(settings, progress=False, base_rate=False)
+
+
+def _iterations_bar(settings: Settings, description: str):
     return progress(
         total=settings.n_iters, desc=description, unit="it", show=settings.progress, stage=False
     )
@@ -211,9 +192,7 @@ def _voxel_fwe_row(analysis, variant, reference, results, masks, main_overlap, s
     stat = read_map(folder.map("stat"))
     table, labels = cluster_table(voxel_map, brain_mask_img().affine, stat, voxel_map)
     brain = np.asarray(brain_mask_img().get_fdata()) > 0
-    overlap_settings = OverlapSettings(
-        settings.n_perm, settings.seed, settings.jobs, False, base_rate=False
-    )
+    overlap_settings = _rerun_overlap(settings)
     rows = []
     for mask_name, mask in masks.items():
         rows += thresholded_overlap_rows(
@@ -243,7 +222,7 @@ def _mask_variant_row(analysis, variant, reference, mask, overlap_inputs):
         [analysis],
         {**masks, "meta": mask},
         target,
-        OverlapSettings(settings.n_perm, settings.seed, settings.jobs, False, base_rate=False),
+        _rerun_overlap(settings),
         {analysis.name: results.load(analysis)},
     )
     experiments = reference.conclusions["experiments"]
@@ -288,13 +267,9 @@ def _sensitivity(
         a.name: _Reference.read(results, a, main_overlap, summary, names) for a in analyses
     }
     rows = []
-    run_settings = RunSettings(
-        n_iters=settings.n_iters,
-        seed=settings.seed,
-        jobs=settings.jobs,
-        cluster_forming_p=settings.cluster_forming_p,
-        cluster_p=settings.cluster_p,
-        progress=False,
+    # The reruns check clusters as the main analyses define them: by size, without TFCE.
+    run_settings = dataclasses.replace(
+        settings, progress=False, cluster_statistic="size", tfce=False
     )
     work = [(a, v) for a in analyses for v in sensitivity.VARIANTS]
     bar = progress(work, desc="sensitivity", unit="variant", show=settings.progress)
@@ -351,7 +326,7 @@ def _sensitivity(
             [analysis],
             masks,
             target,
-            OverlapSettings(settings.n_perm, settings.seed, settings.jobs, False, base_rate=False),
+            _rerun_overlap(settings),
             outputs,
         )
         rows.append(
@@ -383,7 +358,7 @@ def run_review(
     curation: Curation | None,
     coordinates_dir,
     results: ResultsFolder,
-    settings: ReviewSettings,
+    settings: Settings,
     review: list[Analysis] | None = None,
     command: str = "mnsmeta robustness",
 ) -> dict[str, pd.DataFrame]:

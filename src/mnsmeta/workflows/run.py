@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import nibabel as nib
@@ -28,7 +28,7 @@ from mnsmeta.meta_analysis import ale
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.clusters import cluster_table
 from mnsmeta.meta_analysis.datasets import to_dataset
-from mnsmeta.meta_analysis.engine.scaleout import dask_cluster
+from mnsmeta.meta_analysis.engine import dask_cluster
 from mnsmeta.progress import progress
 from mnsmeta.workflows.boilerplate import dataset_description, methods_text
 from mnsmeta.workflows.figures import plot_map
@@ -43,37 +43,16 @@ from mnsmeta.workflows.results import (
     write_json,
     write_text,
 )
+from mnsmeta.workflows.settings import Settings
 
 LGR = logging.getLogger(__name__)
 
 # ``dask_cluster`` is handed on to the command line (``--dask``, ``--scheduler``), which
 # reaches the engine only through the workflows.
-__all__ = ["RunSettings", "dask_cluster", "run_analyses"]
+__all__ = ["dask_cluster", "run_analyses"]
 
 
-@dataclass
-class RunSettings:
-    """Parameters of a run (all recorded in the provenance files)."""
-
-    n_iters: int = 10_000
-    seed: int = 0
-    jobs: int = 1
-    cluster_forming_p: float = 0.001
-    cluster_p: float = 0.05
-    #: The cluster measure of the cluster-level FWE: "size" (voxels) or "mass".
-    cluster_statistic: str = "size"
-    voxel_fwe_p: float = 0.05
-    sample_size_fallback: str | int = "median"
-    n_rule: str = "both_groups"
-    engine: str = "fast"
-    progress: bool = True
-    #: Also TFCE (JALE's, Frahm et al. 2022) with its own Monte Carlo null of n_iters maps.
-    tfce: bool = False
-    #: A balanced subtraction's null datasets and subsample pairs (NiMARE's default: 1000).
-    balanced_iters: int = 1000
-
-
-def _control_set(curation: Curation, analysis: Analysis, settings: RunSettings):
+def _control_set(curation: Curation, analysis: Analysis, settings: Settings):
     """The paradigm-matched screened healthy-only controls of a disorder group, and their
     matches."""
     disorder = build_experiments(
@@ -87,7 +66,7 @@ def _control_set(curation: Curation, analysis: Analysis, settings: RunSettings):
     return control_experiments(disorder, matched, analysis.name), matched
 
 
-def _reference_set(curation: Curation, analysis: Analysis, settings: RunSettings):
+def _reference_set(curation: Curation, analysis: Analysis, settings: Settings):
     """A published reference (all of it, or its selection matched to a disorder's paradigms),
     with the table of its experiments and, when matched, the paradigm balance."""
     if analysis.paradigms:
@@ -127,7 +106,7 @@ def reference_note(analysis: Analysis, balance: pd.DataFrame | None) -> str:
     )  # fmt: skip
 
 
-def _experiment_set(curation: Curation, analysis: Analysis, settings: RunSettings):
+def _experiment_set(curation: Curation, analysis: Analysis, settings: Settings):
     if analysis.foci:  # a group declared by its foci file (analyses.toml `foci`)
         experiments, warnings = read_experiments(Path(analysis.foci), analysis.name)
         for warning in warnings:
@@ -209,7 +188,7 @@ def _summary_row(analysis: Analysis, experiment_set, table: pd.DataFrame, note: 
     }
 
 
-def inference_summary(result, settings: RunSettings) -> dict:
+def inference_summary(result, settings: Settings) -> dict:
     """The thresholds the Monte Carlo null produced, for the summary and the engine checks.
 
     ``cluster_forming_ale``: the smallest ALE value with uncorrected p below the
@@ -219,29 +198,23 @@ def inference_summary(result, settings: RunSettings) -> dict:
     """
     stat = result.get_map("stat", return_type="array")
     p = result.get_map("p", return_type="array")
-    nulls = result.estimator.null_distributions_
     forming = stat[p < settings.cluster_forming_p]
     return {
         "cluster_forming_ale": float(forming.min()) if forming.size else np.nan,
         "cluster_size_threshold_voxels": float(
-            np.quantile(
-                nulls["values_desc-size_level-cluster_corr-fwe_method-montecarlo"],
-                1 - settings.cluster_p,
-            )
+            np.quantile(ale.null(result.estimator, "largest_cluster_size"), 1 - settings.cluster_p)
         ),
         "voxel_fwe_ale": float(
-            np.quantile(
-                nulls["values_level-voxel_corr-fwe_method-montecarlo"], 1 - settings.voxel_fwe_p
-            )
+            np.quantile(ale.null(result.estimator, "largest_ale"), 1 - settings.voxel_fwe_p)
         ),
     }
 
 
-def with_cluster_p(table: pd.DataFrame, result, settings: RunSettings) -> pd.DataFrame:
+def with_cluster_p(table: pd.DataFrame, result, settings: Settings) -> pd.DataFrame:
     """Each cluster's cluster-level FWE p and its Monte Carlo interval (``n_iters`` draws)."""
     if not len(table):
         return table.assign(p_fwe=[], p_fwe_mc_low=[], p_fwe_mc_high=[])
-    name = f"logp_desc-{settings.cluster_statistic}_level-cluster_corr-FWE_method-montecarlo"
+    name = ale.cluster_fwe_map_name(settings.cluster_statistic)
     logp = result.get_map(name, return_type="array")
     inverse = np.linalg.inv(brain_mask_img().affine)
     mask = brain_mask_img().get_fdata() > 0
@@ -262,7 +235,7 @@ def with_cluster_p(table: pd.DataFrame, result, settings: RunSettings) -> pd.Dat
 def run_ale_analysis(
     analysis: Analysis,
     experiment_set: ExperimentSet,
-    settings: RunSettings,
+    settings: Settings,
     folder: AnalysisFolder,
 ) -> tuple[AnalysisResult, dict, object]:
     """Fit one ALE analysis of ``experiment_set``; write its maps, tables and figures.
@@ -332,7 +305,7 @@ def run_subtraction(
     analysis: Analysis,
     outputs: dict[str, AnalysisResult],
     datasets: dict[str, object],
-    settings: RunSettings,
+    settings: Settings,
     folder: AnalysisFolder,
 ) -> tuple[AnalysisResult, dict]:
     """ALE subtraction of two analyses of this run, both directions."""
@@ -392,24 +365,20 @@ def run_subtraction(
     summary = _summary_row(
         analysis, pooled, table.sort_values("size_mm3", ascending=False) if len(table) else table
     )
-    nulls = result.estimator.null_distributions_
     if analysis.balanced:
         # The balanced difference a voxel must pass, either way (the null's alpha/2 extremes).
         tail = 100 * settings.cluster_p / 2
-        high = np.percentile(nulls["values_desc-balancedMaxNull_corr-none"], 100 - tail)
-        low = np.percentile(nulls["values_desc-balancedMinNull_corr-none"], tail)
+        high = np.percentile(ale.null(result.estimator, "balanced_max"), 100 - tail)
+        low = np.percentile(ale.null(result.estimator, "balanced_min"), tail)
         summary.update({"balanced_high": float(high), "balanced_low": float(low)})
         return AnalysisResult(analysis, None, table, None, None, labels_by_direction), summary
     summary.update(
         {
             # For a subtraction: the cut on |ALE difference| and the permutations' cluster null.
-            "cluster_forming_ale": float(
-                nulls["summary_stat_thresh_level-voxel_corr-fwe_method-montecarlo"]
-            ),
+            "cluster_forming_ale": float(ale.null(result.estimator, "cluster_forming_cut")),
             "cluster_size_threshold_voxels": float(
                 np.quantile(
-                    nulls["values_desc-size_level-cluster_corr-fwe_method-montecarlo"],
-                    1 - settings.cluster_p,
+                    ale.null(result.estimator, "largest_cluster_size"), 1 - settings.cluster_p
                 )
             ),
         }
@@ -444,7 +413,7 @@ def run_analyses(
     curation: Curation | None,
     coordinates_dir,
     results: ResultsFolder,
-    settings: RunSettings,
+    settings: Settings,
     experiment_sets: dict[str, ExperimentSet] | None = None,
     input_files: list | None = None,
     command: str = "mnsmeta run",
@@ -461,7 +430,7 @@ def run_analyses(
         The curation folder (checksummed into the provenance).
     results : ResultsFolder
         Where each analysis gets its folder, and the summary and provenance are written.
-    settings : RunSettings
+    settings : Settings
     experiment_sets : dict, optional
         Analysis name -> experiments read elsewhere (a user's foci file, ``mnsmeta ale``):
         these ALE analyses use them instead of the curation.

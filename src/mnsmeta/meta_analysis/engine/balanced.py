@@ -21,7 +21,6 @@ import numba
 import numpy as np
 
 from mnsmeta.meta_analysis.engine.kernels import _JIT
-from mnsmeta.meta_analysis.nimare_adapter import built_on_first_use
 
 
 @numba.njit(**_JIT)
@@ -86,8 +85,8 @@ def _sparse_complement(dense: np.ndarray, edges: np.ndarray):
     return starts, voxels.astype(np.int64), complement
 
 
-def mean_balanced_difference(self, ma_maps1, ma_maps2, target_n, n_iters, rng):
-    """Drop-in for NiMARE's ``_mean_balanced_difference``: same draws, same float32 result."""
+def mean_balanced_difference(ma_maps1, ma_maps2, target_n, n_iters, rng, n_cores: int = 1):
+    """NiMARE's ``_mean_balanced_difference``: the same draws, the same float32 result."""
     # NiMARE's draws, in its order: the subsamples of group 1 and 2 of each pair in turn.
     rows1 = np.empty((n_iters, target_n), dtype=np.int64)
     rows2 = np.empty((n_iters, target_n), dtype=np.int64)
@@ -96,34 +95,9 @@ def mean_balanced_difference(self, ma_maps1, ma_maps2, target_n, n_iters, rng):
         rows2[d] = rng.choice(ma_maps2.shape[0], size=target_n, replace=False)
     n_voxels = ma_maps1.shape[1]
     diff = np.zeros(n_voxels, dtype=np.float32)
-    numba.set_num_threads(max(1, min(self.n_cores, numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(max(1, min(n_cores, numba.config.NUMBA_NUM_THREADS)))
     # More blocks than threads, so that uneven blocks still share the work.
     edges = np.linspace(0, n_voxels, 8 * numba.get_num_threads() + 1).astype(np.int64)
     first, second = (_sparse_complement(m, edges) for m in (ma_maps1, ma_maps2))
     _mean_difference(first, second, rows1, rows2, edges, diff)
     return (diff / float(n_iters)).astype(np.float32, copy=False)
-
-
-def _fast_class():
-    from mnsmeta.meta_analysis.nimare_adapter import balanced_subtraction_with
-
-    return balanced_subtraction_with(
-        mean_difference=mean_balanced_difference,
-        name="FastBalancedALESubtraction",
-        module=__name__,
-        doc="NiMARE's BalancedALESubtraction with the mean balanced difference in numba.",
-    )
-
-
-__getattr__ = built_on_first_use(globals(), "FastBalancedALESubtraction", _fast_class)
-
-
-def fast_balanced_estimator(**kwargs):
-    """NiMARE's ``BalancedALESubtraction`` whose mean balanced differences run on our engine.
-
-    Everything else is NiMARE's: the per-group probabilistic maps, the random-foci datasets of
-    the null, every random draw, the thresholds and the maps.
-    """
-    from mnsmeta.meta_analysis.engine import balanced
-
-    return balanced.FastBalancedALESubtraction(**kwargs)

@@ -40,7 +40,6 @@ from mnsmeta.meta_analysis.engine.kernels import (
     truncation_slack,
     truncation_tail,
 )
-from mnsmeta.meta_analysis.nimare_adapter import built_on_first_use
 
 
 # No NaN enters the product: the flags let LLVM vectorise the row minimum (same results).
@@ -242,7 +241,7 @@ def _iteration(
     return max_value, max_size, max_mass
 
 
-class _Plan:
+class Plan:
     """Kernels and experiment boundaries of one dataset's null, and per-thread work buffers.
 
     Parameters
@@ -357,7 +356,7 @@ def monte_carlo_null(plan, cut, n_iters, seed, n_jobs=1, progress=None):
 
     Parameters
     ----------
-    plan : _Plan
+    plan : Plan
         The dataset's kernels and experiments; random foci fall in ``plan.null_ijk``.
     cut : float
         Cluster-forming ALE.
@@ -389,91 +388,3 @@ def monte_carlo_null(plan, cut, n_iters, seed, n_jobs=1, progress=None):
         if progress is not None:
             progress.update(size)
     return out
-
-
-def _fast_correct_fwe_montecarlo(
-    self, result, voxel_thresh=0.001, n_iters=5000, n_cores=1, vfwe_only=False
-):
-    """NiMARE's ``correct_fwe_montecarlo`` with our loop (:func:`monte_carlo_null`).
-
-    Same inputs and outputs; the random foci come from the blocks' own streams, rooted in
-    NiMARE's stream ``"correct_fwe_montecarlo"`` of the estimator's ``random_state``. With
-    ``draws="nimare"``, NiMARE's own method runs (its draws, its loop, our iterations).
-    """
-    from mnsmeta.meta_analysis import nimare_adapter
-    from mnsmeta.progress import progress
-
-    if self.draws == "nimare" or vfwe_only:
-        return self._nimare_correct_fwe_montecarlo(
-            result, voxel_thresh, n_iters, n_cores, vfwe_only
-        )
-    null_ijk, cut, rng = nimare_adapter.montecarlo_inputs(self, voxel_thresh)
-    plan = _Plan.for_coordinates(self.inputs_["coordinates"], self.masker.mask_img)
-    plan.set_null_voxels(null_ijk)
-    root = np.random.SeedSequence(int(rng.integers(2**63)))
-    with progress(total=n_iters, desc="Monte Carlo", unit="it", stage=False) as bar:
-        nulls = monte_carlo_null(plan, cut, n_iters, root, n_cores, bar)
-    return nimare_adapter.montecarlo_fwe_maps(self, result, cut, voxel_thresh, nulls)
-
-
-def _fast_permutation(self, iter_ijk, iter_df, conn, voxel_thresh, vfwe_only, mask_arr=None):
-    """Drop-in for NiMARE's ``_correct_fwe_montecarlo_permutation`` (same inputs, outputs)."""
-    plan = getattr(self, "_fast_plan", None)
-    if plan is None or plan.n_foci != len(iter_df):
-        plan = self._fast_plan = _Plan.for_coordinates(iter_df, self.masker.mask_img)
-    value, size, mass = plan.iteration(np.squeeze(iter_ijk, axis=1), voxel_thresh)
-    if vfwe_only:
-        return value, None, None
-    return value, size, mass
-
-
-def _drop_plan(self):
-    # The plan holds per-thread buffers; workers (processes, Dask) rebuild their own.
-    state = self.__dict__.copy()
-    state.pop("_fast_plan", None)
-    return state
-
-
-def _fast_class():
-    from mnsmeta.meta_analysis.nimare_adapter import ale_with_permutation
-
-    cls = ale_with_permutation(
-        _fast_permutation,
-        name="FastALE",
-        module=__name__,
-        doc="NiMARE's ALE with our Monte Carlo loop and numba iterations.",
-        getstate=_drop_plan,
-    )
-    cls._nimare_correct_fwe_montecarlo = cls.correct_fwe_montecarlo
-    cls.correct_fwe_montecarlo = _fast_correct_fwe_montecarlo
-    cls.draws = "blocks"
-    return cls
-
-
-__getattr__ = built_on_first_use(globals(), "FastALE", _fast_class)
-
-
-def fast_ale_estimator(draws="blocks", **kwargs):
-    """Return NiMARE's ALE whose Monte Carlo null runs on our engine.
-
-    The observed ALE, its uncorrected null, the cluster-forming cut and the conversion of
-    the nulls into FWE-corrected maps are NiMARE's. The Monte Carlo null is ours: the loop
-    (:func:`monte_carlo_null`, threads, no up-front draws) and each iteration (random
-    dataset -> largest ALE, largest cluster size and mass, in numba).
-
-    Parameters
-    ----------
-    draws : {"blocks", "nimare"}
-        ``"blocks"``: random foci from our block-wise streams (same distribution as NiMARE's,
-        a fraction of its memory). ``"nimare"``: NiMARE's loop and its up-front draws, so the
-        same seed gives NiMARE's null exactly (for the equality tests).
-    **kwargs
-        NiMARE's ``ALE`` parameters.
-    """
-    from mnsmeta.meta_analysis.engine import montecarlo
-
-    if draws not in ("blocks", "nimare"):
-        raise ValueError(f"draws must be 'blocks' or 'nimare', not {draws!r}")
-    estimator = montecarlo.FastALE(**kwargs)
-    estimator.draws = draws
-    return estimator

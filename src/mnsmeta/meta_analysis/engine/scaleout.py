@@ -13,26 +13,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 _ACTIVE = {"dask": False}
-#: joblib backend name under which our Dask backend is registered.
-BACKEND = "mnsmeta-dask"
-
-
-def _register_backend() -> None:
-    """Register joblib's Dask backend under our name, minus a joblib 1.6 bug.
-
-    joblib 1.6 passes ``nesting_level`` to every backend's constructor; its own Dask backend
-    does not take it and forwards it to ``Client.submit``, which fails every task. This
-    subclass takes it as the other backends do.
-    """
-    import joblib
-    from joblib._dask import DaskDistributedBackend
-
-    class Backend(DaskDistributedBackend):
-        def __init__(self, *args, nesting_level=None, inner_max_num_threads=None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.nesting_level = nesting_level
-
-    joblib.register_parallel_backend(BACKEND, Backend)
 
 
 def seeded_blocks(function, n_items: int, block: int, seed, n_jobs: int = 1):
@@ -49,10 +29,17 @@ def seeded_blocks(function, n_items: int, block: int, seed, n_jobs: int = 1):
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     n_blocks = -(-n_items // block)
     sizes = [min(block, n_items - b * block) for b in range(n_blocks)]
-    backend = BACKEND if active() else "threading"
+    backend = dask_backend() if active() else "threading"
     parallel = Parallel(n_jobs=max(1, n_jobs), backend=backend, return_as="generator")
     tasks = (delayed(function)(s, n) for s, n in zip(root.spawn(n_blocks), sizes, strict=True))
     yield from zip(sizes, parallel(tasks), strict=True)
+
+
+def dask_backend() -> str:
+    """joblib's name of the Dask backend (registered by the adapter, see there why)."""
+    from mnsmeta.meta_analysis.nimare_adapter import dask_backend
+
+    return dask_backend()
 
 
 def active() -> bool:
@@ -79,6 +66,8 @@ def dask_cluster(scheduler: str | None = None, local_workers: int = 2):
     import joblib
     from dask.distributed import Client, LocalCluster
 
+    from mnsmeta.meta_analysis.nimare_adapter import dask_backend
+
     cluster = None
     if scheduler:
         client = Client(scheduler)
@@ -90,9 +79,8 @@ def dask_cluster(scheduler: str | None = None, local_workers: int = 2):
             dashboard_address=None,
         )
         client = Client(cluster)
-    _register_backend()
     try:
-        with joblib.parallel_config(backend=BACKEND):
+        with joblib.parallel_config(backend=dask_backend()):
             _ACTIVE["dask"] = True
             yield client
     finally:

@@ -22,7 +22,6 @@ import numba
 import numpy as np
 
 from mnsmeta.meta_analysis.engine.kernels import _JIT, _ale_product, slab_buffers
-from mnsmeta.meta_analysis.nimare_adapter import built_on_first_use
 
 #: Random datasets of the uncorrected null by default. 100 maps pool 100 x 228,483 voxel
 #: values, 22,800 of them above the p < 0.001 cut: its Monte Carlo error is about 1 %.
@@ -118,66 +117,3 @@ def null_histogram(plan, bin_centers, n_maps, seed, n_jobs=1, progress=None):
         if progress is not None:
             progress.update(size)
     return counts, last
-
-
-def _streaming_fit(self, dataset):
-    """``_fit`` of NiMARE's ALE without its MA maps (module docstring); same outputs."""
-    from mnsmeta.meta_analysis import nimare_adapter
-    from mnsmeta.meta_analysis.engine.montecarlo import _Plan
-    from mnsmeta.progress import progress
-
-    self.dataset = dataset
-    self.masker = self.masker or dataset.masker
-    self.null_distributions_ = {}
-    coordinates = self.inputs_["coordinates"]
-    plan = _Plan.for_coordinates(coordinates, self.masker.mask_img)
-    ijk = coordinates[["i", "j", "k"]].to_numpy()
-    stat = observed_ale(plan, ijk).astype(np.float32)
-    bins = nimare_adapter.histogram_bins(self, largest_ma(plan, ijk))
-    null_ijk, rng = nimare_adapter.uncorrected_null_inputs(self)
-    plan.set_null_voxels(null_ijk)
-    root = int(rng.integers(2**63))
-    with progress(total=self.n_iters, desc="uncorrected null", unit="map", stage=False) as bar:
-        counts, last = null_histogram(plan, bins, self.n_iters, root, self.n_cores, bar)
-    self.null_distributions_["histogram_bins"] = bins
-    self.null_distributions_["histweights_corr-none_method-montecarlo"] = counts
-    self.null_distributions_["histweights_level-voxel_corr-fwe_method-montecarlo"] = last
-    return nimare_adapter.ale_maps_from_stat(self, stat)
-
-
-def _streaming_class():
-    from mnsmeta.meta_analysis.engine import montecarlo
-
-    return type(
-        "StreamingALE",
-        (montecarlo.FastALE,),
-        {
-            "__module__": __name__,
-            "__qualname__": "StreamingALE",
-            "__doc__": "NiMARE's ALE, streamed: no MA maps held, Monte Carlo uncorrected null.",
-            "_fit": _streaming_fit,
-        },
-    )
-
-
-__getattr__ = built_on_first_use(globals(), "StreamingALE", _streaming_class)
-
-
-def streaming_ale_estimator(null_maps: int = NULL_MAPS, n_cores: int = 1, **kwargs):
-    """Return NiMARE's ALE for database-scale datasets (module docstring).
-
-    Parameters
-    ----------
-    null_maps : int
-        Random datasets of the uncorrected null (NiMARE's ``n_iters`` of
-        ``null_method="montecarlo"``).
-    n_cores : int
-        Threads of the uncorrected null.
-    **kwargs
-        NiMARE's ``ALE`` parameters (``random_state``...).
-    """
-    from mnsmeta.meta_analysis.engine import streaming
-
-    return streaming.StreamingALE(
-        null_method="montecarlo", n_iters=null_maps, n_cores=n_cores, **kwargs
-    )

@@ -20,7 +20,6 @@ import numba
 import numpy as np
 
 from mnsmeta.meta_analysis.engine.kernels import _JIT
-from mnsmeta.meta_analysis.nimare_adapter import built_on_first_use
 
 #: Permutations whose log-sums are computed together (one numba call, threaded).
 BLOCK = 512
@@ -134,12 +133,11 @@ def largest_clusters(values: np.ndarray, cut: float, ijk: np.ndarray, shape, whe
 class _Store:
     """The pooled experiments' ``log(1 - MA)`` as one CSR matrix (first input's rows first)."""
 
-    def __init__(self, ma_store):
+    def __init__(self, first, second, n_group1):
         import scipy.sparse as sparse
 
-        first, second = ma_store.group1, ma_store.group2
         self.n_first = first.shape[0]
-        self.n_group1 = ma_store.n_group1
+        self.n_group1 = n_group1
         pooled = sparse.vstack([first, second], format="csr")
         # NiMARE takes log1p of the sliced matrix's data, in its dtype: the same values.
         self.indptr = pooled.indptr.astype(np.int64)
@@ -159,18 +157,22 @@ class _Store:
         return (1.0 - np.exp(sums1)) - (1.0 - np.exp(sums2))
 
 
-def _iterate_permutation_diffs(self, ma_store, n_iters, n_cores):
-    """Drop-in for NiMARE's (same permutations, same differences), computed in blocks."""
-    from mnsmeta.meta_analysis.nimare_adapter import (
-        chunked_ma_store,
-        subtraction_permutation_orders,
-    )
+def permutation_diffs(first, second, n_group1: int, orders, n_iters: int, n_cores: int = 1):
+    """The permuted ALE differences of a subtraction, in NiMARE's order and arithmetic.
 
-    if chunked_ma_store(ma_store):
-        return _NIMARE_ITERATE(self, ma_store, n_iters, n_cores)
+    Parameters
+    ----------
+    first, second : scipy.sparse matrix
+        The MA maps of the two inputs (experiments x voxels), NiMARE's pairwise store.
+    n_group1 : int
+        Experiments of group 1.
+    orders : iterator of int arrays
+        Per permutation the pooled rows of the new group 1, then those of group 2.
+
+    Yields ``(iteration, difference)`` as NiMARE's ``_iterate_permutation_diffs``.
+    """
     numba.set_num_threads(max(1, min(n_cores, numba.config.NUMBA_NUM_THREADS)))
-    store = _Store(ma_store)
-    orders = subtraction_permutation_orders(self, n_iters, ma_store.n_total, store.n_group1)
+    store = _Store(first, second, n_group1)
 
     def generate():
         for start in range(0, n_iters, BLOCK):
@@ -187,13 +189,14 @@ def _progress(iterable, total):
     return progress(iterable, total=total, desc="permutations", stage=False)
 
 
-def _compute_cluster_nulls(self, iter_diff_values, voxel_thresh, n_iters, union_mask=None):
-    """Drop-in for NiMARE's: the same cut (its quantile), the same sizes, in numba."""
-    values = np.asarray(iter_diff_values)
+def cluster_nulls(values, voxel_thresh: float, n_iters: int, mask_img, union_mask=None):
+    """NiMARE's cluster nulls of the permuted differences: the same cut (its quantile), the
+    same largest cluster sizes and masses, in numba (``_compute_cluster_nulls``'s outputs)."""
+    values = np.asarray(values)
     if union_mask is not None and values.shape[1] != union_mask.sum():
         values = values[:, union_mask]  # whole-brain differences, inference in the mask
     ss_thresh = np.quantile(np.abs(values), 1 - voxel_thresh)
-    mask = np.asarray(self.masker.mask_img.dataobj) > 0
+    mask = np.asarray(mask_img.dataobj) > 0
     ijk = np.argwhere(mask)
     if union_mask is not None:
         ijk = ijk[union_mask]
@@ -203,34 +206,3 @@ def _compute_cluster_nulls(self, iter_diff_values, voxel_thresh, n_iters, union_
     cut = values.dtype.type(ss_thresh)
     _cluster_nulls(np.ascontiguousarray(values), cut, neighbours, sizes, masses)
     return ss_thresh, sizes.astype(np.float32), masses.astype(np.float32)
-
-
-def _fast_class():
-    from mnsmeta.meta_analysis.nimare_adapter import subtraction_with
-
-    global _NIMARE_ITERATE
-    cls, _NIMARE_ITERATE = subtraction_with(
-        permutations=_iterate_permutation_diffs,
-        cluster_nulls=_compute_cluster_nulls,
-        name="FastALESubtraction",
-        module=__name__,
-        doc="NiMARE's ALESubtraction with numba permutations and cluster nulls.",
-    )
-    return cls
-
-
-_NIMARE_ITERATE = None
-
-
-__getattr__ = built_on_first_use(globals(), "FastALESubtraction", _fast_class)
-
-
-def fast_subtraction_estimator(**kwargs):
-    """NiMARE's ``ALESubtraction`` whose permutations and cluster nulls run on our engine.
-
-    Everything else is NiMARE's: the MA maps, the observed difference, the permutations (same
-    ``random_state``, same shuffles), the tail counts and p-values, the cluster-forming cut.
-    """
-    from mnsmeta.meta_analysis.engine import subtraction
-
-    return subtraction.FastALESubtraction(**kwargs)

@@ -1,9 +1,35 @@
-"""Every use of NiMARE's private internals, in one place.
+"""The seam between mnsmeta and NiMARE: every private NiMARE name, every NiMARE subclass.
 
-NiMARE is pinned (``nimare==0.22.1`` in ``pyproject.toml``) because the fast engine plugs into
-its estimator: these names are not part of NiMARE's public API and may change with any
-release. A NiMARE upgrade starts here, and the engine's equality tests (same seed, same
-nulls and maps as NiMARE) say whether the names below still mean what they meant.
+The fast engine (:mod:`mnsmeta.meta_analysis.engine`) subclasses nothing of NiMARE and uses
+none of its private names: it computes from voxel indices and arrays. NiMARE's estimators run
+it through the subclasses of :mod:`.estimators` (plain ``class`` statements, imported only when
+an analysis runs), which override NiMARE's private methods; this module holds the functions
+that read or call NiMARE's private internals, and NiMARE's names of its nulls and maps.
+Nothing else in the package touches a private name of NiMARE (or of any other third-party
+package): ``tests/test_layout.py`` enforces it.
+
+NiMARE is pinned (``nimare>=0.22.1,<0.23`` in ``pyproject.toml``): the names below are not part
+of its public API and may change with any release. **On upgrade, check** (each has a test that
+compares against NiMARE's own code on the same inputs, so a changed NiMARE fails the test):
+
+========================================  ================================================
+what is copied or overridden              test
+========================================  ================================================
+``montecarlo_fwe_maps`` (the end of       ``tests/meta_analysis/test_montecarlo.py``
+``correct_fwe_montecarlo``)               (same seed, same nulls and maps as NiMARE's)
+``FastALE._correct_fwe_montecarlo_        ``test_montecarlo.py`` (``draws="nimare"``: NiMARE's
+permutation`` (one iteration)             loop with our iteration, equal nulls)
+``histogram_bins``,                       ``tests/meta_analysis/test_streaming.py`` (equal
+``ale_maps_from_stat``,                   bins, maps and null histogram in distribution)
+``StreamingALE._fit``
+``subtraction_permutation_orders``,       ``tests/meta_analysis/test_subtraction.py`` (the
+``FastALESubtraction``'s two overrides    same differences, p and nulls bit for bit)
+``FastBalancedALESubtraction.             ``tests/meta_analysis/test_balanced.py`` (bit for
+_mean_balanced_difference``               bit)
+the private names used below              ``tests/test_layout.py`` lists them; each call runs
+(``_summarystat_to_p``, ``_get_rng``,     in the tests above
+``_mask_coverage_to_null_ijk``...)
+========================================  ================================================
 """
 
 from __future__ import annotations
@@ -11,8 +37,33 @@ from __future__ import annotations
 import warnings
 from contextlib import contextmanager
 
-#: NiMARE's per-permutation method, which the fast engine replaces.
-PERMUTATION_METHOD = "_correct_fwe_montecarlo_permutation"
+#: NiMARE's names of its Monte Carlo FWE maps (cluster-level: size; voxel-level).
+CLUSTER_LOGP = "logp_desc-size_level-cluster_corr-FWE_method-montecarlo"
+CLUSTER_Z = "z_desc-size_level-cluster_corr-FWE_method-montecarlo"
+VOXEL_LOGP = "logp_level-voxel_corr-FWE_method-montecarlo"
+VOXEL_Z = "z_level-voxel_corr-FWE_method-montecarlo"
+#: NiMARE's keys of ``null_distributions_``, by what they hold.
+NULLS = {
+    "largest_ale": "values_level-voxel_corr-fwe_method-montecarlo",
+    "largest_cluster_size": "values_desc-size_level-cluster_corr-fwe_method-montecarlo",
+    "largest_cluster_mass": "values_desc-mass_level-cluster_corr-fwe_method-montecarlo",
+    "cluster_forming_cut": "summary_stat_thresh_level-voxel_corr-fwe_method-montecarlo",
+    "histogram_bins": "histogram_bins",
+    "histogram_counts": "histweights_corr-none_method-montecarlo",
+    "histogram_largest": "histweights_level-voxel_corr-fwe_method-montecarlo",
+    "balanced_max": "values_desc-balancedMaxNull_corr-none",
+    "balanced_min": "values_desc-balancedMinNull_corr-none",
+}
+
+
+def cluster_fwe_map_name(statistic: str = "size", kind: str = "logp") -> str:
+    """NiMARE's name of the cluster-level FWE map of ``statistic`` (size or mass)."""
+    return f"{kind}_desc-{statistic}_level-cluster_corr-FWE_method-montecarlo"
+
+
+def null(estimator, what: str):
+    """The null distribution ``what`` (a key of :data:`NULLS`) of a fitted estimator."""
+    return estimator.null_distributions_[NULLS[what]]
 
 
 @contextmanager
@@ -140,10 +191,9 @@ def montecarlo_fwe_maps(estimator, result, cut: float, voxel_p: float, nulls):
     logp_mass, z_mass = cluster_maps(masses, mass_max)
     logp_size, z_size = cluster_maps(sizes, size_max)
     p_voxel = null_to_p(stat_values, voxel_max, tail="upper")
-    prefix = "values_{}corr-fwe_method-montecarlo"
-    estimator.null_distributions_[prefix.format("desc-size_level-cluster_")] = size_max
-    estimator.null_distributions_[prefix.format("desc-mass_level-cluster_")] = mass_max
-    estimator.null_distributions_[prefix.format("level-voxel_")] = voxel_max
+    estimator.null_distributions_[NULLS["largest_cluster_size"]] = size_max
+    estimator.null_distributions_[NULLS["largest_cluster_mass"]] = mass_max
+    estimator.null_distributions_[NULLS["largest_ale"]] = voxel_max
     maps = {
         "logp_level-voxel": _p_to_logp_values(p_voxel, dtype=dtype),
         "z_level-voxel": p_to_z(p_voxel, tail="one"),
@@ -164,39 +214,6 @@ def montecarlo_fwe_maps(estimator, result, cut: float, voxel_p: float, nulls):
         "distribution."
     )
     return maps, {}, description
-
-
-def ale_with_permutation(permutation, *, name: str, module: str, doc: str, getstate=None):
-    """NiMARE's ALE class with its per-permutation work replaced by ``permutation``.
-
-    Parameters
-    ----------
-    permutation : callable
-        Same signature and return value as NiMARE's
-        ``ALE._correct_fwe_montecarlo_permutation``.
-    name, module : str
-        The new class's name and the module that stores it (pickle finds it there).
-    doc : str
-        Its docstring.
-    getstate : callable, optional
-        ``__getstate__`` of the new class (to drop per-process caches before pickling).
-    """
-    from nimare.meta.cbma.ale import ALE
-
-    # Pickle finds a bound method by its name: name it as the method it replaces, and run the
-    # permutations in threads (the replacement releases the GIL).
-    permutation.__name__ = PERMUTATION_METHOD
-    permutation.__qualname__ = f"{name}.{PERMUTATION_METHOD}"
-    attributes = {
-        "__module__": module,
-        "__qualname__": name,
-        "__doc__": doc,
-        "_permutation_parallel_backend": "threading",
-        PERMUTATION_METHOD: permutation,
-    }
-    if getstate is not None:
-        attributes["__getstate__"] = getstate
-    return type(name, (ALE,), attributes)
 
 
 def chunked_ma_store(ma_store) -> bool:
@@ -223,56 +240,27 @@ def subtraction_permutation_orders(estimator, n_iters: int, n_total: int, n_grou
         yield np.concatenate([first, second])
 
 
-def subtraction_with(*, permutations, cluster_nulls, name: str, module: str, doc: str):
-    """NiMARE's ``ALESubtraction`` with its permutation loop and cluster nulls replaced.
+#: joblib's name of our Dask backend: its own, minus a joblib 1.6 bug (:func:`dask_backend`).
+DASK_BACKEND = "mnsmeta-dask"
 
-    ``permutations(self, ma_store, n_iters, n_cores)`` yields ``(iteration, difference)``
-    as ``_iterate_permutation_diffs``; ``cluster_nulls`` has the signature and return value
-    of ``_compute_cluster_nulls``. Returns the class and NiMARE's own permutation loop (for
-    the cases the replacement leaves to it).
+
+def dask_backend() -> str:
+    """Register joblib's Dask backend under :data:`DASK_BACKEND` and return that name.
+
+    The one private name of a package other than NiMARE: joblib 1.6.0 (the current release)
+    passes ``nesting_level`` to every backend's constructor, and its public Dask backend
+    (``parallel_config(backend="dask")``) forwards it to ``Client.submit``, which fails every
+    task on process workers (``tests/meta_analysis/test_scaleout.py`` fails with the public
+    name). This subclass of joblib's backend takes it as the other backends do; when joblib
+    fixes it, return ``"dask"`` instead.
     """
-    from nimare.meta.cbma.ale import ALESubtraction
+    import joblib
+    from joblib._dask import DaskDistributedBackend
 
-    attributes = {
-        "__module__": module,
-        "__qualname__": name,
-        "__doc__": doc,
-        "_iterate_permutation_diffs": permutations,
-        "_compute_cluster_nulls": cluster_nulls,
-    }
-    return type(name, (ALESubtraction,), attributes), ALESubtraction._iterate_permutation_diffs
+    class Backend(DaskDistributedBackend):
+        def __init__(self, *args, nesting_level=None, inner_max_num_threads=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.nesting_level = nesting_level
 
-
-def balanced_subtraction_with(*, mean_difference, name: str, module: str, doc: str):
-    """NiMARE's ``BalancedALESubtraction`` with ``_mean_balanced_difference`` replaced.
-
-    ``mean_difference(self, ma_maps1, ma_maps2, target_n, n_iters, rng)`` has NiMARE's
-    signature and return value (the float32 mean balanced difference, drawing its subsamples
-    from ``rng`` as NiMARE does).
-    """
-    from nimare.meta.cbma.ale import BalancedALESubtraction
-
-    attributes = {
-        "__module__": module,
-        "__qualname__": name,
-        "__doc__": doc,
-        "_mean_balanced_difference": mean_difference,
-    }
-    return type(name, (BalancedALESubtraction,), attributes)
-
-
-def built_on_first_use(namespace: dict, name: str, build):
-    """A module ``__getattr__`` that builds the class ``name`` with ``build()`` on first use.
-
-    The engine's classes subclass NiMARE's estimators; built lazily, importing the engine
-    does not import NiMARE. The class is then stored in the module (``namespace``), where
-    pickle (processes, Dask) finds it by name.
-    """
-
-    def __getattr__(attribute):
-        if attribute == name:
-            namespace[name] = build()
-            return namespace[name]
-        raise AttributeError(attribute)
-
-    return __getattr__
+    joblib.register_parallel_backend(DASK_BACKEND, Backend)
+    return DASK_BACKEND
