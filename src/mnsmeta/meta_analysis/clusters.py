@@ -144,10 +144,9 @@ def local_maxima(values: np.ndarray, affine: np.ndarray, min_distance: float = M
     if not inside.any():
         return np.zeros((0, 3), dtype=int), np.zeros(0)
     # The bounding box with a margin of zeros: the filters see what they would on the map.
-    corner = np.argwhere(inside).min(axis=0)
-    box = tuple(slice(c, e + 1) for c, e in zip(corner, np.argwhere(inside).max(axis=0) + 1,
-                                                     strict=True))  # fmt: skip
-    data = np.pad(values[box], 1)
+    voxels = np.argwhere(inside)
+    corner, end = voxels.min(axis=0), voxels.max(axis=0) + 1
+    data = np.pad(values[tuple(slice(c, e) for c, e in zip(corner, end, strict=True))], 1)
     highest = ndimage.maximum_filter(data, size=3)
     maxima = (data == highest) & (data != 0)
     cluster = data[data != 0]
