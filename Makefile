@@ -79,10 +79,12 @@ bench: install $(JALE_VENV)/.installed
 		--jale-python $(JALE_VENV)/bin/python
 	$(BIN)/python benchmarks/scale.py --jobs $(JOBS)
 
-# Published ALEs rerun from their authors' own foci files (downloaded from commit-pinned URLs
-# into ~/.cache/mnsmeta, never committed; needs the network, which CI does not have).
+# Published ALEs rerun from their authors' own foci files at the authors' settings and
+# iterations (copied from $MNSMETA_DATA_MIRROR/published/, else downloaded from commit-pinned
+# URLs; checked and cached in ~/.cache/mnsmeta, never committed). `make test` runs both too.
 reproduce: install
-	$(BIN)/python benchmarks/reproduce.py lotter2023 --n-iters $(N_ITERS) --jobs $(JOBS)
+	$(BIN)/python benchmarks/reproduce.py lotter2023 --jobs $(JOBS)
+	$(BIN)/python benchmarks/reproduce.py enge2021 --jobs $(JOBS)
 
 # JALE (the reference's competitor) in its own environment, for the benchmark only.
 $(JALE_VENV)/.installed:

@@ -14,9 +14,11 @@ from conftest import CENTRES, sleuth_text
 from mnsmeta.cli import main
 from mnsmeta.curation.analyses import Analysis
 from mnsmeta.curation.inputs import read_experiments
-from mnsmeta.data.space import to_mni
+from mnsmeta.data.space import brain_mask_img, to_mni
 from mnsmeta.errors import MnsmetaInputError
 from mnsmeta.workflows.results import ResultsFolder
+
+ALE_AFFINE = brain_mask_img().affine
 
 
 def test_a_talairach_sleuth_file_becomes_mni_experiments_one_per_block(tmp_path):
@@ -170,6 +172,37 @@ def test_one_command_writes_the_results_contract_and_a_report(ale_run):
     assert results.report.stat().st_size > 10_000  # written by the same command
     rerender = CliRunner().invoke(main, ["report", "--output", str(out)])
     assert rerender.exit_code == 0, rerender.output
+
+
+def test_every_cluster_table_has_its_peak_table_beside_it(ale_run):
+    """ALE and subtraction alike: each cluster's local maxima, the first at the cluster's
+    highest value and inside it. On an ALE map it is the cluster table's peak; a subtraction's
+    z is flat over a cluster (a capped permutation z), whose one peak is then its centre, as
+    nilearn reports a flat cluster, where the cluster table names its first voxel."""
+    _, out, _ = ale_run
+    results = ResultsFolder(out)
+    seen = set()
+    for row in results.read_summary().itertuples():
+        analysis = Analysis(row.analysis, row.kind, inputs=("faces", "voices"))
+        folder = results.analysis(analysis)
+        clusters, peaks = folder.read_clusters(), folder.read_peaks()
+        keys = ["direction", "cluster"] if "direction" in clusters else ["cluster"]
+        firsts = peaks[peaks["peak"] == 1].set_index(keys).sort_index()
+        expected = clusters.set_index(keys).sort_index()
+        assert len(expected) and firsts.index.equals(expected.index)
+        np.testing.assert_allclose(firsts["stat"], expected["peak_stat"], rtol=1e-5)
+        for key, first in firsts.iterrows():
+            direction = tuple(key[0].split(">")) if len(keys) == 2 else None
+            labels = folder.read_labels(direction)
+            ijk = np.rint(np.linalg.solve(ALE_AFFINE, [first.x, first.y, first.z, 1])[:3])
+            assert labels[tuple(ijk.astype(int))] == (key[1] if direction else key)
+        if analysis.is_ale:
+            np.testing.assert_array_equal(
+                firsts[["x", "y", "z"]].to_numpy(), expected[["peak_x", "peak_y", "peak_z"]]
+            )
+            assert (firsts["Harvard-Oxford"] == expected["Harvard-Oxford peak"]).all()
+        seen.add(row.kind)
+    assert seen == {"ale", "subtraction"}
 
 
 def test_a_missing_input_is_one_line(tmp_path):

@@ -94,6 +94,7 @@ def test_outputs_are_complete(synthetic_run):
         thresholded.slices,
         folder.voxel_thresholded,
         folder.clusters,
+        folder.peaks,
         folder.experiments,
         folder.foci,
         folder.sleuth,

@@ -175,6 +175,11 @@ class AnalysisFolder:
         return self.path / "clusters.csv"
 
     @property
+    def peaks(self) -> Path:
+        """Each cluster's local maxima (peak and sub-peaks 8 mm apart), beside ``clusters``."""
+        return self.path / "peaks.csv"
+
+    @property
     def experiments(self) -> Path:
         return self.path / "experiments.csv"
 
@@ -242,6 +247,12 @@ class AnalysisFolder:
             raise MnsmetaInputError(f"{self.clusters}: missing: run `mnsmeta run` first")
         return pd.read_csv(self.clusters, dtype={"experiments": str})
 
+    def read_peaks(self) -> pd.DataFrame:
+        """The peak table (one row per local maximum; ``cluster`` as in ``clusters.csv``)."""
+        if not self.peaks.is_file():
+            raise MnsmetaInputError(f"{self.peaks}: missing: rerun `mnsmeta run`")
+        return pd.read_csv(self.peaks)
+
     def read_labels(self, direction: tuple[str, str] | None = None) -> np.ndarray:
         """Cluster numbers per voxel (0 outside), as in ``clusters.csv``."""
         path = self.thresholded(direction).labels
@@ -278,8 +289,12 @@ class AnalysisFolder:
         with atomic(self.sleuth) as temporary:
             write_sleuth(temporary, experiments.to_sleuth())
 
-    def write_clusters(self, table: pd.DataFrame) -> None:
+    def write_clusters(self, table: pd.DataFrame, peaks: pd.DataFrame | None = None) -> None:
+        """The cluster table and, beside it, its peak table (every analysis of a run has
+        one; a result saved from elsewhere may not)."""
         write_csv(table, self.clusters, float_format=FLOAT_FORMAT)
+        if peaks is not None:
+            write_csv(peaks, self.peaks, float_format=FLOAT_FORMAT)
 
     def write_reference(self, selection: pd.DataFrame, balance: pd.DataFrame | None) -> None:
         """A reference's experiments (``reference_selection.csv``) and, for a matched
@@ -680,7 +695,8 @@ class ResultsFolder:
         """Write an analysis result made elsewhere (the inverse of :meth:`load`).
 
         Writes the cluster table, the labels (and, when given, the thresholded map and its
-        mask) and the experiments; ``mnsmeta run`` writes the maps and figures besides.
+        mask) and the experiments; ``mnsmeta run`` writes the maps, figures and the peak
+        table besides (its local maxima are the ALE map's, which a result does not hold).
         """
         folder = self.analysis(result.analysis)
         folder.path.mkdir(parents=True, exist_ok=True)

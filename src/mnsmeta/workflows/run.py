@@ -26,7 +26,7 @@ from mnsmeta.data.space import brain_mask_img
 from mnsmeta.inference.precision import mc_interval
 from mnsmeta.meta_analysis import ale
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
-from mnsmeta.meta_analysis.clusters import cluster_table
+from mnsmeta.meta_analysis.clusters import cluster_table, peak_table
 from mnsmeta.meta_analysis.datasets import to_dataset
 from mnsmeta.meta_analysis.engine import dask_cluster
 from mnsmeta.progress import progress
@@ -152,16 +152,18 @@ def _not_computed(analysis: Analysis, note: str, results: ResultsFolder) -> dict
 
 def _write_clusters(
     files: ThresholdedMap, thresholded, stat, z, foci, title: str
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Write a thresholded map, its mask, labels and figures; return table, map and labels."""
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Write a thresholded map, its mask, labels and figures; return the cluster table, its
+    peak table (local maxima of ``stat``, 8 mm apart) and the labels."""
     affine = brain_mask_img().affine
     table, labels = cluster_table(thresholded, affine, stat, z, foci)
+    peaks = peak_table(labels, affine, stat, z)
     save_map(thresholded, files.z)
     save_map(labels > 0, files.mask, np.uint8)
     save_map(labels, files.labels, np.int16)
     image = nib.Nifti1Image(thresholded, affine)
     plot_map(image, title, files.glass, files.slices)
-    return table, thresholded, labels
+    return table, peaks, labels
 
 
 def _summary_row(analysis: Analysis, experiment_set, table: pd.DataFrame, note: str = ""):
@@ -265,9 +267,10 @@ def run_ale_analysis(
         save_map(result.get_map(name, return_type="image").get_fdata(), folder.map(name))
     stat = result.get_map("stat", return_type="image").get_fdata()
     z = result.get_map("z", return_type="image").get_fdata()
-    table, thresholded, labels = _write_clusters(
+    thresholded = ale.cluster_fwe_map(result, settings.cluster_p, settings.cluster_statistic)
+    table, peaks, labels = _write_clusters(
         folder.thresholded(),
-        ale.cluster_fwe_map(result, settings.cluster_p, settings.cluster_statistic),
+        thresholded,
         stat,
         z,
         experiment_set.foci,
@@ -275,7 +278,7 @@ def run_ale_analysis(
         f"p<{settings.cluster_p:g}",
     )
     table = with_cluster_p(table, result, settings)
-    folder.write_clusters(table)
+    folder.write_clusters(table, peaks)
     save_map(ale.voxel_fwe_map(result, settings.voxel_fwe_p), folder.voxel_thresholded)
     folder.write_experiments(experiment_set)
     summary = _summary_row(analysis, experiment_set, table)
@@ -344,12 +347,12 @@ def run_subtraction(
     for name in names:
         data = result.get_map(name, return_type="image").get_fdata()
         save_map(data, folder.subtraction_map(name))
-    tables, labels_by_direction = [], {}
+    tables, peak_tables, labels_by_direction = [], [], {}
     sources = {label1: first, label2: second}
     for key, (minuend, subtrahend) in zip(
         ("group1>group2", "group2>group1"), folder.directions(), strict=True
     ):
-        table, _, labels = _write_clusters(
+        table, peaks, labels = _write_clusters(
             folder.thresholded((minuend, subtrahend)),
             directions[key],
             directions[key],
@@ -358,9 +361,15 @@ def run_subtraction(
             f"{minuend} > {subtrahend}, {title}",
         )
         tables.append(table.assign(direction=f"{minuend}>{subtrahend}"))
+        peak_tables.append(peaks.assign(direction=f"{minuend}>{subtrahend}"))
         labels_by_direction[minuend, subtrahend] = labels
     table = pd.concat(tables, ignore_index=True) if any(len(t) for t in tables) else tables[0]
-    folder.write_clusters(table)
+    peaks = (
+        pd.concat(peak_tables, ignore_index=True)
+        if any(len(t) for t in peak_tables)
+        else peak_tables[0]
+    )
+    folder.write_clusters(table, peaks)
     pooled = combine([first.experiments, second.experiments], analysis.name)
     summary = _summary_row(
         analysis, pooled, table.sort_values("size_mm3", ascending=False) if len(table) else table
@@ -393,7 +402,7 @@ def run_conjunction(
     first, second = (outputs[name] for name in analysis.inputs)
     conjunction = ale.conjunction_map(first.thresholded, second.thresholded)
     foci = pd.concat([first.experiments.foci, second.experiments.foci])
-    table, thresholded, labels = _write_clusters(
+    table, peaks, labels = _write_clusters(
         folder.thresholded(),
         conjunction,
         conjunction,
@@ -401,11 +410,11 @@ def run_conjunction(
         foci,
         f"{' and '.join(analysis.inputs)}: minimum statistic of cluster-FWE maps",
     )
-    folder.write_clusters(table)
+    folder.write_clusters(table, peaks)
     pooled = combine([first.experiments, second.experiments], analysis.name)
     note = "" if len(table) else "no voxel significant in both inputs"
     summary = _summary_row(analysis, pooled, table, note)
-    return AnalysisResult(analysis, None, table, labels, thresholded), summary
+    return AnalysisResult(analysis, None, table, labels, conjunction), summary
 
 
 def run_analyses(
