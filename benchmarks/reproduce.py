@@ -321,7 +321,7 @@ def reproduce(
     from mnsmeta.meta_analysis.clusters import label_clusters
     from mnsmeta.workflows.own_foci import OwnInput, run_own_foci
     from mnsmeta.workflows.results import ResultsFolder, read_map
-    from mnsmeta.workflows.run import RunSettings
+    from mnsmeta.workflows.settings import Settings
 
     entry = REPRODUCTIONS[name]
     foci = fetch_file(entry.foci, mirror=mirror, progress=False)
@@ -333,7 +333,7 @@ def reproduce(
     else:
         sleuth.write_bytes(foci.read_bytes())
     experiments, warnings = read_experiments(sleuth, name)
-    settings = RunSettings(
+    settings = Settings(
         n_iters=n_iters or entry.n_iters,
         seed=seed,
         jobs=jobs,
