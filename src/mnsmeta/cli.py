@@ -100,7 +100,7 @@ def main(ctx, verbose, debug, coordinates_dir):
       mnsmeta specificity        the subtractions in the claim regions, with power
       mnsmeta claims             a verdict for each of the review's claims
       mnsmeta report             everything on one self-contained HTML page
-      mnsmeta import paper.txt -g BPD   add foci typed from a paper (Sleuth text)
+      mnsmeta import paper.txt -g BPD   add foci typed from a paper (Sleuth, table)
       mnsmeta export -g SAD -o sad.txt  the exact foci, for GingerALE or NiMARE
 
     Databases are cached in $MNSMETA_DATA_DIR (default ~/.cache/mnsmeta); set
@@ -132,31 +132,57 @@ def fetch(mirror):
     click.echo(f"{len(files)} files verified in {data_dir()}")
 
 
+#: A foci table's columns named otherwise than the field's usual names (passed through).
+_COLUMN = click.option(
+    "--column",
+    "columns",
+    multiple=True,
+    metavar="ROLE=NAME",
+    help="For a foci table: the column that holds ROLE (study, contrast, n, space, x, y, z) "
+    "when its name is not one the reader knows; repeat it (--column study=Author --column "
+    "n=Subjects). --column contrast= pools each study's rows into one experiment.",
+)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--no-database", is_flag=True, help="Skip the checks against the databases.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit non-zero).")
+@_COLUMN
 @click.pass_obj
-def validate(obj, paths, no_database, strict):
-    """Check records, manual coordinates and Sleuth files; list every problem.
+def validate(obj, paths, no_database, strict, columns):
+    """Check records, manual coordinates and foci files; list every problem.
 
-    PATHS are folders laid out like coordinates/, .tsv files, or Sleuth .txt files
-    (default: the coordinates folder). Each problem is printed as
-    FILE:LINE: what is wrong: how to fix it.
+    PATHS are folders laid out like coordinates/, .tsv curation files, or foci files as
+    `mnsmeta ale` and `mnsmeta import` read them: Sleuth .txt, NIMADS .json, or a table
+    (.csv, .tsv, .xlsx) with one row per focus (default: the coordinates folder). Each
+    problem is printed as FILE:LINE: what is wrong: how to fix it.
 
     \b
     Errors (the file cannot be read as intended: a short row, a non-number, no reference
-    space, a missing or non-positive N, a space switch mid-file, a focus outside the MNI
-    box) exit non-zero. Warnings do not (unless --strict): a focus repeated within an
-    experiment counts once; a focus more than 10 mm outside the brain mask is used as
-    given, as GingerALE and NiMARE do.
+    space, a missing or non-positive N, two N for one experiment, a space switch mid-file,
+    a focus outside the MNI box) exit non-zero. Warnings do not (unless --strict): a focus
+    repeated within an experiment counts once; an experiment without foci is skipped; two
+    experiments with the same foci are named; a typographic minus (U+2212) is read as a
+    minus; a focus more than 10 mm outside the brain mask is used as given, as GingerALE
+    and NiMARE do.
 
+    \b
+    A table's columns are found by their usual names in any case, e.g.
+      study,contrast,n,space,x,y,z
+      Smith 2010,faces > shapes,24,MNI,-40,20,10
+    or named with --column ROLE=NAME (docs/inputs.md lists the names known).
+
+    \b
     Example: mnsmeta validate coordinates/ my_new_study.txt
+    Example: mnsmeta validate supplement.xlsx --column study=Author --column n=Subjects
     """
     from mnsmeta.curation.validate import validate_paths
     from mnsmeta.errors import errors_in
 
-    report = validate_paths(list(paths) or [obj["coordinates"]], use_database=not no_database)
+    report = validate_paths(
+        list(paths) or [obj["coordinates"]], use_database=not no_database, columns=columns
+    )
     for problem in report.problems:
         click.echo(str(problem), err=True)
     errors = errors_in(report.problems)
@@ -172,8 +198,8 @@ def validate(obj, paths, no_database, strict):
         f"ok: {report.files} file(s), {len(curation.records)} records "
         f"({included} included), {len(curation.manual_foci)} manual foci"
         + (
-            f", {report.sleuth_experiments} Sleuth experiments"
-            if report.sleuth_experiments
+            f", {report.foci_experiments} experiments in foci files"
+            if report.foci_experiments
             else ""
         )
         + (f"; {n_warnings} warning(s)" if n_warnings else "")
@@ -535,8 +561,10 @@ def _monte_carlo_options(function):
 @click.option(
     "--drop-outside",
     is_flag=True,
-    help="Drop foci outside the MNI152 box (listed as warnings) instead of refusing the file.",
+    help="Drop foci outside the MNI152 box or more than 10 mm outside the brain mask, each "
+    "listed (file, experiment, coordinates) and counted, instead of refusing the file.",
 )
+@_COLUMN
 @_WAIT
 @click.pass_obj
 def ale_command(
@@ -558,6 +586,7 @@ def ale_command(
     progress,
     strict,
     drop_outside,
+    columns,
     wait,
 ):
     """ALE of your own foci: maps, cluster table, figures and a report, in one command.
@@ -565,11 +594,22 @@ def ale_command(
     \b
     INPUT is a Sleuth text file (GingerALE's format, MNI or Talairach; one experiment per
     block), a NIMADS studyset .json (NeuroStore, NiMARE; one experiment per analysis), a
-    group of the project's curation (SAD, BPD, MNS), or a published healthy reference set by
-    name (laird2015 faces, morawetz2020 emotion regulation, pintoslobo2022 social processes,
-    riedel2018 emotion: fetched and SHA-256 checked like the databases). Talairach foci are
-    converted to MNI (Lancaster icbm2tal, as NiMARE). A focus outside the MNI box stops the
-    run unless --drop-outside drops it (with a warning naming it).
+    foci table (.csv, .tsv, .xlsx such as JALE's; one row per focus, one experiment per
+    study and contrast), a group of the project's curation (SAD, BPD, MNS), or a published
+    healthy reference set by name (laird2015 faces, morawetz2020 emotion regulation,
+    pintoslobo2022 social processes, riedel2018 emotion: fetched and SHA-256 checked like
+    the databases). Talairach foci are converted to MNI (Lancaster icbm2tal, as NiMARE). A
+    focus outside the MNI box stops the run unless --drop-outside drops it (with the foci
+    more than 10 mm outside the brain, each listed with a warning).
+
+    \b
+    A table's columns are found by the names the field uses, in any case (study,
+    publication, author(s), experiment; contrast or direction; n, subjects, sample size;
+    space; x, y, z), or named with --column ROLE=NAME:
+      study,contrast,n,space,x,y,z
+      Smith 2010,faces > shapes,24,MNI,-40,20,10
+      Smith 2010,faces > shapes,24,MNI,38,22,8
+      Lee 2015,patients > controls,31,TAL,-22,-4,-18
 
     \b
     The folder gets, per input, NIfTI maps under NiMARE's names (stat = ALE, z, p, the
@@ -602,6 +642,7 @@ def ale_command(
       mnsmeta ale SAD --and BPD --output sad_and_bpd
       mnsmeta ale SAD --minus laird2015 --balanced 1000
       mnsmeta ale my_studies.txt --robustness 1000
+      mnsmeta ale experiment_info.xlsx --column study=Article --drop-outside
     """
     import pandas as pd
 
@@ -624,8 +665,8 @@ def ale_command(
         if not low < value <= high:
             raise MnsmetaInputError(f"{name} {value}: give a p in ({low}, {high}]")
     sources = [input_file] + [other for other in (minus, conjunction) if other]
-    inputs = [read_input(source, obj["coordinates"], drop_outside=drop_outside)
-              for source in sources]  # fmt: skip
+    inputs = [read_input(source, obj["coordinates"], drop_outside=drop_outside,
+                         columns=columns) for source in sources]  # fmt: skip
     for own in inputs:
         for warning in own.warnings:
             click.echo(str(warning), err=True)
@@ -1053,13 +1094,16 @@ def claims(obj, output, config, as_json, seed, wait):
     help="Design of every imported experiment.",
 )
 @click.option("--source", "source_text", default="", help="Where the foci were read (citation).")
+@_COLUMN
 @click.pass_obj
-def import_(obj, input_file, group, modality, design, source_text):
-    """Add the studies of a Sleuth text file or a NIMADS studyset (.json) to coordinates/.
+def import_(obj, input_file, group, modality, design, source_text, columns):
+    """Add the studies of a Sleuth text file, a NIMADS studyset (.json) or a foci table
+    (.csv, .tsv, .xlsx; one row per focus) to coordinates/.
 
     \b
-    Each block of a Sleuth file ('// Study: contrast'), and each analysis of a NIMADS
-    study, is one contrast of a study typed in by hand:
+    Each block of a Sleuth file ('// Study: contrast'), each analysis of a NIMADS study,
+    and each study and contrast of a table (columns study, contrast, n, space, x, y, z, or
+    named with --column) is one contrast of a study typed in by hand:
       coordinates/manual/<file>.tsv     its foci, in the space the file states
       coordinates/contrasts/<file>.tsv  its kind: read from the label ('SAD > HC' is
                                         patients>controls, 'HC > BPD' patients<controls)
@@ -1067,13 +1111,23 @@ def import_(obj, input_file, group, modality, design, source_text):
                                         listed for you to set
       coordinates/records/<group>.tsv   one record per study (source_db manual)
 
+    \b
+    A table, e.g. (the contrast column gives the kind, as a Sleuth label does):
+      study,contrast,n,space,x,y,z
+      Smith 2010,SAD > HC,24,MNI,-40,20,10
+      Smith 2010,HC > SAD,24,MNI,38,22,8
+
+    \b
     Example: mnsmeta import smith2020_table2.txt --group SAD --source "Smith 2020, Table 2"
+    Example: mnsmeta import supplement.csv --group BPD --column study=Author --column n=N_total
     """
     from mnsmeta.curation.importing import import_studies
 
     if not group:
         raise MnsmetaInputError("import needs --group: SAD, BPD or MNS")
-    written = import_studies(input_file, obj["coordinates"], group, modality, design, source_text)
+    written = import_studies(
+        input_file, obj["coordinates"], group, modality, design, source_text, columns
+    )
     for line in written:
         click.echo(line)
 
