@@ -52,6 +52,8 @@ class Reproduction:
     clusters: tuple[tuple[tuple[float, float, float], float], ...]
     experiments: int
     subjects: int
+    #: ``--column`` values for a table: which column holds what, as the authors read it.
+    columns: tuple[str, ...] = ()
 
 
 REPRODUCTIONS = {
@@ -80,6 +82,9 @@ REPRODUCTIONS = {
         clusters=(((62.0, -48.0, 16.0), 3040.0),),
         experiments=22,
         subjects=740,
+        # The authors pooled each publication's contrasts into one experiment (their
+        # csv_to_nimare_ds, single_contrasts=False): no contrast column.
+        columns=("contrast=",),
     ),
     "enge2021": Reproduction(
         citation=(
@@ -117,31 +122,6 @@ REPRODUCTIONS = {
         subjects=1018,
     ),
 }
-
-
-def sleuth_from_table(table: pd.DataFrame) -> str:
-    """A Sleuth text (MNI) from a table of foci with one row per focus.
-
-    Columns ``publication`` (one experiment each, in order of appearance), ``n`` (its
-    subjects), ``space`` (``MNI`` or ``TAL``) and ``x``, ``y``, ``z``. Talairach foci are
-    converted with NiMARE's ``tal2mni`` (as its Sleuth reader converts them).
-    """
-    from nimare.utils import tal2mni
-
-    blocks = ["// Reference=MNI"]
-    for name, rows in table.groupby("publication", sort=False):
-        sizes = rows["n"].unique()
-        if len(sizes) != 1:
-            raise ValueError(f"{name}: several sample sizes {sorted(sizes)}")
-        xyz = rows[["x", "y", "z"]].to_numpy(float)
-        spaces = set(rows["space"].str.upper())
-        if spaces == {"TAL"}:
-            xyz = tal2mni(xyz)
-        elif spaces != {"MNI"}:
-            raise ValueError(f"{name}: space {sorted(spaces)}: expected MNI or TAL")
-        lines = "\n".join("\t".join(f"{v:.2f}" for v in row) for row in xyz)
-        blocks.append(f"// {name}\n// Subjects={int(sizes[0])}\n{lines}\n")
-    return "\n".join(blocks) + "\n"
 
 
 def match(published, ours: pd.DataFrame, labels=None, affine=None) -> pd.DataFrame:
@@ -206,17 +186,17 @@ def main(argv=None) -> int:
 
     source = fetch(entry.foci_url, args.cache, args.source)
     with tempfile.TemporaryDirectory() as folder:
-        sleuth = Path(folder) / f"{args.name}.txt"
-        if entry.foci_format == "table":
-            sleuth.write_text(sleuth_from_table(pd.read_csv(source)))
-        else:
-            sleuth.write_bytes(source.read_bytes())
-        experiments = read_experiments(sleuth, args.name)[0].experiments
+        # The file as the authors shared it, named for the analysis (its results folder);
+        # mnsmeta reads tables as it reads Sleuth files.
+        foci = Path(folder) / f"{args.name}{source.suffix}"
+        foci.write_bytes(source.read_bytes())
+        experiments = read_experiments(foci, args.name, columns=entry.columns)[0].experiments
         out = Path(folder) / "out"
+        columns = [option for value in entry.columns for option in ("--column", value)]
         command = [
-            str(Path(sys.executable).parent / "mnsmeta"), "ale", str(sleuth), "--output",
+            str(Path(sys.executable).parent / "mnsmeta"), "ale", str(foci), "--output",
             str(out), "--n-iters", str(args.n_iters), "--jobs", str(args.jobs), "--seed",
-            str(args.seed), "--no-progress", "--no-report", *entry.options,
+            str(args.seed), "--no-progress", "--no-report", *columns, *entry.options,
         ]  # fmt: skip
         subprocess.run(command, check=True)
         folder_of = ResultsFolder(out).analysis(Analysis(args.name, "ale"))
@@ -225,8 +205,8 @@ def main(argv=None) -> int:
         labels, affine = np.asarray(image.dataobj), image.affine
     subjects = int(experiments["sample_size"].sum())
     print(f"{entry.citation}\nsettings: {entry.settings}")
-    print(f"input: {len(experiments)} experiments (published {entry.experiments}), {subjects} "
-          f"subjects (published {entry.subjects})")  # fmt: skip
+    print(f"input ({entry.foci_format}): {len(experiments)} experiments (published "
+          f"{entry.experiments}), {subjects} subjects (published {entry.subjects})")  # fmt: skip
     result = match(entry.clusters, ours, labels, affine)
     print(result.to_string(index=False))
     extra = ours[~ours["cluster"].isin(result["our_cluster"])]
