@@ -60,7 +60,8 @@ class Reproduction:
     foci: ReleaseFile
     #: The authors' cluster table.
     table: ReleaseFile
-    #: ``table``: one row per focus (publication, n, space, x, y, z); ``sleuth``: Sleuth text.
+    #: ``table``: one row per focus (publication, n, space, x, y, z: read by the package's
+    #: table reader); ``sleuth``: Sleuth text.
     foci_format: str
     cluster_forming_p: float
     cluster_p: float
@@ -75,6 +76,8 @@ class Reproduction:
     table_cluster_p: float
     experiments: int
     subjects: int
+    #: ``--column`` values for a table: which column holds what, as the authors read it.
+    columns: tuple[str, ...] = ()
 
 
 REPRODUCTIONS = {
@@ -110,6 +113,9 @@ REPRODUCTIONS = {
         table_cluster_p=10 ** math.log(0.05),
         experiments=22,
         subjects=740,
+        # The authors pooled each publication's contrasts into one experiment (their
+        # csv_to_nimare_ds, single_contrasts=False): no contrast column.
+        columns=("contrast=",),
     ),
     "enge2021": Reproduction(
         citation=(
@@ -161,31 +167,6 @@ def published_clusters(name: str, path: Path) -> pd.DataFrame:
     else:
         raise ValueError(f"{name}: no reader for its cluster table")
     return table.rename(columns=columns)[list(columns.values())].astype(float)
-
-
-def sleuth_from_table(table: pd.DataFrame) -> str:
-    """A Sleuth text (MNI) from a table of foci with one row per focus.
-
-    Columns ``publication`` (one experiment each, in order of appearance), ``n`` (its
-    subjects), ``space`` (``MNI`` or ``TAL``) and ``x``, ``y``, ``z``. Talairach foci are
-    converted with NiMARE's ``tal2mni`` (as its Sleuth reader converts them).
-    """
-    from nimare.utils import tal2mni
-
-    blocks = ["// Reference=MNI"]
-    for name, rows in table.groupby("publication", sort=False):
-        sizes = rows["n"].unique()
-        if len(sizes) != 1:
-            raise ValueError(f"{name}: several sample sizes {sorted(sizes)}")
-        xyz = rows[["x", "y", "z"]].to_numpy(float)
-        spaces = set(rows["space"].str.upper())
-        if spaces == {"TAL"}:
-            xyz = tal2mni(xyz)
-        elif spaces != {"MNI"}:
-            raise ValueError(f"{name}: space {sorted(spaces)}: expected MNI or TAL")
-        lines = "\n".join("\t".join(f"{v:.2f}" for v in row) for row in xyz)
-        blocks.append(f"// {name}\n// Subjects={int(sizes[0])}\n{lines}\n")
-    return "\n".join(blocks) + "\n"
 
 
 def match(
@@ -327,12 +308,11 @@ def reproduce(
     foci = fetch_file(entry.foci, mirror=mirror, progress=False)
     table = fetch_file(entry.table, mirror=mirror, progress=False)
     folder.mkdir(parents=True, exist_ok=True)
-    sleuth = folder / f"{name}.txt"
-    if entry.foci_format == "table":
-        sleuth.write_text(sleuth_from_table(pd.read_csv(foci)))
-    else:
-        sleuth.write_bytes(foci.read_bytes())
-    experiments, warnings = read_experiments(sleuth, name)
+    # The file as the authors shared it, named for the analysis: mnsmeta reads their table
+    # (one row per focus) as it reads Sleuth text.
+    sleuth = folder / f"{name}{foci.suffix}"
+    sleuth.write_bytes(foci.read_bytes())
+    experiments, warnings = read_experiments(sleuth, name, columns=entry.columns)
     settings = Settings(
         n_iters=n_iters or entry.n_iters,
         seed=seed,

@@ -123,3 +123,27 @@ def sleuth_text(n_experiments: int, seed: int, space: str = "MNI", name: str = "
             f"// {name} {e + 1}: task > baseline\n// Subjects={rng.integers(12, 40)}\n{lines}\n"
         )
     return "\n".join(blocks) + "\n"
+
+
+# -- the field's real foci files, read where they are (never copied here) ----------------
+
+
+def jale_example() -> Path:
+    """JALE's example experiment table, in the installed jale wheel (found without importing
+    jale, which the Makefile installs without its dependencies)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("jale")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("jale is not installed (the Makefile installs jale==0.2.10)")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return folder / "assets" / "examples" / "experiment_info.xlsx"
+
+
+def lotter_csv() -> Path:
+    """Lotter et al. 2023's foci table, from the mirror of published foci files."""
+    mirror = Path(os.environ.get("MNSMETA_DATA_MIRROR") or "/nonexistent")
+    path = mirror / "published" / "lotter2023" / "ale_coordinates.csv"
+    if not path.is_file():
+        pytest.skip("no mirror of the published foci files (MNSMETA_DATA_MIRROR)")
+    return path

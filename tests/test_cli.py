@@ -177,3 +177,32 @@ def test_bad_user_mask_is_one_clear_error(tmp_path):
     assert result.exit_code == 1
     assert "cannot be read as a NIfTI image" in result.output
     assert "Traceback" not in result.output
+
+
+def test_import_reads_a_foci_table_with_its_columns_named_by_option(make_coordinates, tmp_path):
+    root = make_coordinates([record_line("19717138", n=(27, 27, ""))])
+    table = tmp_path / "supplement.csv"
+    table.write_text(
+        "Author,Direction,Sample,Space,x,y,z\n"
+        "Kim 2018,SAD > HC,30,MNI,-24,-4,-18\n"
+        "Kim 2018,HC > SAD,30,MNI,-46,14,22\n"
+        "Kim 2018,SAD > HC,30,MNI,42,18,4\n"
+    )
+    refused = CliRunner().invoke(
+        main, ["--coordinates", str(root), "import", str(table), "-g", "SAD"]
+    )
+    assert refused.exit_code == 1
+    assert "no n column" in refused.output and "--column n=NAME" in refused.output
+    result = invoke("--coordinates", root, "import", table, "-g", "SAD", "--column", "n=Sample")
+    assert result.exit_code == 0, result.output
+    contrasts = (root / "contrasts" / "supplement.tsv").read_text().splitlines()
+    kinds = [
+        (line.split("\t")[0], line.split("\t")[2], line.split("\t")[3]) for line in contrasts[1:]
+    ]
+    assert kinds == [
+        ("kim_2018", "SAD > HC", "patients>controls"),
+        ("kim_2018", "HC > SAD", "patients<controls"),
+    ]
+    manual = (root / "manual" / "supplement.tsv").read_text().splitlines()
+    assert len(manual) == 1 + 3
+    assert invoke("--coordinates", root, "validate", "--no-database", root).exit_code == 0

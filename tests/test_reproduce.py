@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import re
 import sys
 import warnings
 
@@ -20,8 +21,9 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from mnsmeta.curation.sleuth import read_sleuth
+from mnsmeta.curation.inputs import read_experiments
 from mnsmeta.data.releases import mirror_dir
+from mnsmeta.errors import MnsmetaInputError
 
 
 @pytest.fixture(scope="module")
@@ -33,38 +35,43 @@ def reproduce():
     return module
 
 
+def _table(tmp_path, rows):
+    path = tmp_path / "table.csv"
+    lines = ["publication,n,contrasts,space,x,y,z"]
+    lines += [",".join(map(str, row)) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def test_a_foci_table_becomes_one_mni_experiment_per_publication(reproduce, tmp_path):
+    """The harness reads the authors' table with mnsmeta's reader and the authors' grouping
+    (a publication's contrasts pooled)."""
     from nimare.utils import tal2mni
 
-    table = pd.DataFrame(
+    path = _table(
+        tmp_path,
         [
-            ("Study A", 12, "MNI", 10, 20, 30),
-            ("Study A", 12, "MNI", -10, 20, 30),
-            ("Study B", 14, "TAL", 50, -46, 22),
-            ("Study A", 12, "MNI", 0, 0, 0),  # rows of one publication need not be adjacent
+            ("Study A", 12, "c1", "MNI", 10, 20, 30),
+            ("Study A", 12, "c2", "MNI", -10, 20, 30),
+            ("Study B", 14, "c1", "TAL", 50, -46, 22),
+            ("Study A", 12, "c1", "MNI", 0, 0, 0),  # rows of one publication need not be adjacent
         ],
-        columns=["publication", "n", "space", "x", "y", "z"],
     )
-    path = tmp_path / "table.txt"
-    path.write_text(reproduce.sleuth_from_table(table))
-    problems = []
-    experiments = read_sleuth(path, problems)
-    assert problems == []
-    assert [e.name for e in experiments] == ["Study A", "Study B"]
-    assert [e.sample_size for e in experiments] == [12, 14]
-    assert {e.space for e in experiments} == {"MNI"}
-    assert len(experiments[0].foci) == 3
-    np.testing.assert_allclose(experiments[1].foci[0], tal2mni(np.array([[50, -46, 22]]))[0],
-                               atol=0.005)  # fmt: skip
+    columns = reproduce.REPRODUCTIONS["lotter2023"].columns
+    experiments, warnings = read_experiments(path, "t", columns=columns)
+    assert warnings == []
+    assert experiments.ids == ["Study A", "Study B"]
+    np.testing.assert_array_equal(experiments.sample_sizes, [12, 14])
+    np.testing.assert_array_equal(experiments.counts, [3, 1])
+    np.testing.assert_allclose(experiments.xyz[3], tal2mni(np.array([[50, -46, 22]]))[0])
 
 
-def test_a_publication_with_two_sample_sizes_is_refused(reproduce):
-    table = pd.DataFrame(
-        [("A", 12, "MNI", 1, 2, 3), ("A", 13, "MNI", 1, 2, 4)],
-        columns=["publication", "n", "space", "x", "y", "z"],
-    )
-    with pytest.raises(ValueError, match="several sample sizes"):
-        reproduce.sleuth_from_table(table)
+def test_a_publication_with_two_sample_sizes_is_refused(reproduce, tmp_path):
+    path = _table(tmp_path, [("A", 12, "c", "MNI", 1, 2, 3), ("A", 13, "c", "MNI", 1, 2, 4)])
+    columns = reproduce.REPRODUCTIONS["lotter2023"].columns
+    message = re.escape("experiment 'A' has 2 different N values: 12 (rows 2); 13 (rows 3)")
+    with pytest.raises(MnsmetaInputError, match=message):
+        read_experiments(path, "t", columns=columns)
 
 
 def test_a_published_cluster_is_reproduced_within_two_voxels_and_15_percent(reproduce):

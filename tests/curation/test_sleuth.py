@@ -95,10 +95,6 @@ def test_sleuth_round_trip_gives_identical_foci(tmp_path):
             "bad.txt:4: y = 'nan' is not finite",
         ),
         (
-            "// Reference=MNI\n// S: a\n// Subjects=10\n\n// T: b\n// Subjects=5\n1 2 3\n",
-            "bad.txt:2: experiment 'S: a' has zero foci",
-        ),
-        (
             "// Reference=MNI\n// S: a\n// Subjects=10\n1 -200 3\n",
             "lies outside the MNI152 bounding box",
         ),
@@ -213,3 +209,67 @@ def test_any_valid_sleuth_file_round_trips_through_import_and_export(tmp_path, e
     got = sorted(sorted(map(tuple, np.round(e.foci, 2))) for e in back)
     assert got == sorted(sorted(foci) for foci in expected.values())
     shutil.rmtree(root)
+
+
+# -- quirks of real Sleuth files: read, each with a warning that names it ---------------
+
+
+@pytest.mark.parametrize("minus", ["\u2212", "\u2013", "\u2012", "\u2014", "\ufe63", "\uff0d"])
+def test_a_typographic_minus_or_dash_is_read_as_a_minus_with_a_warning(tmp_path, minus):
+    path = tmp_path / "pdf.txt"
+    path.write_text(f"// Reference=MNI\n// S: a\n// Subjects=10\n{minus}40 20 10\n2 {minus}85 4\n")
+    problems: list[Problem] = []
+    (experiment,) = read_sleuth(path, problems)
+    assert experiment.foci == [(-40.0, 20.0, 10.0), (2.0, -85.0, 4.0)]
+    assert [(p.line, p.severity) for p in problems] == [(4, "warning"), (5, "warning")]
+    assert str(problems[0]).startswith(f"{path}:4: warning: '{minus}40 20 10' has {minus!r} ")
+    assert f"(U+{ord(minus):04X} " in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "subjects", ["// subjects=10", "// Subjects = 10", "//SUBJECTS= 10", "//  Subjects =10\t"]
+)
+def test_the_subjects_line_is_read_in_any_case_and_spacing(tmp_path, subjects):
+    path = tmp_path / "case.txt"
+    path.write_text(f"// Reference=MNI\n// S: a\n{subjects}\n1 2 3\n")
+    experiments, problems = read(path)
+    assert problems == []
+    assert [e.sample_size for e in experiments] == [10]
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [
+        "// Witt 2008: no results\n// Subjects=0\n",  # N 0 and no foci, as in a shared file
+        "// Witt 2008: no results\n// Subjects=12\n",
+        "// Witt 2008: no results\n",
+    ],
+)
+def test_an_empty_block_is_skipped_with_a_warning(tmp_path, empty):
+    path = tmp_path / "shared.txt"
+    path.write_text(f"// Reference=MNI\n{empty}\n// T: b\n// Subjects=5\n1 2 3\n")
+    problems: list[Problem] = []
+    experiments = read_sleuth(path, problems)
+    assert [e.name for e in experiments] == ["T: b"]
+    assert [str(p) for p in problems] == [
+        f"{path}:2: warning: experiment 'Witt 2008: no results' has zero foci: skipped; add its "
+        "coordinates below its '// Subjects=' line, or delete it"
+    ]
+
+
+def test_the_same_study_entered_twice_is_a_warning_naming_both(tmp_path):
+    path = tmp_path / "twice.txt"
+    path.write_text(
+        "// Reference=MNI\n// Kim 2018: faces\n// Subjects=15\n1 2 3\n4 5 6\n\n"
+        "// Ray 2019: faces\n// Subjects=20\n7 8 9\n\n"
+        "// Kim et al. 2018: faces\n// Subjects=15\n4 5 6\n1 2 3\n"
+    )
+    problems: list[Problem] = []
+    experiments = read_sleuth(path, problems)
+    assert len(experiments) == 3  # both are used: a warning, not a decision
+    (warning,) = problems
+    assert (warning.line, warning.severity) == (11, "warning")
+    assert warning.message == (
+        "experiments 'Kim 2018: faces' (line 2) and 'Kim et al. 2018: faces' have the same 2 "
+        "foci (the same study entered twice?)"
+    )

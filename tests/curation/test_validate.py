@@ -276,3 +276,60 @@ def test_warnings_are_reported_but_stop_only_a_strict_validation(make_coordinate
     assert lenient.exit_code == 0 and "2 warning(s)" in lenient.output
     strict = runner.invoke(main, ["validate", "--no-database", "--strict", str(root)])
     assert strict.exit_code == 1 and "0 error(s), 2 warning(s) found (--strict)" in strict.output
+
+
+def _studyset(points):
+    import json
+
+    return json.dumps(
+        {
+            "id": "s",
+            "name": "s",
+            "studies": [
+                {
+                    "id": "kim",
+                    "name": "Kim 2018",
+                    "analyses": [
+                        {
+                            "id": "a",
+                            "name": "faces",
+                            "metadata": {"sample_sizes": [15]},
+                            "points": [{"space": "MNI", "coordinates": p} for p in points],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+
+def test_validate_reads_every_foci_format_that_ale_and_import_read(tmp_path):
+    """Sleuth text, a NIMADS studyset (refused before), and tables: CSV, TSV and Excel."""
+    from openpyxl import Workbook
+
+    (tmp_path / "a.txt").write_text("// Reference=MNI\n// S: a\n// Subjects=10\n1 2 3\n")
+    (tmp_path / "b.json").write_text(_studyset([[1, 2, 3], [4, 5, 6]]))
+    (tmp_path / "c.csv").write_text("study,n,space,x,y,z\nS,10,MNI,1,2,3\nT,12,MNI,4,5,6\n")
+    (tmp_path / "d.tsv").write_text("Study\tN\tSpace\tX\tY\tZ\nS\t10\tMNI\t1\t2\t3\n")
+    workbook = Workbook()
+    for row in (["Article", "Subjects", "x", "y", "z", "Space"], ["S", 10, 1, 2, 3, "MNI"]):
+        workbook.active.append(row)
+    workbook.save(tmp_path / "e.xlsx")
+    paths = [tmp_path / name for name in ("a.txt", "b.json", "c.csv", "d.tsv", "e.xlsx")]
+    report = validate_paths(paths, use_database=False)
+    assert report.problems == []
+    assert (report.files, report.foci_experiments) == (5, 1 + 1 + 2 + 1 + 1)
+
+
+def test_validate_reports_a_foci_file_s_problems_as_ale_would(tmp_path):
+    (tmp_path / "bad.json").write_text(_studyset([[1, -200, 3]]))
+    (tmp_path / "bad.csv").write_text("Name,n,space,x,y,z\nS,10,MNI,1,2,3\n")
+    found = problems_of(tmp_path / "bad.json", tmp_path / "bad.csv")
+    assert found[0].startswith(
+        f"{tmp_path / 'bad.json'}: focus (1, -200, 3) (MNI) lies outside the MNI152 bounding "
+        "box: check the sign and order of x, y, z and the space; or drop such foci, each "
+        "listed: `mnsmeta ale --drop-outside`"
+    )
+    assert found[1].startswith(f"{tmp_path / 'bad.csv'}:1: no study column")
+    named = validate_paths([tmp_path / "bad.csv"], use_database=False, columns=["study=Name"])
+    assert named.problems == [] and named.foci_experiments == 1

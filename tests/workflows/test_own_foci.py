@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import CENTRES, sleuth_text
+from conftest import CENTRES, jale_example, lotter_csv, sleuth_text
 from mnsmeta.cli import main
 from mnsmeta.curation.analyses import Analysis
 from mnsmeta.curation.inputs import read_experiments
@@ -309,3 +309,79 @@ def test_cluster_mass_inference_keeps_the_clusters_whose_mass_is_significant(tmp
     np.testing.assert_array_equal(kept, mass.get_fdata() > -np.log10(0.05))
     methods = ResultsFolder(out).boilerplate.read_text()
     assert "cluster mass" in methods
+
+
+# -- foci outside: refused with the fix named, or dropped and listed ---------------------
+
+OUTSIDE = (
+    "// Reference=MNI\n// A 2010: x\n// Subjects=20\n-40 20 10\n1 -200 3\n84 -20 0\n30 4 -16\n"
+)
+
+
+def test_a_focus_outside_the_box_stops_ale_and_the_error_names_the_option(tmp_path):
+    path = tmp_path / "outside.txt"
+    path.write_text(OUTSIDE)
+    result = CliRunner().invoke(main, ["ale", str(path), "--output", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"error: {path}: 1 error(s); nothing analysed" in result.output
+    assert (
+        f"{path}:5: focus (1, -200, 3) (MNI) lies outside the MNI152 bounding box: check the "
+        "sign and order of x, y, z and the space; or drop such foci, each listed: "
+        "`mnsmeta ale --drop-outside`"
+    ) in result.output
+
+
+def test_drop_outside_drops_the_foci_outside_the_box_or_brain_and_lists_them(tmp_path):
+    from mnsmeta.workflows.own_foci import read_input
+
+    path = tmp_path / "outside.txt"
+    path.write_text(OUTSIDE)
+    own = read_input(str(path), tmp_path, drop_outside=True)
+    np.testing.assert_array_equal(own.experiments.xyz, [[-40, 20, 10], [30, 4, -16]])
+    assert [str(w) for w in own.warnings] == [
+        f"{path}:5: warning: focus '1 -200 3' of experiment 'A 2010: x' lies outside the "
+        "MNI152 bounding box: dropped (it cannot be placed on the grid); check the paper's "
+        "table",
+        f"{path}:6: warning: focus '84 -20 0' of experiment 'A 2010: x' lies 14 mm outside "
+        "the brain mask: dropped (--drop-outside); check the paper's table",
+        f"{path}: warning: 2 focus(es) outside the MNI152 box or more than 10 mm outside the "
+        "brain mask dropped (--drop-outside): each is listed above with its experiment, "
+        "coordinates and line",
+    ]
+
+
+def _summary_row(out, name):
+    return ResultsFolder(out).read_summary().set_index("analysis").loc[name]
+
+
+def test_jale_s_excel_input_runs_end_to_end(tmp_path):
+    """JALE's example (the installed wheel's file, read where it is): 56 experiments; the
+    five foci more than 10 mm outside the brain are kept, as JALE keeps them."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["ale", str(jale_example()), "--output", str(out), "--n-iters", "20", "--no-report",
+         "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "experiment_info: 56 experiments, 1145 foci (7 repeated foci counted once)" in (
+        result.output
+    )
+    assert result.output.count("outside the brain mask: it is used as given") == 5
+    row = _summary_row(out, "experiment_info")
+    assert (row["experiments"], row["foci"]) == (56, 1145)
+
+
+def test_lotter_s_csv_runs_end_to_end_as_the_authors_pooled_it(tmp_path):
+    """Lotter et al. 2023's table (from the mirror) with its contrasts pooled per
+    publication, as the authors read it: the paper's 22 experiments."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["ale", str(lotter_csv()), "--column", "contrast=", "--output", str(out), "--n-iters",
+         "20", "--no-report", "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ale_coordinates: 22 experiments, 313 foci, N 10-66" in result.output
+    row = _summary_row(out, "ale_coordinates")
+    assert (row["experiments"], row["foci"]) == (22, 313)

@@ -72,8 +72,8 @@ def main(ctx, verbose, debug, coordinates_dir):
       mnsmeta specificity        the subtractions in the claim regions, with power
       mnsmeta claims             a verdict for each of the review's claims
       mnsmeta report             everything on one self-contained HTML page
-      mnsmeta ale my_foci.txt    ALE of your own foci (Sleuth, NIMADS), in one command
-      mnsmeta import paper.txt -g BPD   add foci typed from a paper (Sleuth text)
+      mnsmeta ale my_foci.txt    ALE of your own foci (Sleuth, NIMADS, table), in one command
+      mnsmeta import paper.txt -g BPD   add foci typed from a paper (Sleuth, table)
       mnsmeta export -g SAD -o sad.txt  the exact foci, for GingerALE or NiMARE
 
     Databases are cached in $MNSMETA_DATA_DIR (default ~/.cache/mnsmeta); set

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mnsmeta.cli.options import (
+    COLUMN,
     CONFIG,
     DASK,
     JOBS,
@@ -91,8 +92,10 @@ from mnsmeta.errors import MnsmetaInputError
 @click.option(
     "--drop-outside",
     is_flag=True,
-    help="Drop foci outside the MNI152 box (listed as warnings) instead of refusing the file.",
+    help="Drop foci outside the MNI152 box or more than 10 mm outside the brain mask, each "
+    "listed (file, experiment, coordinates) and counted, instead of refusing the file.",
 )
+@COLUMN
 @WAIT
 @click.pass_obj
 def ale_command(
@@ -114,16 +117,22 @@ def ale_command(
     progress,
     strict,
     drop_outside,
+    columns,
     wait,
 ):
     """ALE of your own foci: maps, cluster table, figures and a report, in one command.
 
     \b
     INPUT is a Sleuth text file (GingerALE's format, MNI or Talairach; one experiment per
-    block), a NIMADS studyset .json (NeuroStore, NiMARE), a group of the project's curation
-    (SAD, BPD, MNS), or a published healthy reference set by name (laird2015, morawetz2020,
-    pintoslobo2022, riedel2018; fetched and SHA-256 checked). Talairach foci are converted
-    to MNI (Lancaster icbm2tal, as NiMARE).
+    block), a NIMADS studyset .json (NeuroStore, NiMARE), a foci table (.csv, .tsv, .xlsx
+    such as JALE's; one row per focus, one experiment per study and contrast), a group of
+    the project's curation (SAD, BPD, MNS), or a published healthy reference set by name
+    (laird2015, morawetz2020, pintoslobo2022, riedel2018; fetched and SHA-256 checked).
+    Talairach foci are converted to MNI (Lancaster icbm2tal, as NiMARE). A table's columns
+    are found by the names the field uses (study/publication/author, contrast, n/subjects,
+    space, x, y, z), or named with --column ROLE=NAME (docs/inputs.md):
+      study,contrast,n,space,x,y,z
+      Smith 2010,faces > shapes,24,MNI,-40,20,10
 
     \b
     The folder gets NIfTI maps under NiMARE's names, clusters.csv with Harvard-Oxford and
@@ -139,6 +148,7 @@ def ale_command(
       mnsmeta ale patients.txt --minus controls.txt --balanced 1000
       mnsmeta ale SAD --and BPD --output sad_and_bpd
       mnsmeta ale my_studies.txt --robustness 1000
+      mnsmeta ale experiment_info.xlsx --column study=Article --drop-outside
     """
     from mnsmeta.workflows import own_foci
     from mnsmeta.workflows.settings import Settings
@@ -155,7 +165,9 @@ def ale_command(
     )
     inputs = []
     for source in [input_file] + [other for other in (minus, conjunction) if other]:
-        own = own_foci.read_input(source, obj["coordinates"], drop_outside=drop_outside)
+        own = own_foci.read_input(
+            source, obj["coordinates"], drop_outside=drop_outside, columns=columns
+        )
         for warning in own.warnings:
             err(str(warning))
         if strict and own.warnings:

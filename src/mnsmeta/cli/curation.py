@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mnsmeta.cli.options import GROUP, err, results_folder
+from mnsmeta.cli.options import COLUMN, GROUP, err, results_folder
 from mnsmeta.curation.groups import GROUPS
 from mnsmeta.errors import MnsmetaInputError
 
@@ -36,22 +36,30 @@ def fetch(mirror):
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--no-database", is_flag=True, help="Skip the checks against the databases.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit non-zero).")
+@COLUMN
 @click.pass_obj
-def validate(obj, paths, no_database, strict):
-    """Check records, manual coordinates and Sleuth files; list every problem.
+def validate(obj, paths, no_database, strict, columns):
+    """Check records, manual coordinates and foci files; list every problem.
 
-    PATHS are folders laid out like coordinates/, .tsv files, or Sleuth .txt files
-    (default: the coordinates folder). Each problem is printed as
-    FILE:LINE: what is wrong: how to fix it. Errors (a short row, a non-number, no
-    reference space, a missing N, a focus outside the MNI box) exit non-zero; warnings do
-    not, unless --strict (a repeated focus counts once; a focus outside the brain mask is
-    used as given, as GingerALE and NiMARE do).
+    PATHS are folders laid out like coordinates/, .tsv curation files, or foci files as
+    `mnsmeta ale` and `mnsmeta import` read them: Sleuth .txt, NIMADS .json, or a table
+    (.csv, .tsv, .xlsx) with one row per focus (default: the coordinates folder). Each
+    problem is printed as FILE:LINE: what is wrong: how to fix it. Errors (a short row, a
+    non-number, no reference space, a missing N or two N for one experiment, a focus outside
+    the MNI box) exit non-zero; warnings do not, unless --strict (a repeated focus counts
+    once; an experiment without foci is skipped; two experiments with the same foci are
+    named; a typographic minus is read as a minus; a focus outside the brain mask is used as
+    given, as GingerALE and NiMARE do). docs/inputs.md lists the formats and column names.
 
+    \b
     Example: mnsmeta validate coordinates/ my_new_study.txt
+    Example: mnsmeta validate supplement.xlsx --column study=Author --column n=Subjects
     """
     from mnsmeta.curation.validate import validate_paths
 
-    report = validate_paths(list(paths) or [obj["coordinates"]], use_database=not no_database)
+    report = validate_paths(
+        list(paths) or [obj["coordinates"]], use_database=not no_database, columns=columns
+    )
     for problem in report.problems:
         err(str(problem))
     click.echo(report.verdict(strict))
@@ -140,25 +148,31 @@ def studies(obj, group, candidates, flow, cited, tables_of, copies, output):
     help="Design of every imported experiment.",
 )
 @click.option("--source", "source_text", default="", help="Where the foci were read (citation).")
+@COLUMN
 @click.pass_obj
-def import_(obj, input_file, group, modality, design, source_text):
-    """Add the studies of a Sleuth text file or a NIMADS studyset (.json) to coordinates/.
+def import_(obj, input_file, group, modality, design, source_text, columns):
+    """Add the studies of a Sleuth text file, a NIMADS studyset (.json) or a foci table
+    (.csv, .tsv, .xlsx; one row per focus) to coordinates/.
 
     \b
-    Each block of a Sleuth file ('// Study: contrast'), and each analysis of a NIMADS
-    study, is one contrast of a study typed in by hand:
+    Each block of a Sleuth file ('// Study: contrast'), each analysis of a NIMADS study,
+    and each study and contrast of a table (columns study, contrast, n, space, x, y, z, or
+    named with --column) is one contrast of a study typed in by hand:
       coordinates/manual/<file>.tsv     its foci, in the space the file states
       coordinates/contrasts/<file>.tsv  its kind, from the label ('SAD > HC' is
                                         patients>controls) or the metadata
       coordinates/records/<group>.tsv   one record per study (source_db manual)
 
     Example: mnsmeta import smith2020_table2.txt --group SAD --source "Smith 2020, Table 2"
+    Example: mnsmeta import supplement.csv --group BPD --column study=Author --column n=N_total
     """
     from mnsmeta.curation.importing import import_studies
 
     if not group:
         raise MnsmetaInputError("import needs --group: SAD, BPD or MNS")
-    written = import_studies(input_file, obj["coordinates"], group, modality, design, source_text)
+    written = import_studies(
+        input_file, obj["coordinates"], group, modality, design, source_text, columns
+    )
     for line in written:
         click.echo(line)
 

@@ -114,3 +114,15 @@ def results_folder(output: Path, existing: bool = False):
 
 def err(line: str) -> None:
     click.echo(line, err=True)
+
+
+#: A foci table's columns named otherwise than the field's usual names (passed through).
+COLUMN = click.option(
+    "--column",
+    "columns",
+    multiple=True,
+    metavar="ROLE=NAME",
+    help="For a foci table: the column that holds ROLE (study, contrast, n, space, x, y, z) "
+    "when its name is not one the reader knows; repeat it (--column study=Author --column "
+    "n=Subjects). --column contrast= pools each study's rows into one experiment.",
+)

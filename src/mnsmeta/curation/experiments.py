@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from mnsmeta.curation.contrasts import BETWEEN_GROUPS, UNKNOWN, Contrast
+from mnsmeta.curation.foci_files import FociExperiment
 from mnsmeta.curation.records import Curation, StudyRecord
-from mnsmeta.curation.sleuth import SleuthExperiment
 from mnsmeta.data import databases, hygiene
 from mnsmeta.data.space import SPACE_RULES, mm_to_voxel, to_mni, voxel_to_mm
 from mnsmeta.errors import MnsmetaInputError, Problem
@@ -168,7 +168,7 @@ class ExperimentSet:
         rule = self.experiments.get("sample_size_rule", pd.Series(dtype=str)).fillna("")
         return self.experiments.index[rule.str.startswith("fallback")]
 
-    def to_sleuth(self) -> list[SleuthExperiment]:
+    def to_sleuth(self) -> list[FociExperiment]:
         """Return the experiments as Sleuth experiments in MNI (the exact foci used)."""
         out = []
         source = self.experiments.get("source", pd.Series("", index=self.experiments.index))
@@ -176,7 +176,7 @@ class ExperimentSet:
             self.experiments["sample_size"].items(), self.foci_by_experiment(), strict=True
         ):
             out.append(
-                SleuthExperiment(
+                FociExperiment(
                     f"{experiment_id}: {self.group} {source[experiment_id]}",
                     int(n),
                     "MNI",

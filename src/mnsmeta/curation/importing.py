@@ -1,24 +1,23 @@
-"""Adding studies typed from papers: Sleuth text files and NIMADS studysets into ``coordinates/``.
+"""Adding studies typed from papers: any foci file (Sleuth, NIMADS, table) into ``coordinates/``.
 
-Each block of a Sleuth file, and each analysis of a NIMADS study, is one contrast: its foci go
-to ``manual/<file>.tsv`` under the contrast's label, the study gets a record in
-``records/<group>.tsv``, and each contrast a line in ``contrasts/<file>.tsv`` with the kind its
-label (or the studyset's metadata) states. Labels that state no kind plainly (``SAD vs HC``,
-``faces > shapes``) are imported as ``unknown`` and listed for the curator to set.
+Each experiment of the file (a Sleuth block, a NIMADS analysis, a table's study and contrast)
+is one contrast: its foci go to ``manual/<file>.tsv`` under the contrast's label, the study
+gets a record in ``records/<group>.tsv``, and each contrast a line in ``contrasts/<file>.tsv``
+with the kind its label (or the studyset's metadata) states. Labels that state no kind
+plainly (``SAD vs HC``, ``faces > shapes``) are imported as ``unknown`` and listed for the
+curator to set.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnsmeta.curation.contrasts import (
-    CONTRAST_COLUMNS,
-    CONTRAST_OPTIONAL,
-    KINDS,
-    UNKNOWN,
-    infer_kind,
+from mnsmeta.curation.contrasts import CONTRAST_COLUMNS, CONTRAST_OPTIONAL, UNKNOWN, infer_kind
+from mnsmeta.curation.foci_files import (
+    FociExperiment,
+    read_foci_file,
+    require_experiments,
+    study_id_from_name,
 )
 from mnsmeta.curation.records import (
     DESIGNS,
@@ -26,162 +25,40 @@ from mnsmeta.curation.records import (
     MODALITIES,
     RECORD_COLUMNS,
     RECORD_OPTIONAL,
-    SPACES,
     load_curation,
 )
-from mnsmeta.curation.sleuth import read_sleuth
-from mnsmeta.errors import MnsmetaInputError, Problem, errors_in
+from mnsmeta.errors import MnsmetaInputError, Problem
 from mnsmeta.filesystem import atomic
-
-
-def study_id_from_name(name: str) -> str:
-    """Turn a study name (``Smith et al., 2010``) into an id (``smith_et_al_2010``)."""
-    slug = re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
-    return slug or "study"
 
 
 def _format_number(value: float) -> str:
     return f"{value:g}" if float(value).is_integer() else repr(float(value))
 
 
-@dataclass
-class ImportedContrast:
-    """One contrast read from a Sleuth block or a NIMADS analysis."""
+def studies_of(experiments: list[FociExperiment]) -> dict[str, list[tuple[str, FociExperiment]]]:
+    """The experiments by study id, each with its contrast label, in file order.
 
-    label: str
-    kind: str
-    kind_read: str  # "metadata", "label" or "" (not stated: unknown)
-    sample_size: int | None
-    space: str
-    foci: list[tuple[float, float, float]] = field(default_factory=list)
-
-
-@dataclass
-class ImportedStudy:
-    """One study and its contrasts, in the order of the input file."""
-
-    study_id: str
-    contrasts: list[ImportedContrast] = field(default_factory=list)
-
-    def add(self, contrast: ImportedContrast) -> None:
-        # Two blocks of one study may carry the same label (two tasks): keep both, numbered.
-        labels = {c.label for c in self.contrasts}
-        label, number = contrast.label, 2
-        while label in labels:
-            label, number = f"{contrast.label} ({number})", number + 1
-        contrast.label = label
-        self.contrasts.append(contrast)
-
-
-def _kind_of(label: str) -> tuple[str, str]:
-    kind = infer_kind(label)
-    return kind, ("label" if kind != UNKNOWN else "")
-
-
-def studies_from_sleuth(path: Path, warnings: list[Problem] | None = None) -> list[ImportedStudy]:
-    """The studies of a Sleuth file: one contrast per block (``// Study: contrast``).
-
-    Warnings (a repeated focus, counted once; a focus outside the brain mask, kept) are
-    appended to ``warnings``.
-
-    Raises
-    ------
-    MnsmetaInputError
-        With every problem of the file if any is an error (nothing is imported then).
+    A label is the experiment's contrast (``"1"`` when it has none); two experiments of one
+    study with the same label (two tasks) are both kept, the second numbered.
     """
-    problems: list[Problem] = []
-    experiments = read_sleuth(path, problems)
-    errors = errors_in(problems)
-    if errors:
-        raise MnsmetaInputError(f"{path}: {len(errors)} error(s); nothing imported", problems)
-    if warnings is not None:
-        warnings.extend(problems)
-    studies: dict[str, ImportedStudy] = {}
+    studies: dict[str, list[tuple[str, FociExperiment]]] = {}
     for experiment in experiments:
-        study_id = study_id_from_name(experiment.study)
-        study = studies.setdefault(study_id, ImportedStudy(study_id))
-        kind, read = _kind_of(experiment.contrast)
-        study.add(
-            ImportedContrast(
-                experiment.contrast,
-                kind,
-                read,
-                experiment.sample_size,
-                experiment.space,
-                list(experiment.foci),
-            )
-        )
-    return list(studies.values())
-
-
-def studies_from_nimads(path: Path) -> list[ImportedStudy]:
-    """The studies of a NIMADS studyset (NeuroStore's and NiMARE's JSON), read through
-    NiMARE's own :class:`~nimare.nimads.Studyset`: one contrast per analysis.
-
-    A contrast's kind is its analysis's ``metadata.kind`` when that is one of ours, else what
-    its name states; its N is the first of ``metadata.sample_sizes``.
-    """
-    document = read_studyset(path)
-    studies = []
-    for number, entry in enumerate(document.get("studies") or [], start=1):
-        name = entry.get("name") or entry.get("id") or f"study {number}"
-        study = ImportedStudy(study_id_from_name(str(name)))
-        for analysis in entry.get("analyses") or []:
-            label = str(analysis.get("name") or analysis.get("id") or "1")
-            metadata = analysis.get("metadata") or {}
-            kind, read = metadata.get("kind"), "metadata"
-            if kind not in KINDS or kind == UNKNOWN:
-                kind, read = _kind_of(label)
-            sizes = metadata.get("sample_sizes") or [metadata.get("sample_size")]
-            sizes = [int(s) for s in sizes if s is not None and float(s) > 0]
-            points = analysis.get("points") or []
-            spaces = {_space(point.get("space"), path, label) for point in points}
-            if len(spaces) > 1:
-                raise MnsmetaInputError(
-                    f"{path}: analysis {label!r} of {name!r} mixes spaces {sorted(spaces)}: "
-                    "give each analysis's points in one space"
-                )
-            study.add(
-                ImportedContrast(
-                    label,
-                    kind,
-                    read,
-                    sizes[0] if sizes else None,
-                    spaces.pop() if spaces else "MNI",
-                    [tuple(float(v) for v in point["coordinates"]) for point in points],
-                )
-            )
-        studies.append(study)
-    problems = [
-        Problem(str(path), None, f"study {s.study_id!r}: no analysis with points", "remove it")
-        for s in studies
-        if not any(c.foci for c in s.contrasts)
-    ]
-    problems += [
-        Problem(
-            str(path),
-            None,
-            f"study {s.study_id!r}: no sample size in any analysis's metadata",
-            "give metadata.sample_sizes (the number of participants)",
-        )
-        for s in studies
-        if not any(c.sample_size for c in s.contrasts)
-    ]
-    if problems or not studies:
-        raise MnsmetaInputError(
-            f"{path}: {len(problems) or 'no studies'} problem(s); nothing imported", problems
-        )
+        contrasts = studies.setdefault(study_id_from_name(experiment.study), [])
+        labels = {label for label, _ in contrasts}
+        base = experiment.contrast or "1"
+        label, number = base, 2
+        while label in labels:
+            label, number = f"{base} ({number})", number + 1
+        contrasts.append((label, experiment))
     return studies
 
 
-def _space(value, path: Path, label: str) -> str:
-    text = str(value or "MNI").upper()
-    space = "TAL" if text.startswith("TAL") else text
-    if space not in SPACES:
-        raise MnsmetaInputError(
-            f"{path}: analysis {label!r}: unknown space {value!r}: give MNI or TAL (Talairach)"
-        )
-    return space
+def _kind_of(experiment: FociExperiment, label: str) -> tuple[str, str]:
+    """A contrast's kind and where it was read: ``"metadata"``, ``"label"`` or ``""``."""
+    if experiment.kind:
+        return experiment.kind, "metadata"
+    kind = infer_kind(label)
+    return kind, ("label" if kind != UNKNOWN else "")
 
 
 def import_studies(
@@ -191,13 +68,15 @@ def import_studies(
     modality: str = "task_fmri",
     design: str = "patients_vs_controls",
     source_text: str = "",
+    columns=None,
 ) -> list[str]:
-    """Import a Sleuth text file (``.txt``) or a NIMADS studyset (``.json``) as typed-in studies.
+    """Import a Sleuth text file, a NIMADS studyset (``.json``) or a foci table (``.csv``,
+    ``.tsv``, ``.xlsx``) as typed-in studies.
 
     Parameters
     ----------
     input_file : Path
-        The Sleuth or NIMADS file.
+        The foci file.
     coordinates_dir : Path
         The ``coordinates/`` folder.
     group, modality, design : str
@@ -205,6 +84,8 @@ def import_studies(
     source_text : str
         Where the foci were read (citation, table); recorded as the sample size's and the
         contrasts' source.
+    columns : dict or sequence of str, optional
+        For a table: which column holds what (``["study=Author", "n=Subjects"]``).
 
     Returns
     -------
@@ -223,14 +104,13 @@ def import_studies(
     if design not in DESIGNS:
         raise MnsmetaInputError(f"unknown design {design!r}: use one of {', '.join(DESIGNS)}")
     input_file = Path(input_file)
-    warnings: list[Problem] = []
-    if input_file.suffix.lower() == ".json":
-        studies = studies_from_nimads(input_file)
-    else:
-        studies = studies_from_sleuth(input_file, warnings)
+    problems: list[Problem] = []
+    experiments = read_foci_file(input_file, problems, columns)
+    warnings = require_experiments(input_file, experiments, problems, "imported")
+    studies = studies_of(experiments)
     existing = load_curation(coordinates_dir)
     taken = {r.study_id for r in existing.records if r.group == group}
-    clash = sorted({s.study_id for s in studies} & taken)
+    clash = sorted(set(studies) & taken)
     if clash:
         raise MnsmetaInputError(
             f"{input_file}: already curated in group {group}: {', '.join(clash)}: "
@@ -250,34 +130,35 @@ def import_studies(
     contrast_columns = CONTRAST_COLUMNS + CONTRAST_OPTIONAL
     contrast_lines = ["\t".join(contrast_columns)]
     record_lines, unknown = [], []
-    for study in studies:
-        for contrast in study.contrasts:
-            for focus in contrast.foci:
+    for study_id, contrasts in studies.items():
+        for label, experiment in contrasts:
+            for focus in experiment.foci:
                 manual_lines.append(
                     "\t".join(
-                        [study.study_id, contrast.label, contrast.space, source]
+                        [study_id, label, experiment.space, source]
                         + [_format_number(v) for v in focus]
                     )
                 )
+            kind, read = _kind_of(experiment, label)
             note = {
                 "metadata": "kind from the studyset's metadata",
                 "label": "kind read from the label",
                 "": "kind not stated by the label: set it",
-            }[contrast.kind_read]
+            }[read]
             fields = {
-                "study_id": study.study_id,
+                "study_id": study_id,
                 "group": group,
-                "contrast": contrast.label,
-                "kind": contrast.kind,
+                "contrast": label,
+                "kind": kind,
                 "source": source,
                 "note": note,
             }
             contrast_lines.append("\t".join(fields.get(c, "") for c in contrast_columns))
-            if contrast.kind == UNKNOWN:
-                unknown.append(f"{study.study_id}: {contrast.label!r}")
-        n_total = max((c.sample_size or 0) for c in study.contrasts) or None
+            if kind == UNKNOWN:
+                unknown.append(f"{study_id}: {label!r}")
+        n_total = max((e.sample_size or 0) for _, e in contrasts) or None
         fields = {
-            "study_id": study.study_id,
+            "study_id": study_id,
             "group": group,
             "modality": modality,
             "design": design,
@@ -285,7 +166,7 @@ def import_studies(
             "n_total": str(n_total or ""),
             "n_source": source,
             "source_db": "manual",
-            "note": f"imported from {input_file.name} ({len(study.contrasts)} contrast(s))",
+            "note": f"imported from {input_file.name} ({len(contrasts)} contrast(s))",
         }
         record_lines.append(fields)
 
@@ -328,20 +209,3 @@ def import_studies(
         "check the new records (modality, design, sample sizes), then run `mnsmeta validate`"
     )
     return messages
-
-
-def read_studyset(path: Path) -> dict:
-    """A NIMADS studyset file as NiMARE reads it (its own ``Studyset``, then ``to_dict``)."""
-    import warnings
-
-    from nimare.nimads import Studyset
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return Studyset(str(path)).to_dict()
-    except Exception as error:  # NiMARE raises several types for malformed documents
-        raise MnsmetaInputError(
-            f"{path}: not a NIMADS studyset that NiMARE can read ({type(error).__name__}: "
-            f"{error}): export it from NeuroStore or NiMARE (Studyset.to_nimads)"
-        ) from error

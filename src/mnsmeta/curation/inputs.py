@@ -2,20 +2,21 @@
 
 A Sleuth (GingerALE) text file gives one experiment per block, as GingerALE and NiMARE
 read it; a NIMADS studyset (NeuroStore's and NiMARE's JSON) one experiment per analysis, as
-NiMARE's ``Studyset`` does. Talairach foci are converted to MNI (Lancaster icbm2tal, as
-NiMARE). What the project's curation does for its own groups does not apply here: the
-experiments are the file's, as its authors defined them.
+NiMARE's ``Studyset`` does; a table (CSV, TSV, Excel; one row per focus) one experiment per
+study and contrast (:mod:`mnsmeta.curation.tables`). Every reader gives
+:class:`~mnsmeta.curation.foci_files.FociExperiment`; Talairach foci are converted to MNI
+(Lancaster icbm2tal, as NiMARE). What the project's curation does for its own groups does not
+apply here: the experiments are the file's, as its authors defined them.
 
 Errors stop the run (the file cannot be read as intended: a short row, a non-number, no
-reference space, a missing or non-positive N, a focus outside the MNI box). Warnings do
-not: a focus repeated within an experiment counts once, and a focus a few millimetres
-outside the brain mask is kept (the kernel still reaches into the mask), as in GingerALE and
-NiMARE.
+reference space, a missing or non-positive N, a focus outside the MNI box unless
+``--drop-outside``). Warnings do not: a focus repeated within an experiment counts once, an
+experiment without foci is skipped, and a focus a few millimetres outside the brain mask is
+kept (the kernel still reaches into the mask), as in GingerALE and NiMARE.
 """
 
 from __future__ import annotations
 
-import bisect
 from pathlib import Path
 
 import numpy as np
@@ -23,22 +24,16 @@ import pandas as pd
 
 from mnsmeta.curation.contrasts import UNKNOWN
 from mnsmeta.curation.experiments import EXPERIMENT_COLUMNS, FOCI_COLUMNS, ExperimentSet
-from mnsmeta.curation.importing import studies_from_nimads
-from mnsmeta.curation.sleuth import read_sleuth
+from mnsmeta.curation.foci_files import FociExperiment, read_foci_file, require_experiments
 from mnsmeta.data.hygiene import drop_repeated_foci
 from mnsmeta.data.space import SPACE_RULES, to_mni
-from mnsmeta.errors import MnsmetaInputError, Problem, errors_in
-
-#: How the Sleuth reader words a repeated focus (a warning; the repeat is not kept).
-REPEAT_MESSAGE = "entered twice"
-#: Suffixes read as NIMADS studysets; anything else is read as Sleuth text.
-NIMADS_SUFFIXES = (".json",)
+from mnsmeta.errors import MnsmetaInputError, Problem
 
 
 def read_experiments(
-    path: Path, name: str, drop_outside: bool = False
+    path: Path, name: str, drop_outside: bool | str = False, columns=None
 ) -> tuple[ExperimentSet, list[Problem]]:
-    """Read a Sleuth file or NIMADS studyset into an experiment set.
+    """Read a Sleuth file, NIMADS studyset or foci table into an experiment set.
 
     Parameters
     ----------
@@ -46,14 +41,17 @@ def read_experiments(
         The foci file.
     name : str
         The analysis name (the experiment set's group).
-    drop_outside : bool
-        Drop foci outside the MNI152 bounding box with a warning (Sleuth files) instead of
-        refusing the file.
+    drop_outside : bool or "box"
+        Drop foci outside the MNI152 bounding box or far outside the brain, each listed as
+        a warning, instead of refusing the file (``"box"``: only those outside the box).
+    columns : dict or sequence of str, optional
+        For a table: which column holds what (``["study=Author", "n=Subjects"]``).
 
     Returns
     -------
     experiments : ExperimentSet
-        One experiment per Sleuth block or NIMADS analysis, foci in MNI.
+        One experiment per Sleuth block, NIMADS analysis or table study (and contrast),
+        foci in MNI.
     warnings : list of Problem
         What was read but is worth a look (``severity == "warning"``).
 
@@ -65,69 +63,13 @@ def read_experiments(
     path = Path(path)
     if not path.is_file():
         raise MnsmetaInputError(
-            f"{path}: no such file: give a Sleuth text file, a NIMADS studyset (.json) or a "
-            "group of the project (SAD, BPD, MNS)"
+            f"{path}: no such file: give a Sleuth text file, a NIMADS studyset (.json), a "
+            "foci table (.csv, .tsv, .xlsx) or a group of the project (SAD, BPD, MNS)"
         )
-    if path.suffix.lower() in NIMADS_SUFFIXES:
-        blocks, problems = _nimads_blocks(path)
-    else:
-        problems: list[Problem] = []
-        experiments = read_sleuth(path, problems, drop_outside=drop_outside)
-        # The reader warns of a repeated focus at its line and keeps the first: count them
-        # for the experiment whose block holds that line.
-        starts = [e.line for e in experiments]
-        repeats = [0] * len(experiments)
-        for problem in problems:
-            if problem.is_warning and REPEAT_MESSAGE in problem.message:
-                repeats[bisect.bisect_right(starts, problem.line) - 1] += 1
-        blocks = [
-            (e.name, e.sample_size, e.space, e.foci, "// Subjects= line", r)
-            for e, r in zip(experiments, repeats, strict=True)
-        ]
-    errors = errors_in(problems)
-    if errors:
-        raise MnsmetaInputError(f"{path}: {len(errors)} error(s); nothing analysed", problems)
-    if not blocks:
-        raise MnsmetaInputError(f"{path}: no experiment found")
-    return _experiment_set(name, path, blocks), [p for p in problems if p.is_warning]
-
-
-def _nimads_blocks(path: Path):
-    """NIMADS analyses as (name, N, space, foci, where N was read); problems found."""
-    blocks, problems = [], []
-    for study in studies_from_nimads(path):
-        for contrast in study.contrasts:
-            if not contrast.foci:
-                continue
-            label = f"{study.study_id}: {contrast.label}"
-            if not contrast.sample_size:
-                problems.append(
-                    Problem(
-                        str(path),
-                        None,
-                        f"analysis {label!r} has no sample size",
-                        "give metadata.sample_sizes (the number of participants)",
-                    )
-                )
-            repeated = len(contrast.foci) - len(set(contrast.foci))
-            if repeated:
-                problems.append(_repeat_warning(path, label, repeated))
-            foci = list(dict.fromkeys(contrast.foci))
-            blocks.append(
-                (label, contrast.sample_size, contrast.space, foci, "sample_sizes", repeated)
-            )
-    return blocks, problems
-
-
-def _repeat_warning(path: Path, label: str, repeated: int) -> Problem:
-    return Problem(
-        str(path),
-        None,
-        f"{repeated} focus(es) repeated within {label!r}",
-        "each counts once (a repeated focus adds a random focus to the null, nothing to the "
-        "map); delete the repeats to silence this",
-        severity="warning",
-    )
+    problems: list[Problem] = []
+    experiments = read_foci_file(path, problems, columns, drop_outside)
+    warnings = require_experiments(path, experiments, problems, "analysed")
+    return experiment_set(name, path, experiments), warnings
 
 
 def _unique_ids(names: list[str]) -> list[str]:
@@ -141,15 +83,17 @@ def _unique_ids(names: list[str]) -> list[str]:
     return ids
 
 
-def _experiment_set(name: str, path: Path, blocks) -> ExperimentSet:
-    ids = _unique_ids([block[0] for block in blocks])
+def experiment_set(name: str, path: Path, experiments: list[FociExperiment]) -> ExperimentSet:
+    """The experiments of a foci file as the analysis's experiment set, foci in MNI."""
+    ids = _unique_ids([experiment.name for experiment in experiments])
     rows, foci = [], []
-    for experiment_id, (label, n, space, xyz, rule, repeated) in zip(ids, blocks, strict=True):
-        mni = to_mni(np.asarray(xyz, dtype=float).reshape(-1, 3), np.array([space] * len(xyz)))
+    for experiment_id, experiment in zip(ids, experiments, strict=True):
+        xyz = experiment.xyz
+        mni = to_mni(xyz, np.array([experiment.space] * len(xyz)))
         block = pd.DataFrame(
             {
                 "experiment_id": experiment_id,
-                "contrast": label,
+                "contrast": experiment.name,
                 "kind": UNKNOWN,
                 "table_id": "",
                 "x": mni[:, 0],
@@ -163,17 +107,17 @@ def _experiment_set(name: str, path: Path, blocks) -> ExperimentSet:
             {
                 "experiment_id": experiment_id,
                 "group": name,
-                "source": path.name,
+                "source": Path(path).name,
                 "n_foci": len(kept),
-                "sample_size": n,
-                "sample_size_rule": rule,
-                "reported_space": space,
-                "space_rule": SPACE_RULES[space],
-                "contrasts": label,
+                "sample_size": experiment.sample_size,
+                "sample_size_rule": experiment.sample_size_rule,
+                "reported_space": experiment.space,
+                "space_rule": SPACE_RULES[experiment.space],
+                "contrasts": experiment.name,
                 "kinds": UNKNOWN,
                 "foci_removed_duplicate_table": 0,
                 "foci_removed_near_copy_table": 0,
-                "foci_removed_repeated_focus": repeated + len(block) - len(kept),
+                "foci_removed_repeated_focus": experiment.repeated + len(block) - len(kept),
             }
         )
     experiments = pd.DataFrame(rows).reindex(columns=EXPERIMENT_COLUMNS).set_index("experiment_id")

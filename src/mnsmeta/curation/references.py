@@ -162,7 +162,9 @@ def read_reference(name: str, group: str | None = None) -> tuple[ExperimentSet, 
     group = group or name
     experiments, foci, warnings = [], [], []
     for part, key in enumerate(published.files, start=1):
-        one, found = read_experiments(release_path(key), group, drop_outside=True)
+        # Only foci off the grid are dropped: the authors' foci far outside the brain are
+        # kept, as GingerALE and NiMARE keep them.
+        one, found = read_experiments(release_path(key), group, drop_outside="box")
         warnings += found
         table = one.experiments.copy()
         table["contrasts"] = table["contrasts"].astype(str)

@@ -3,65 +3,66 @@
 A Sleuth file starts with ``// Reference=MNI`` (or ``Talairach``); each experiment is one or
 more ``//`` header lines (``// Study name: contrast``), a ``// Subjects=N`` line, and one
 focus per line (x y z, separated by spaces or tabs). Blank lines separate experiments.
+
+Real files' quirks are read, each with a warning: a typographic minus or dash (``−85``, as
+word processors write it) is a minus; ``// subjects = 12`` is ``// Subjects=12``; a block
+without foci (a study kept in a shared file with ``// Subjects=0`` and no results) is
+skipped. The experiments are :class:`~mnsmeta.curation.foci_files.FociExperiment`, the type
+every foci file reader returns, checked as every reader checks them
+(:func:`~mnsmeta.curation.foci_files.check_experiments`).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from mnsmeta.curation.records import check_focus_location
+from mnsmeta.curation.foci_files import (
+    FociExperiment,
+    check_experiments,
+    parse_coordinate,
+    read_minus,
+)
 from mnsmeta.curation.tsv import positive_whole_number, read_text
-from mnsmeta.data.space import outside_bounding_box, to_mni
 from mnsmeta.errors import Problem
 
 #: Spellings of the reference space that GingerALE and NiMARE accept, and what they mean.
 SLEUTH_SPACES = {"MNI": "MNI", "TAL": "TAL", "Talairach": "TAL"}
 _REFERENCE = re.compile(r"^//\s*Reference\s*=\s*(.*?)\s*$", re.IGNORECASE)
 _SUBJECTS = re.compile(r"^//\s*Subjects\s*=\s*(.*?)\s*$", re.IGNORECASE)
+#: Where a Sleuth experiment's N is read (``experiments.csv``'s ``sample_size_rule``).
+SUBJECTS_RULE = "// Subjects= line"
+
+#: The experiment type of Sleuth files: the one type of every foci file (the old name).
+SleuthExperiment = FociExperiment
 
 
 @dataclass
-class SleuthExperiment:
-    """One experiment of a Sleuth file.
+class _Block:
+    """A Sleuth block while it is read: header lines, its Subjects line, its foci."""
 
-    Parameters
-    ----------
-    name : str
-        The header text (``Study: contrast``), as written.
-    sample_size : int or None
-        The ``// Subjects=`` value.
-    space : str
-        ``"MNI"`` or ``"TAL"``.
-    foci : list of tuple
-        ``(x, y, z)`` as written in the file (not converted).
-    line : int
-        Line of the experiment's first header line.
-    """
-
-    name: str
-    sample_size: int | None
-    space: str
+    line: int
+    names: list[str]
+    subjects: tuple[str, int] | None = None
     foci: list[tuple[float, float, float]] = field(default_factory=list)
-    line: int = 0
+    lines: list[int] = field(default_factory=list)
+    first_at: dict[tuple[float, float, float], int] = field(default_factory=dict)
+    repeated: int = 0
 
     @property
-    def study(self) -> str:
-        return self.name.split(":")[0].strip()
-
-    @property
-    def contrast(self) -> str:
-        _, _, contrast = self.name.partition(":")
-        return contrast.strip() or "1"
+    def name(self) -> str:
+        return " ".join(name for name in self.names if name)
 
 
 def read_sleuth(
-    path: Path, problems: list[Problem], keep_repeats: bool = False, drop_outside: bool = False
-) -> list[SleuthExperiment]:
+    path: Path,
+    problems: list[Problem],
+    keep_repeats: bool = False,
+    drop_outside: bool | str = False,
+) -> list[FociExperiment]:
     """Read a Sleuth text file, appending every problem found to ``problems``.
 
     Parameters
@@ -74,15 +75,16 @@ def read_sleuth(
         Keep a focus repeated within an experiment instead of reporting it: the exports
         (``foci.txt``) keep every database row (a study's pooled tables may repeat a peak),
         each of which is one random focus in the Monte Carlo null, as in NiMARE.
-    drop_outside : bool
-        Drop a focus outside the MNI152 bounding box with a warning naming it, instead of
-        an error (``mnsmeta ale --drop-outside``; the published reference sets, which hold a
-        few such typing errors).
+    drop_outside : bool or "box"
+        Drop a focus outside the MNI152 bounding box (and, if True, one far outside the
+        brain) with a warning naming it, instead of an error (``mnsmeta ale
+        --drop-outside``; ``"box"`` for the published reference sets, which hold a few
+        such typing errors).
 
     Returns
     -------
-    list of SleuthExperiment
-        The experiments read (including any with problems, so counts stay visible).
+    list of FociExperiment
+        The experiments with foci (including any with problems, so counts stay visible).
     """
     path_s = str(path)
     text = read_text(Path(path), problems)
@@ -90,6 +92,9 @@ def read_sleuth(
         return []
     lines = list(enumerate(text.splitlines(), start=1))
     content = [(number, line.strip()) for number, line in lines if line.strip()]
+    if not content:
+        problems.append(Problem(path_s, None, "the file is empty", "add content or delete it"))
+        return []
     first_number, first = content[0]
     reference = _REFERENCE.match(first)
     if reference is None:
@@ -114,22 +119,9 @@ def read_sleuth(
         )
         return []
 
-    experiments: list[SleuthExperiment] = []
-    current: SleuthExperiment | None = None
+    blocks: list[_Block] = []
+    current: _Block | None = None
     in_header = False
-    seen: dict[tuple[float, float, float], int] = {}
-
-    def close(experiment: SleuthExperiment | None) -> None:
-        if experiment is not None and not experiment.foci:
-            problems.append(
-                Problem(
-                    path_s,
-                    experiment.line,
-                    f"experiment {experiment.name!r} has zero foci",
-                    "add its coordinates below its '// Subjects=' line, or delete it",
-                )
-            )
-
     for number, line in lines[first_number:]:
         line = line.strip()
         if not line:
@@ -150,21 +142,17 @@ def read_sleuth(
                 continue
             subjects = _SUBJECTS.match(line)
             if subjects is None:
-                if not in_header:
-                    close(current)
-                    current = SleuthExperiment(line.lstrip("/").strip(), None, space, [], number)
-                    experiments.append(current)
-                    seen = {}
-                    in_header = True
+                if in_header:
+                    current.names.append(line.lstrip("/").strip())
                 else:
-                    current.name = f"{current.name} {line.lstrip('/').strip()}".strip()
+                    current = _Block(number, [line.lstrip("/").strip()])
+                    blocks.append(current)
+                    in_header = True
                 continue
             if current is None or not in_header:
-                close(current)
-                current = SleuthExperiment(f"experiment at line {number}", None, space, [], number)
-                experiments.append(current)
-                seen = {}
-            current.sample_size = _subjects(subjects.group(1), path_s, number, problems)
+                current = _Block(number, [f"experiment at line {number}"])
+                blocks.append(current)
+            current.subjects = (subjects.group(1), number)
             in_header = False
             continue
         in_header = False
@@ -181,52 +169,67 @@ def read_sleuth(
         focus = _focus(line, path_s, number, problems)
         if focus is None:
             continue
-        if focus in seen and not keep_repeats:
+        if focus in current.first_at and not keep_repeats:
             problems.append(
                 Problem(
                     path_s,
                     number,
                     f"focus {line!r} entered twice in experiment {current.name!r} "
-                    f"(first at line {seen[focus]})",
+                    f"(first at line {current.first_at[focus]})",
                     "it counts once (pooled contrasts share peaks); delete the repeated line "
                     "to silence this",
                     severity="warning",
                 )
             )
+            current.repeated += 1
             continue
-        seen[focus] = number
-        mni = to_mni(np.array([focus]), np.array([space]))[0]
-        if drop_outside and outside_bounding_box(mni)[0]:
+        current.first_at.setdefault(focus, number)
+        current.foci.append(focus)
+        current.lines.append(number)
+
+    experiments = []
+    for block in blocks:
+        if not block.foci:
+            # Shared files keep a header for a study without results (// Subjects=0).
             problems.append(
                 Problem(
                     path_s,
-                    number,
-                    f"focus {line!r} of experiment {current.name!r} lies outside the MNI152 "
-                    "bounding box",
-                    "dropped (it cannot be placed on the grid); check the paper's table",
+                    block.line,
+                    f"experiment {block.name!r} has zero foci",
+                    "skipped; add its coordinates below its '// Subjects=' line, or delete it",
                     severity="warning",
                 )
             )
             continue
-        check_focus_location(tuple(mni), path_s, number, problems)
-        current.foci.append(focus)
-    close(current)
-    for experiment in experiments:
-        if experiment.sample_size is None and not any(
-            p.line == experiment.line and "Subjects" in p.message for p in problems
-        ):
+        if block.subjects is None:
             problems.append(
                 Problem(
                     path_s,
-                    experiment.line,
-                    f"experiment {experiment.name!r} has no '// Subjects=' line",
+                    block.line,
+                    f"experiment {block.name!r} has no '// Subjects=' line",
                     "add '// Subjects=N' (the number of participants) after its name",
                 )
             )
-    return experiments
+            sample_size = None
+        else:
+            sample_size = _subjects(*block.subjects, path_s, problems)
+        experiments.append(
+            FociExperiment(
+                block.name,
+                sample_size,
+                space,
+                block.foci,
+                block.line,
+                path_s,
+                lines=block.lines,
+                repeated=block.repeated,
+                sample_size_rule=SUBJECTS_RULE,
+            )
+        )
+    return check_experiments(experiments, path_s, problems, drop_outside)
 
 
-def _subjects(value: str, path: str, line: int, problems: list[Problem]) -> int | None:
+def _subjects(value: str, line: int, path: str, problems: list[Problem]) -> int | None:
     number = positive_whole_number(value)
     if number is None:
         problems.append(
@@ -241,6 +244,7 @@ def _subjects(value: str, path: str, line: int, problems: list[Problem]) -> int 
 
 
 def _focus(line: str, path: str, number: int, problems: list[Problem]):
+    line = read_minus(line, path, number, problems)
     parts = line.split()
     if len(parts) != 3:
         problems.append(
@@ -252,23 +256,9 @@ def _focus(line: str, path: str, number: int, problems: list[Problem]):
             )
         )
         return None
-    values = []
-    for axis, part in zip("xyz", parts, strict=True):
-        try:
-            value = float(part)
-        except ValueError:
-            hint = " (use a decimal point)" if "," in part else ""
-            problems.append(
-                Problem(path, number, f"{axis} = {part!r} is not a number{hint}", "fix the value")
-            )
-            return None
-        if not math.isfinite(value):
-            problems.append(
-                Problem(path, number, f"{axis} = {part!r} is not finite", "write a number in mm")
-            )
-            return None
-        values.append(value)
-    return tuple(values)
+    values = [parse_coordinate(part, axis, path, number, problems) for axis, part in
+              zip("xyz", parts, strict=True)]  # fmt: skip
+    return None if None in values else tuple(values)
 
 
 def _number(value: float) -> str:
@@ -276,7 +266,7 @@ def _number(value: float) -> str:
     return np.format_float_positional(float(value), trim="-")
 
 
-def write_sleuth(path: Path, experiments: list[SleuthExperiment]) -> None:
+def write_sleuth(path: Path, experiments: list[FociExperiment]) -> None:
     """Write experiments (all in one space) as a Sleuth text file.
 
     Nothing but the reference line, the experiments' headers and their foci: GingerALE and
@@ -286,7 +276,7 @@ def write_sleuth(path: Path, experiments: list[SleuthExperiment]) -> None:
     ----------
     path : Path
         Output file.
-    experiments : list of SleuthExperiment
+    experiments : list of FociExperiment
         Experiments to write; they must share one space.
     """
     spaces = {experiment.space for experiment in experiments}

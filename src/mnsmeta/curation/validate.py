@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnsmeta.curation.contrasts import read_contrasts
+from mnsmeta.curation.foci_files import NIMADS_SUFFIXES, TABLE_SUFFIXES, read_foci_file
 from mnsmeta.curation.records import (
     Curation,
     check_consistency,
@@ -13,14 +14,17 @@ from mnsmeta.curation.records import (
     read_manual_foci,
     read_records,
 )
-from mnsmeta.curation.sleuth import read_sleuth
+from mnsmeta.curation.tables import looks_like_foci_table
 from mnsmeta.curation.tsv import read_text
 from mnsmeta.errors import MnsmetaInputError, Problem, errors_in
 
 # The database, ledger and claims checks import pandas and the databases' readers, and are
-# imported where they run: validating a Sleuth file answers at once.
+# imported where they run: validating a Sleuth file answers at once. A foci file is read as
+# `mnsmeta ale` and `mnsmeta import` read it (mnsmeta.curation.foci_files).
 
 LEDGER_FILE = "cited_references.tsv"
+#: Suffixes always read as foci files; a ``.tsv`` is one when it is no curation file.
+FOCI_SUFFIXES = (".txt", *NIMADS_SUFFIXES, *(s for s in TABLE_SUFFIXES if s != ".tsv"))
 CLAIMS_FILE = "claims.toml"
 ANALYSES_FILE = "analyses.toml"
 
@@ -41,7 +45,8 @@ class ValidationReport:
     """What ``validate`` read and what is wrong with it."""
 
     curation: Curation = field(default_factory=Curation)
-    sleuth_experiments: int = 0
+    #: Experiments read from foci files (Sleuth, NIMADS, tables).
+    foci_experiments: int = 0
     files: int = 0
 
     @property
@@ -66,7 +71,7 @@ class ValidationReport:
         curation = self.curation
         included = sum(r.included for r in curation.records)
         sleuth = (
-            f", {self.sleuth_experiments} Sleuth experiments" if self.sleuth_experiments else ""
+            f", {self.foci_experiments} experiments in foci files" if self.foci_experiments else ""
         )
         return (
             f"ok: {self.files} file(s), {len(curation.records)} records ({included} included), "
@@ -89,16 +94,18 @@ def _kind_of_tsv(path: Path, problems: list[Problem]) -> str | None:
         return "contrasts"
     if "status" in columns:
         return "records"
-    if {"x", "y", "z"} <= columns:
+    if {"x", "y", "z"} <= columns and columns & {"study_id", "table"}:
         return "manual"
+    if looks_like_foci_table(columns):
+        return "foci table"
     problems.append(
         Problem(
             str(path),
             None,
             "not a records file (with a 'status' column), a coordinates file "
-            "(with x, y, z columns), a contrasts file (with contrast and kind) or the ledger "
-            "(with short_citation)",
-            "see coordinates/README.md for the file formats",
+            "(with study_id and x, y, z columns), a contrasts file (with contrast and kind), "
+            "the ledger (with short_citation) or a foci table (study, n, space, x, y, z)",
+            "see coordinates/README.md for the curation files, docs/inputs.md for foci tables",
         )
     )
     return None
@@ -273,16 +280,20 @@ def check_contrast_tables(curation: Curation, records) -> None:
             )
 
 
-def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationReport:
-    """Validate folders (``coordinates/``), records, coordinate and Sleuth files.
+def validate_paths(paths: list[Path], use_database: bool = True, columns=None) -> ValidationReport:
+    """Validate folders (``coordinates/``), records, coordinate files and foci files.
 
     Parameters
     ----------
     paths : list of Path
         Folders laid out like ``coordinates/`` (``records/`` and ``manual/``), or single files:
-        ``.tsv`` records or manual coordinates, ``.txt`` Sleuth files.
+        ``.tsv`` records, manual coordinates, contrasts or ledger; foci files as ``mnsmeta
+        ale`` and ``mnsmeta import`` read them: ``.txt`` Sleuth, ``.json`` NIMADS, ``.csv``,
+        ``.tsv`` or ``.xlsx`` tables.
     use_database : bool
         Also check included studies against the databases (fetched on first use).
+    columns : dict or sequence of str, optional
+        For foci tables: which column holds what (``["study=Author", "n=Subjects"]``).
 
     Returns
     -------
@@ -320,10 +331,12 @@ def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationRe
             )
             continue
         report.files += 1
-        if path.suffix == ".txt":
-            report.sleuth_experiments += len(read_sleuth(path, curation.problems))
-        elif path.suffix == ".tsv":
-            kind = _kind_of_tsv(path, curation.problems)
+        suffix = path.suffix.lower()
+        kind = _kind_of_tsv(path, curation.problems) if suffix == ".tsv" else None
+        if suffix in FOCI_SUFFIXES or kind == "foci table":
+            experiments = read_foci_file(path, curation.problems, columns)
+            report.foci_experiments += len(experiments)
+        elif suffix == ".tsv":
             if kind == "records":
                 curation.records += read_records(path, curation.problems)
             elif kind == "manual":
@@ -332,7 +345,7 @@ def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationRe
                 read_ledger(path, curation.problems)
             elif kind == "contrasts":
                 curation.contrasts += read_contrasts(path, curation.problems)
-        elif path.suffix == ".toml":
+        elif suffix == ".toml":
             text = read_text(path, curation.problems) or ""
             if "[[analysis]]" in text.replace(" ", ""):
                 check_analyses(path, curation.problems)
@@ -344,8 +357,9 @@ def validate_paths(paths: list[Path], use_database: bool = True) -> ValidationRe
                     str(path),
                     None,
                     f"unknown file type {path.suffix!r}",
-                    "validate .tsv records, coordinates, contrasts or ledger files, .txt Sleuth "
-                    "files, or the .toml analyses and claims files",
+                    "validate .tsv records, coordinates, contrasts or ledger files, foci files "
+                    "(.txt Sleuth, .json NIMADS, .csv/.tsv/.xlsx tables), or the .toml analyses "
+                    "and claims files",
                 )
             )
     if any(not p.is_dir() for p in map(Path, paths)):

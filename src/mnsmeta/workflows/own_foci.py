@@ -1,6 +1,7 @@
 """``mnsmeta ale``: the whole pipeline for a meta-analyst's own foci, in one command.
 
-Input: a Sleuth text file, a NIMADS studyset, or one of the project's groups. Output: the
+Input: a Sleuth text file, a NIMADS studyset, a foci table (CSV, TSV, Excel; one row per
+focus), one of the project's groups, or a published reference set. Output: the
 same results contract as ``mnsmeta run`` (one folder per analysis with NiMARE's map names,
 cluster tables with atlas labels and contributing experiments, figures, ``summary.csv``,
 ``provenance.json``), so that ``mnsmeta report`` renders it and the robustness tools read it.
@@ -29,7 +30,12 @@ from mnsmeta.workflows.settings import Settings
 
 @dataclass
 class OwnInput:
-    """One input of ``mnsmeta ale``: its analysis name, experiments and source file."""
+    """One input of ``mnsmeta ale``: its analysis name, experiments and source file.
+
+    Not a foci file's type (that is :class:`~mnsmeta.curation.foci_files.FociExperiment`,
+    one per experiment): an input may also be a group of the curation or a published set,
+    and is the analysis's experiment set, foci in MNI.
+    """
 
     name: str
     experiments: ExperimentSet
@@ -38,10 +44,19 @@ class OwnInput:
 
 
 def read_input(
-    source: str, coordinates_dir: Path, name: str | None = None, drop_outside: bool = False
+    source: str,
+    coordinates_dir: Path,
+    name: str | None = None,
+    drop_outside: bool = False,
+    columns=None,
 ) -> OwnInput:
     """A foci file, a group of the project's curation (``SAD``, ``BPD``, ``MNS``) or a
-    published reference set by name (``laird2015``: :mod:`mnsmeta.curation.references`)."""
+    published reference set by name (``laird2015``: :mod:`mnsmeta.curation.references`).
+
+    ``drop_outside`` drops a file's foci outside the MNI box or far outside the brain, each
+    listed in the warnings; ``columns`` says which column of a table holds what
+    (``["study=Author", "n=Subjects"]``).
+    """
     path = Path(source)
     if not path.exists() and source.upper() in GROUPS:
         from mnsmeta.curation.records import load_valid_curation
@@ -52,7 +67,9 @@ def read_input(
     if not path.exists() and source.lower() in PUBLISHED_SETS:
         experiments, warnings = read_reference(source.lower(), name)
         return OwnInput(experiments.group, experiments, None, warnings)
-    experiments, warnings = read_experiments(path, name or analysis_name(path), drop_outside)
+    experiments, warnings = read_experiments(
+        path, name or analysis_name(path), drop_outside, columns
+    )
     return OwnInput(experiments.group, experiments, path, warnings)
 
 
