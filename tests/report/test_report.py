@@ -389,7 +389,7 @@ def test_the_page_opens_with_the_answers_then_the_limitations(page):
     # The primary test's p with its Monte Carlo interval, Holm, and the power of a null.
     assert "0.0021 (0.0013-0.0031)" in claims and "0.0063" in claims
     assert "MDE 6 of 12 experiments; power 0.21 at 4" in claims
-    assert "foci of BPD&#x27;s 2 experiments converge in the left amygdala" in claims
+    assert "foci of BPD&#39;s 2 experiments converge in the left amygdala" in claims
     glass = ResultsFolder(Path("results")).analysis(Analysis("SAD", "ale")).thresholded().glass
     assert f"SAD: {glass.name}" in claims  # the maps the verdicts read
     limitations = section(page, "limitations")
