@@ -285,14 +285,25 @@ def _guarded(heading: str, builder: Callable[[], str]) -> Markup:
 
 
 def _flow(results: ResultsFolder) -> str:
-    """The flow table and the excluded studies."""
+    """Each group's PRISMA 2020 diagram, the flow table, and the excluded studies."""
     path = results.flow
     if not path.is_file():
         return _missing(path, COMMANDS["flow"])
+    flow = _read_csv(path)
+    groups = [str(group) for group in flow.columns if group != "stage"]
+    drawn = [group for group in groups if results.flow_diagram(group).is_file()]
+    captions = [
+        f"{group}: PRISMA 2020 flow diagram ({results.flow_diagram(group).name}; "
+        f"{results.flow_diagram(group, '.svg').name} beside it)"
+        for group in drawn
+    ]
+    undrawn = [str(results.flow_diagram(group)) for group in groups if group not in drawn]
     excluded = _read_csv(results.excluded) if results.excluded.is_file() else None
     return _render(
         "flow",
-        table=_table(_read_csv(path), caption="Records per stage and group (PRISMA-style)."),
+        diagrams=_figures([results.flow_diagram(group) for group in drawn], captions=captions),
+        undrawn=", ".join(undrawn),
+        table=_table(flow, caption="Records per stage and group (PRISMA-style)."),
         excluded=None
         if excluded is None
         else _table(excluded, caption="One row per excluded record (coordinates/records/)."),
