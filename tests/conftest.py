@@ -147,3 +147,51 @@ def lotter_csv() -> Path:
     if not path.is_file():
         pytest.skip("no mirror of the published foci files (MNSMETA_DATA_MIRROR)")
     return path
+
+
+def synthetic_flow():
+    """A study flow table in the format of ``mnsmeta studies --flow`` (``flow.csv``), with
+    made-up counts that add up as the real ones do and differ between boxes."""
+    import pandas as pd
+
+    from mnsmeta.curation.records import REASONS
+    from mnsmeta.data.hygiene import RULES
+
+    excluded = {
+        "structural": (5, 7, 0),
+        "resting_state": (4, 0, 0),
+        "subclinical": (6, 0, 0),
+        "review": (3, 0, 0),
+        "dti": (0, 1, 0),
+        "no_control_group": (0, 4, 0),
+        "duplicate_sample": (0, 2, 0),
+        "off_topic": (0, 0, 9),
+        "clinical_sample": (0, 0, 11),
+        "other_population": (0, 0, 8),
+    }
+    rows = {
+        "identified: Neurosynth titles": (20, 31, 110),
+        "identified: NeuroQuery titles": (25, 33, 84),
+        "identified: NeuroQuery abstract/keyword terms": (18, 27, 0),
+        "candidates after merging by PMID": (40, 52, 137),
+        "added by hand (not candidates)": (2, 0, 1),
+        "screened (curation record)": (42, 49, 138),
+        "candidates not yet curated": (0, 3, 0),
+        "flagged for a curation decision": (1, 5, 13),
+        **{f"excluded: {reason}": excluded.get(reason, (0, 0, 0)) for reason in REASONS},
+        "excluded (total)": (18, 14, 28),
+        "awaiting classification": (2, 6, 21),
+        "included (eligible)": (22, 29, 89),
+        "included with a sample size read in a source": (19, 24, 30),
+        "sensitivity only: tables mix other groups, connectivity, treatment or ages": (5, 7, 12),
+        "sensitivity only: ROI/SVC peaks only": (1, 3, 4),
+        "included: primary analysis (studies)": (16, 19, 73),
+        "primary studies sharing a sample with another (pooled)": (2, 4, 10),
+        "included: primary analysis (experiments, one per sample)": (15, 17, 68),
+        "foci of the primary studies (as stored)": (400, 700, 3000),
+        **{f"foci removed: {rule}": (1, 2, 3) for rule in RULES},
+        "foci analysed": tuple(n - len(RULES) * k for n, k in ((400, 1), (700, 2), (3000, 3))),
+    }
+    table = pd.DataFrame(rows, index=["SAD", "BPD", "MNS"]).T
+    table.index.name = "stage"
+    return table

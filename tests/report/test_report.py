@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import pytest
 from click.testing import CliRunner
 
+from conftest import synthetic_flow
 from mnsmeta.cli import main
 from mnsmeta.curation.analyses import Analysis
 from mnsmeta.errors import MnsmetaInputError
@@ -217,10 +218,9 @@ def fabricate_results(root: Path) -> ResultsFolder:
     """A small results folder in the formats the pipeline writes, where it writes them."""
     results = ResultsFolder(root / "results")
     results.robustness.path.mkdir(parents=True)
-    results.flow.write_text(
-        "stage,SAD,BPD,MNS\nidentified: Neurosynth titles,55,43,125\n"
-        "excluded,60,29,61\nincluded,31,33,94\n"
-    )
+    synthetic_flow().to_csv(results.flow)
+    for group in ("SAD", "BPD", "MNS"):  # the diagrams of `mnsmeta studies --flow`
+        _png(results.flow_diagram(group), f"{group}: PRISMA 2020 flow diagram")
     results.excluded.write_text(
         "group,study_id,reason,meaning,note\n"
         "SAD,19559343,duplicate_sample,same participants as another included study,"
@@ -308,7 +308,7 @@ def test_page_is_self_contained(page):
 
 def test_every_png_is_embedded_as_a_data_uri(report, page):
     pngs = sorted(report.parent.rglob("*.png"))
-    assert len(pngs) == 8
+    assert len(pngs) == 11
     for png in pngs:
         encoded = base64.b64encode(png.read_bytes()).decode("ascii")
         assert f'src="data:image/png;base64,{encoded}"' in page, png
@@ -389,7 +389,7 @@ def test_the_page_opens_with_the_answers_then_the_limitations(page):
     # The primary test's p with its Monte Carlo interval, Holm, and the power of a null.
     assert "0.0021 (0.0013-0.0031)" in claims and "0.0063" in claims
     assert "MDE 6 of 12 experiments; power 0.21 at 4" in claims
-    assert "foci of BPD&#x27;s 2 experiments converge in the left amygdala" in claims
+    assert "foci of BPD&#39;s 2 experiments converge in the left amygdala" in claims
     glass = ResultsFolder(Path("results")).analysis(Analysis("SAD", "ale")).thresholded().glass
     assert f"SAD: {glass.name}" in claims  # the maps the verdicts read
     limitations = section(page, "limitations")
@@ -513,7 +513,7 @@ def test_page_renders_in_chromium_without_errors_or_requests(opened, tmp_path):
     images = page.evaluate(
         "Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])"
     )
-    assert len(images) == 10  # 8 figures, 2 repeated in the answers
+    assert len(images) == 13  # 11 figures, 2 repeated in the answers
     assert [name for name, complete, width, height in images if not (complete and width > 0)] == []
     assert page.title() == "mnsmeta report"
     screenshot = tmp_path / "report.png"
@@ -582,6 +582,32 @@ def test_the_flow_section_lists_the_excluded_studies_with_their_reasons(tmp_path
     assert "19559343" in flow and "same sample as 18771714" in flow
 
 
+def test_the_flow_section_shows_each_group_s_prisma_diagram_before_the_table(report, page):
+    flow = section(page, "flow")
+    results = ResultsFolder(report.parent)
+    for group in ("SAD", "BPD", "MNS"):
+        png = results.flow_diagram(group)
+        encoded = base64.b64encode(png.read_bytes()).decode("ascii")
+        assert f'src="data:image/png;base64,{encoded}"' in flow, group
+        assert f'alt="{group}: PRISMA 2020 flow diagram ({png.name}; ' in flow
+    assert flow.index("<img ") < flow.index("<table")
+    # The table's counts as flow.csv holds them (SAD: 42 screened, 22 included).
+    assert re.search(r"screened \(curation record\)</td><td[^>]*>42</td>", flow)
+    assert re.search(r"included \(eligible\)</td><td[^>]*>22</td>", flow)
+
+
+def test_a_flow_without_its_diagrams_names_the_command_that_draws_them(tmp_path):
+    results = fabricate_results(tmp_path)
+    results.flow_diagram("BPD").unlink()
+    flow = section(render_report(results), "flow")
+    assert flow.count("<img ") == 2
+    assert (
+        "PRISMA 2020 flow diagrams: not computed yet: run <code>mnsmeta studies --flow</code> "
+        f"(no {results.flow_diagram('BPD')})" in flow
+    )
+    assert "Records per stage and group" in flow  # the table is still shown
+
+
 def test_the_studies_section_shows_characteristics_kernels_and_paradigms(tmp_path):
     page = build_report(fabricate_results(tmp_path)).read_text()
     studies = section(page, "studies")
@@ -618,3 +644,10 @@ def test_the_results_page_is_generated_from_the_results_folder(tmp_path):
     assert f"![SAD: cluster-FWE map](figures/sad_map{glass.suffix})" in text
     copied = page.parent / "figures" / f"sad_map{glass.suffix}"
     assert copied.read_bytes() == glass.read_bytes()
+    # Each group's flow diagram, after the limitations, copied beside the page too.
+    assert headings[2] == "## Study flow (PRISMA 2020)"
+    for group in ("SAD", "BPD", "MNS"):
+        name = f"flow_{group.lower()}.png"
+        assert f"![{group}: PRISMA 2020 flow diagram](figures/{name})" in text
+        diagram = results.flow_diagram(group)
+        assert (page.parent / "figures" / name).read_bytes() == diagram.read_bytes()

@@ -2,11 +2,13 @@
 
 Below the studies, the foci of the included studies: as the databases store them, what
 each hygiene rule removed (:mod:`mnsmeta.data.hygiene`), and what the analysis uses.
+:func:`prisma_boxes` reads the flow table into the boxes of the PRISMA 2020 flow diagram.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -134,3 +136,141 @@ def excluded_studies(curation: Curation, groups=tuple(GROUPS)) -> pd.DataFrame:
     ]
     columns = ["group", "study_id", "status", "reason", "meaning", "note"]
     return pd.DataFrame(rows, columns=columns)
+
+
+#: What a PRISMA box says where the flow table has no count for it.
+NOT_RECORDED = "not recorded"
+#: The flow table's stages that the PRISMA boxes read (rows of :func:`study_flow`).
+IDENTIFIED = {
+    "Neurosynth 0.7, titles": "identified: Neurosynth titles",
+    "NeuroQuery 1, titles": "identified: NeuroQuery titles",
+    "NeuroQuery 1, abstract/keyword terms": "identified: NeuroQuery abstract/keyword terms",
+}
+EXCLUDED_PREFIX = "excluded: "
+
+
+@dataclass(frozen=True)
+class PrismaBox:
+    """One box of a PRISMA 2020 flow diagram.
+
+    Parameters
+    ----------
+    key : str
+        Where the box sits (``identified``, ``removed``, ``other``, ``screened``,
+        ``screening_excluded``, ``sought``, ``not_retrieved``, ``assessed``, ``excluded``,
+        ``awaiting``, ``included``).
+    title : str
+        PRISMA's wording of the box.
+    count : int or None
+        Its number; None when the flow does not record it (shown as :data:`NOT_RECORDED`).
+    lines : tuple of (str, int or None)
+        Its itemised counts (databases, exclusion reasons...), None where not recorded.
+    total : bool
+        Whether the box has a count of its own (the "removed before screening" box only
+        itemises).
+    """
+
+    key: str
+    title: str
+    count: int | None = None
+    lines: tuple[tuple[str, int | None], ...] = ()
+    total: bool = True
+
+
+def prisma_boxes(flow: pd.DataFrame, group: str) -> list[PrismaBox]:
+    """The boxes of a group's PRISMA 2020 flow diagram, counted from its flow table.
+
+    The template is the one for new systematic reviews (Page et al., 2021, BMJ 372:n71),
+    with one more box: records awaiting classification, which PRISMA 2020 asks to report.
+    Each number is a row of the flow table or a sum or difference of its rows: duplicates
+    are the records found by more than one search (their sum less the candidates merged by
+    PMID). Steps the curation does not record apart (registers, automation tools, screening
+    exclusions before full text, retrieval, reports per study) have ``count`` None.
+
+    Parameters
+    ----------
+    flow : pandas.DataFrame
+        The flow table (:func:`study_flow`, or ``flow.csv`` read with its ``stage`` index).
+    group : str
+        A column of ``flow``.
+
+    Returns
+    -------
+    list of PrismaBox
+        In the order of the diagram: identification, screening, eligibility, included.
+    """
+    column = flow[group]
+
+    def count(stage: str) -> int | None:
+        return int(column[stage]) if stage in column.index else None
+
+    def total(*counts: int | None) -> int | None:
+        return None if any(c is None for c in counts) else sum(counts)
+
+    databases = {label: count(stage) for label, stage in IDENTIFIED.items()}
+    identified = total(*databases.values())
+    merged = count("candidates after merging by PMID")
+    duplicates = None if identified is None or merged is None else identified - merged
+    reasons = tuple(
+        (str(stage)[len(EXCLUDED_PREFIX) :].replace("_", " "), int(n))
+        for stage, n in column.items()
+        if str(stage).startswith(EXCLUDED_PREFIX) and not str(stage).endswith("(total)") and n
+    )
+    sensitivity = {
+        "tables mix in other groups, connectivity, treatment or ages": count(
+            "sensitivity only: tables mix other groups, connectivity, treatment or ages"
+        ),
+        "ROI/SVC peaks only": count("sensitivity only: ROI/SVC peaks only"),
+    }
+    primary = {
+        "studies": count("included: primary analysis (studies)"),
+        "experiments, one per sample": count(
+            "included: primary analysis (experiments, one per sample)"
+        ),
+    }
+    return [
+        PrismaBox(
+            "identified",
+            "Records identified from databases",
+            identified,
+            (*databases.items(), ("Registers", None)),
+        ),
+        PrismaBox(
+            "removed",
+            "Records removed before screening",
+            lines=(
+                ("Duplicate records (found by more than one search)", duplicates),
+                ("Marked as ineligible by automation tools", None),
+                ("Removed for other reasons", None),
+            ),
+            total=False,
+        ),
+        PrismaBox("other", "Records added by hand", count("added by hand (not candidates)")),
+        PrismaBox(
+            "screened",
+            "Records screened",
+            count("screened (curation record)"),
+            (("Candidates not yet screened", count("candidates not yet curated")),),
+        ),
+        PrismaBox("screening_excluded", "Records excluded"),
+        PrismaBox("sought", "Reports sought for retrieval"),
+        PrismaBox("not_retrieved", "Reports not retrieved"),
+        PrismaBox("assessed", "Reports assessed for eligibility"),
+        PrismaBox(
+            "excluded",
+            "Excluded at screening or eligibility, with reasons",
+            count("excluded (total)"),
+            reasons,
+        ),
+        PrismaBox("awaiting", "Awaiting classification", count("awaiting classification")),
+        PrismaBox(
+            "included",
+            "Studies included in review",
+            count("included (eligible)"),
+            (
+                ("Reports of included studies", None),
+                *((f"Primary meta-analysis: {k}", n) for k, n in primary.items()),
+                *((f"Sensitivity analyses only: {k}", n) for k, n in sensitivity.items()),
+            ),
+        ),
+    ]

@@ -7,24 +7,30 @@ embedded as base64 data URIs, the style sheet and the table-sorting script
 nothing is fetched from the network. Each section reads its own input files and, when they
 are missing, says which command makes them instead of failing; a file that cannot be read is
 reported in its section, never raised.
+
+This module prepares what each section shows (tables of formatted cells, figures, notes);
+the HTML is in the templates: ``templates/sections/<section>.html.jinja`` lay out each
+section from the pieces of ``templates/macros.html.jinja`` (a table, a cell, tiles, figures,
+key/value data, notes).
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import json
 import logging
 import math
 import numbers
 import struct
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from mnsmeta import __version__
 from mnsmeta.curation.analyses import Analysis
@@ -108,8 +114,86 @@ TALL_TABLE = 40  # rows: taller tables scroll inside a fixed height, header kept
 SHORT_TEXT = 24  # characters: shorter cell texts never wrap
 
 
-class Html(str):
-    """Text that is already HTML (escaped where needed): inserted as is."""
+@dataclass(frozen=True)
+class Cell:
+    """What a table cell (or a stat tile) shows, prepared for ``macros.html.jinja``.
+
+    ``kind``: ``text`` (escaped), ``breakable`` (may wrap at underscores), ``details`` (long
+    text folded behind ``summary``) or ``percent`` (``text`` with a bar ``width`` % wide).
+    """
+
+    text: str = ""
+    kind: str = "text"
+    sort: str | None = None  # numeric sort key (None: the page sorts by the text)
+    classes: tuple[str, ...] = ()
+    summary: str = ""
+    width: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table prepared for the ``table`` macro: its rows of cells, or the note of none."""
+
+    rows: list[list[Cell]]
+    headers: list[str] | None  # None: no header row
+    caption: str = ""
+    sortable: bool = False
+    classes: tuple[str, ...] = ()
+    tall: bool = False  # scrolls inside a fixed height, its header kept visible
+    empty: str = "no rows"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A PNG embedded as a data URI, or the error note of a file that is not one."""
+
+    name: str
+    data: str = ""
+    width: int = 0
+    height: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class KeyValues:
+    """A JSON dictionary for the ``key_values`` macro: its plain values as a table, then
+    each nested dictionary (``key``, ``data``, ``count``, ``folded``)."""
+
+    table: Table | None
+    nested: list[dict]
+
+
+@functools.cache
+def _environment():
+    """The templates' environment: HTML escaped, two filters, the notes' wording."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "jinja"]),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=StrictUndefined,  # a name a template misspells fails, never renders empty
+    )
+    environment.filters["with_code"] = _with_code
+    environment.filters["breakable"] = _breakable
+    environment.globals.update(not_computed=NOT_COMPUTED, commands=COMMANDS)
+    return environment
+
+
+def _template(name: str):
+    return _environment().get_template(name)
+
+
+def _render(section: str, **context) -> Markup:
+    """The HTML of ``templates/sections/<section>.html.jinja`` with ``context``."""
+    return Markup(_template(f"sections/{section}.html.jinja").render(**context))
+
+
+def _macro(name: str):
+    """A macro of ``templates/macros.html.jinja``, to call from Python (it returns Markup)."""
+    return getattr(_template("macros.html.jinja").module, name)
 
 
 def render_report(results: ResultsFolder) -> str:
@@ -122,8 +206,6 @@ def render_report(results: ResultsFolder) -> str:
         and ``studies`` commands). Sections whose files are missing say which command makes
         them.
     """
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
     try:
         provenance = results.read_provenance() or {}
     except (OSError, ValueError):  # the provenance section reports the problem
@@ -148,23 +230,16 @@ def render_report(results: ResultsFolder) -> str:
         "limitations": lambda: _limitations(results),
         "provenance": lambda: _provenance(results),
     }
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html", "jinja"]),
-        keep_trailing_newline=True,
-    )
-    template = environment.get_template("page.html.jinja")
     sections = [
-        {"anchor": anchor, "heading": heading, "body": Markup(_guarded(heading, builders[anchor]))}
+        {"anchor": anchor, "heading": heading, "body": _guarded(heading, builders[anchor])}
         for anchor, heading in shown
     ]
-    return template.render(
+    return _template("page.html.jinja").render(
         css=Markup((ASSETS / "report.css").read_text(encoding="utf-8")),
         script=Markup((ASSETS / "report.js").read_text(encoding="utf-8")),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         finished=str(finished),
-        not_computed=NOT_COMPUTED,
         sections=sections,
         own_analyses=", ".join(provenance.get("analyses", [])) if own else "",
         stale=_stale(results),
@@ -196,29 +271,44 @@ def build_report(results: ResultsFolder) -> Path:
     return write_text(results.report, render_report(results))
 
 
-def _guarded(heading: str, builder: Callable[[], str]) -> str:
+def _guarded(heading: str, builder: Callable[[], str]) -> Markup:
     """A section's HTML, or a visible note when its files cannot be read."""
     try:
-        return builder()
+        return Markup(builder())
     except Exception as error:  # a bad file must not stop the rest of the report
         LGR.warning("report: %s could not be shown: %s", heading, error)
         LGR.debug("report: %s", heading, exc_info=True)
         return _note(f"could not be shown: {type(error).__name__}: {error}", kind="error")
 
 
-# -- sections ---------------------------------------------------------------------------
+# -- sections: each reads its files and hands what it shows to its template --------------
 
 
 def _flow(results: ResultsFolder) -> str:
+    """Each group's PRISMA 2020 diagram, the flow table, and the excluded studies."""
     path = results.flow
     if not path.is_file():
         return _missing(path, COMMANDS["flow"])
-    html_text = _table(_read_csv(path), caption="Records per stage and group (PRISMA-style).")
-    if results.excluded.is_file():
-        excluded = _read_csv(results.excluded)
-        table = _table(excluded, caption="One row per excluded record (coordinates/records/).")
-        html_text += _folded(f"The {len(excluded)} excluded studies and why", table)
-    return html_text
+    flow = _read_csv(path)
+    groups = [str(group) for group in flow.columns if group != "stage"]
+    drawn = [group for group in groups if results.flow_diagram(group).is_file()]
+    captions = [
+        f"{group}: PRISMA 2020 flow diagram ({results.flow_diagram(group).name}; "
+        f"{results.flow_diagram(group, '.svg').name} beside it)"
+        for group in drawn
+    ]
+    undrawn = [str(results.flow_diagram(group)) for group in groups if group not in drawn]
+    excluded = _read_csv(results.excluded) if results.excluded.is_file() else None
+    return _render(
+        "flow",
+        diagrams=_figures([results.flow_diagram(group) for group in drawn], captions=captions),
+        undrawn=", ".join(undrawn),
+        table=_table(flow, caption="Records per stage and group (PRISMA-style)."),
+        excluded=None
+        if excluded is None
+        else _table(excluded, caption="One row per excluded record (coordinates/records/)."),
+        n_excluded=0 if excluded is None else len(excluded),
+    )
 
 
 def _studies(results: ResultsFolder) -> str:
@@ -235,24 +325,22 @@ def _studies(results: ResultsFolder) -> str:
         ("only in a sensitivity variant", len(table) - len(primary)),
         ("kernel FWHM (mm)", f"{fwhm.min():.1f}-{fwhm.max():.1f}"),
     ]
-    html_text = (
-        '<p class="meta">One row per included study (coordinates/records/): N as read, the N '
-        "and Gaussian kernel (FWHM, Eickhoff et al. 2009) it gets, paradigm, the database "
-        "tables pooled into it and what they mix in, whether its peaks are whole-brain or "
-        "ROI/SVC, its shared sample, the space its foci were reported in, and whether it "
-        "enters the primary analysis or only a sensitivity variant.</p>" + _stats(totals)
-    )
-    if results.paradigms.is_file():
-        paradigms = pd.read_csv(results.paradigms)
-        html_text += _table(
+    paradigms = pd.read_csv(results.paradigms) if results.paradigms.is_file() else None
+    return _render(
+        "studies",
+        totals=_stats(totals),
+        paradigms=None
+        if paradigms is None
+        else _table(
             paradigms,
             caption="Included studies per paradigm and group; the last rows count the studies "
             "that probe action observation, imitation or execution at all.",
             sortable=False,
-        )
-    return html_text + _folded(
-        f"Characteristics of the {len(table)} included studies",
-        _table(table, caption="Study characteristics (one row per included study)."),
+        ),
+        n_studies=len(table),
+        characteristics=_table(
+            table, caption="Study characteristics (one row per included study)."
+        ),
     )
 
 
@@ -268,16 +356,12 @@ def _ledger(results: ResultsFolder) -> str:
         ("in a database", int((table["in_database"] == "yes").sum())),
         ("entering an analysis", int(included.sum())),
     ]
-    modality = table["modality"].value_counts()
     shown = [column for column in LEDGER_SHOWN if column in table.columns]
-    return (
-        '<p class="meta">The references of the reviewed paper; whether each is in Neurosynth 0.7'
-        " / NeuroQuery 1 and enters an analysis is computed from the databases and the"
-        " curation records.</p>"
-        + _stats(totals)
-        + "<h4>By modality</h4>"
-        + _stats(modality.items(), small=True)
-        + _table(table[shown], caption="The ledger (`mnsmeta studies --cited`).")
+    return _render(
+        "ledger",
+        totals=_stats(totals),
+        modality=_stats(table["modality"].value_counts().items()),
+        table=_table(table[shown], caption="The ledger (`mnsmeta studies --cited`)."),
     )
 
 
@@ -286,7 +370,7 @@ def _summary(results: ResultsFolder) -> str:
     if not path.is_file():
         return _missing(path, COMMANDS["run"])
     summary = pd.read_csv(path).dropna(axis="columns", how="all")
-    return _table(summary, caption=f"One row per analysis ({path}).")
+    return _render("table", table=_table(summary, caption=f"One row per analysis ({path})."))
 
 
 def _analyses(results: ResultsFolder, own: bool = False) -> str:
@@ -296,14 +380,13 @@ def _analyses(results: ResultsFolder, own: bool = False) -> str:
         return _missing(results.summary, COMMANDS["run"])
     contributions = results.robustness.read_table("contributions")
     robust_clusters = results.robustness.read_table("clusters")
-    parts = []
-    for row in summary.to_dict("records"):
-        parts.append(
-            _guarded(
-                str(row.get("analysis")),
-                lambda row=row: _analysis(results, row, contributions, robust_clusters, own),
-            )
+    parts = [
+        _guarded(
+            str(row.get("analysis")),
+            lambda row=row: _analysis(results, row, contributions, robust_clusters, own),
         )
+        for row in summary.to_dict("records")
+    ]
     return "\n".join(parts) or _note("the summary lists no analysis")
 
 
@@ -322,40 +405,44 @@ def _analysis(
     ]
     kind = "" if _is_missing(row.get("kind")) else str(row.get("kind"))
     folder = results.analysis(Analysis(name, kind))
-    out = [
-        f'<h3 id="analysis-{_slug(name)}">{html.escape(name)} '
-        f'<small class="kind">{html.escape(kind)}</small></h3>',
-        _stats(facts),
-    ]
     note = "" if _is_missing(row.get("note")) else str(row.get("note"))
-    if note.startswith("not computed"):
-        return "\n".join([*out, _note(note, kind="info")])
-    if not _is_missing(row.get("warnings")) and row.get("warnings"):
-        out.append(_note(f"warning: {row['warnings']}", kind="warning"))
-    if not folder.path.is_dir():
-        return "\n".join([*out, _missing(folder.path, COMMANDS["run"])])
+    warning = "" if _is_missing(row.get("warnings")) else str(row.get("warnings") or "")
+    context = {
+        "name": name,
+        "slug": _slug(name),
+        "kind": kind,
+        "facts": _stats(facts),
+        "not_computed_note": note if note.startswith("not computed") else "",
+        "warning": warning,
+        "folder": folder.path if not folder.path.is_dir() else None,
+    }
+    if context["not_computed_note"] or context["folder"] is not None:
+        return _render("analysis", **context)
     figures = folder.figures()
-    out.append(_figures(figures) if figures else _note(f"no figures in {folder.path}"))
-    if own and kind == "ale" and folder.thresholded().z.is_file():
-        out.append(_viewer(folder.thresholded().z, name))
-    out.append(_clusters(folder.clusters, kind))
-    if folder.experiments.is_file():
-        out.append(_experiments(folder.experiments))
+    robustness, robustness_missing = None, None
     if contributions is not None and robust_clusters is not None:
-        out.append(
-            _guarded(
-                f"{name} cluster robustness",
-                lambda: _cluster_robustness(name, contributions, robust_clusters),
-            )
+        robustness = _guarded(
+            f"{name} cluster robustness",
+            lambda: _cluster_robustness(name, contributions, robust_clusters),
         )
     elif not own:  # `mnsmeta ale` checks clusters only when asked (--robustness)
         missing = "clusters" if contributions is not None else "contributions"
-        path = results.robustness.table(missing)
-        out.append(_missing(path, COMMANDS["robustness"], what="Cluster robustness"))
-    return "\n".join(out)
+        robustness_missing = results.robustness.table(missing)
+    viewer = own and kind == "ale" and folder.thresholded().z.is_file()
+    return _render(
+        "analysis",
+        **context,
+        figures=_figures(figures) if figures else [],
+        no_figures=f"no figures in {folder.path}",
+        viewer=_viewer(folder.thresholded().z, name) if viewer else "",
+        clusters=_clusters(folder.clusters, kind),
+        experiments=_experiments(folder.experiments) if folder.experiments.is_file() else None,
+        robustness=robustness,
+        robustness_missing=robustness_missing,
+    )
 
 
-def _viewer(path: Path, name: str) -> str:
+def _viewer(path: Path, name: str) -> Markup | str:
     """nilearn's interactive slice viewer of a thresholded map, inlined: it works offline."""
     import warnings
 
@@ -370,11 +457,7 @@ def _viewer(path: Path, name: str) -> str:
         view = plotting.view_img(
             image, threshold=1e-6, cmap="hot", symmetric_cmap=False, title=name, colorbar=True
         )
-    page = html.escape(view.get_standalone(), quote=True)
-    return _folded(
-        "Interactive slices (click a view to move the cursor)",
-        f'<iframe class="viewer" title="{html.escape(name)}: slices" srcdoc="{page}"></iframe>',
-    )
+    return _render("viewer", name=name, page=view.get_standalone())
 
 
 def _cluster_robustness(
@@ -384,28 +467,24 @@ def _cluster_robustness(
     flags = robust_clusters[robust_clusters["analysis"].astype(str) == name]
     flags = flags.drop(columns=[c for c in ROBUSTNESS_REPEATS if c in flags.columns])
     mine = contributions[contributions["analysis"].astype(str) == name]
-    out = ["<h4>Cluster robustness</h4>"]
-    out.append(
-        _table(
+    return _render(
+        "cluster_robustness",
+        flags=_table(
             flags,
             caption="Dominated: one or two experiments make most of the cluster's ALE; "
             "fragile: the cluster is lost when one experiment is left out; fsn: fail-safe N.",
             empty="no clusters to test",
-        )
+        ),
+        n_contributions=len(mine),
+        contributions=None
+        if mine.empty
+        else _table(
+            mine.drop(columns="analysis"), caption="share: fraction of the cluster's ALE."
+        ),
     )
-    if not mine.empty:
-        out.append(
-            "<details><summary>Contributions of each experiment to each cluster "
-            f"({len(mine)} rows)</summary>"
-            + _table(
-                mine.drop(columns="analysis"), caption="share: fraction of the cluster's ALE."
-            )
-            + "</details>"
-        )
-    return "\n".join(out)
 
 
-def _clusters(path: Path, kind: str) -> str:
+def _clusters(path: Path, kind: str) -> Markup:
     if not path.is_file():
         return _missing(path, COMMANDS["run"])
     table = pd.read_csv(path, dtype={"experiments": str})
@@ -421,7 +500,10 @@ def _clusters(path: Path, kind: str) -> str:
             _details(f"{len(ids.split('; '))} ids", ids) if isinstance(ids, str) else ""
             for ids in table["experiments"]
         ]
-    return _table(table, headers=headers, caption="Clusters (peak coordinates in MNI mm).")
+    return _render(
+        "table",
+        table=_table(table, headers=headers, caption="Clusters (peak coordinates in MNI mm)."),
+    )
 
 
 #: Experiment table columns shown on the page: what each experiment is made of.
@@ -436,49 +518,21 @@ EXPERIMENT_COLUMNS = (
 )
 
 
-def _experiments(path: Path) -> str:
+def _experiments(path: Path) -> dict:
     """The experiments of an analysis: N, rule, and the contrasts and kinds pooled in each."""
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     shown = [column for column in EXPERIMENT_COLUMNS if column in table.columns]
-    return (
-        f"<details><summary>Experiments ({len(table)}): sample sizes, contrasts and their "
-        "kinds</summary>"
-        + _table(table[shown], caption="One row per experiment (a study's selected contrasts).")
-        + "</details>"
-    )
+    return {
+        "count": len(table),
+        "table": _table(
+            table[shown], caption="One row per experiment (a study's selected contrasts)."
+        ),
+    }
 
 
 def _overlap(results: ResultsFolder) -> str:
-    out = ["<h3>Masks</h3>"]
     sidecars = results.masks.sidecars()
-    if not sidecars:
-        out.append(_missing(results.masks.path, COMMANDS["overlap"]))
-    agreement = mask_agreement_rows(results)
-    if len(agreement):
-        out.append(
-            _table(
-                agreement,
-                caption="Each mask's size, its coverage of the places the mirror system is "
-                "expected (IFG pars opercularis with ventral premotor, rostral IPL, pSTS/LOTC) "
-                "and its Dice with the others.",
-            )
-        )
-    if results.masks.figure.is_file():
-        out.append(_figures([results.masks.figure], wide=True))
-    for sidecar in sidecars:
-        out.append(f"<details><summary>{html.escape(sidecar.stem)}</summary>")
-        out.append(_key_values(_read_json(sidecar)) + "</details>")
-    grid = mns_grid(results)
-    if len(grid):
-        out.append("<h3>Every mask, every null</h3>")
-        out.append(
-            _table(
-                grid,
-                caption="p of each analysis's overlap with each mask. Base-rate: ranked among "
-                "database sets drawn like the analysis (more than typical fMRI foci would?; "
-                "primary). Moved clusters, uniform, grey matter: are the foci non-uniform?",
-            )
-        )
+    tables = []
     for heading, path, caption in (
         (
             "Overlap tests",
@@ -492,23 +546,34 @@ def _overlap(results: ResultsFolder) -> str:
             "Voxels of each cluster inside each mask.",
         ),
     ):
-        out.append(f"<h3>{heading}</h3>")
-        if path.is_file():
-            out.append(_table(_read_csv(path), caption=caption))
-        else:
-            out.append(_missing(path, COMMANDS["overlap"]))
-    out.append("<h3>Figures</h3>")
+        table = _table(_read_csv(path), caption=caption) if path.is_file() else None
+        tables.append({"heading": heading, "path": path, "table": table})
     figures = results.overlap.figures()
-    out.append(
-        _figures(figures, wide=True)
-        if figures
-        else _missing(results.overlap.figure("*"), COMMANDS["overlap"])
+    return _render(
+        "overlap",
+        masks_path=results.masks.path,
+        sidecars=[(sidecar.stem, _key_values(_read_json(sidecar))) for sidecar in sidecars],
+        agreement=_table(
+            mask_agreement_rows(results),
+            caption="Each mask's size, its coverage of the places the mirror system is "
+            "expected (IFG pars opercularis with ventral premotor, rostral IPL, pSTS/LOTC) "
+            "and its Dice with the others.",
+        ),
+        masks_figure=_figures([results.masks.figure]) if results.masks.figure.is_file() else [],
+        grid=_table(
+            mns_grid(results),
+            caption="p of each analysis's overlap with each mask. Base-rate: ranked among "
+            "database sets drawn like the analysis (more than typical fMRI foci would?; "
+            "primary). Moved clusters, uniform, grey matter: are the foci non-uniform?",
+        ),
+        tables=tables,
+        figures=_figures(figures) if figures else [],
+        figures_path=results.overlap.figure("*"),
     )
-    return "\n".join(out)
 
 
 def _robustness(results: ResultsFolder) -> str:
-    out = []
+    parts = []
     for heading, name, caption in (
         (
             "Leave-one-experiment-out (jackknife)",
@@ -522,20 +587,18 @@ def _robustness(results: ResultsFolder) -> str:
         ),
     ):
         path = results.robustness.table(name)
-        out.append(f"<h3>{heading}</h3>")
-        if path.is_file():
-            out.append(_table(_read_csv(path), caption=caption))
-        else:
-            out.append(_missing(path, COMMANDS["robustness"]))
-    return "\n".join(out)
+        table = _table(_read_csv(path), caption=caption) if path.is_file() else None
+        parts.append({"heading": heading, "path": path, "table": table})
+    return _render("robustness", parts=parts)
 
 
 def _specificity(results: ResultsFolder) -> str:
     rows = specificity_rows(results)
     if not len(rows):
         return _missing(results.specificity.table("differences"), COMMANDS["specificity"])
-    return "\n".join(
-        [
+    return _render(
+        "tables",
+        tables=[
             _table(
                 rows,
                 caption="Each subtraction in each claim region, both ways: the largest ALE "
@@ -553,7 +616,7 @@ def _specificity(results: ResultsFolder) -> str:
                 caption="The power curves: k experiments of the set that should be larger "
                 "converge at the target; power with its exact 95 % interval.",
             ),
-        ]
+        ],
     )
 
 
@@ -567,10 +630,13 @@ def _sensitivity(results: ResultsFolder) -> str:
         columns.remove("conclusion_changes")
         columns.insert(columns.index("variant") + 1, "conclusion_changes")
         table = table[columns]
-    return _table(
-        table,
-        caption="Each variant of the analysis and what it changes (p: ROI and"
-        " overlap tests against the meta-analytic and anatomical masks).",
+    return _render(
+        "table",
+        table=_table(
+            table,
+            caption="Each variant of the analysis and what it changes (p: ROI and"
+            " overlap tests against the meta-analytic and anatomical masks).",
+        ),
     )
 
 
@@ -584,23 +650,6 @@ def _claims(results: ResultsFolder) -> str:
     if not claims:
         return _note(f"{path} lists no claim")
     counts = pd.Series([c.get("verdict") for c in claims]).value_counts()
-    html_text = _stats(list(counts.items())) + _table(
-        answer_rows(data),
-        caption="One row per claim: the verdict of its one primary test (Holm-corrected "
-        "across claims), the certainty grade, why, and the power behind a null (MDE: "
-        "experiments that must converge for 80 % detection).",
-    )
-    neutral = [c for c in claims if c.get("neutral")]
-    if neutral:
-        html_text += "<h4>What the data do show where a claim is not testable as stated</h4>"
-        html_text += (
-            "<ul>"
-            + "".join(
-                f"<li><strong>{html.escape(c['id'])}</strong>: {html.escape(c['neutral'])}</li>"
-                for c in neutral
-            )
-            + "</ul>"
-        )
     maps, captions = [], []
     summary = results.read_summary()
     kinds = {} if summary is None else dict(zip(summary["analysis"], summary["kind"], strict=True))
@@ -612,15 +661,7 @@ def _claims(results: ResultsFolder) -> str:
         if glass.is_file():
             maps.append(glass)
             captions.append(f"{name}: {glass.name}")
-    if maps:
-        html_text += "<h4>The maps the verdicts read</h4>" + _figures(maps, captions=captions)
     matrix = variant_matrix(results)
-    if matrix is not None:
-        html_text += _folded(
-            "Every claim under every variant (* changed beyond Monte Carlo error)",
-            _table(matrix, caption="Verdict of each claim under each sensitivity variant and "
-                   "the atlas variant (written by `mnsmeta claims`)."),
-        )  # fmt: skip
     details = pd.DataFrame(
         [
             {
@@ -634,10 +675,26 @@ def _claims(results: ResultsFolder) -> str:
         ]
     )
     rest = {key: value for key, value in data.items() if key != "claims"}
-    return (
-        html_text
-        + _folded("Claims in words, estimands, certainty reasons and evidence", _table(details))
-        + (_folded("Rules, settings and inputs", _key_values(rest)) if rest else "")
+    return _render(
+        "claims",
+        counts=_stats(list(counts.items())),
+        answers=_table(
+            answer_rows(data),
+            caption="One row per claim: the verdict of its one primary test (Holm-corrected "
+            "across claims), the certainty grade, why, and the power behind a null (MDE: "
+            "experiments that must converge for 80 % detection).",
+        ),
+        neutral=[(c["id"], c["neutral"]) for c in claims if c.get("neutral")],
+        maps=_figures(maps, captions=captions) if maps else [],
+        matrix=None
+        if matrix is None
+        else _table(
+            matrix,
+            caption="Verdict of each claim under each sensitivity variant and the atlas "
+            "variant (written by `mnsmeta claims`).",
+        ),
+        details=_table(details),
+        rest=_key_values(rest) if rest else None,
     )
 
 
@@ -648,96 +705,84 @@ def _limitations(results: ResultsFolder) -> str:
     lines = limitations(results)
     if not lines:
         return _note("no limitation found in the results folder", kind="info")
-    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
+    return _render("limitations", lines=lines)
 
 
 def _provenance(results: ResultsFolder) -> str:
     path = results.provenance
     if not path.is_file():
         return _missing(path, COMMANDS["run"])
-    methods = ""
+    paragraphs = []
     if results.boilerplate.is_file():
         paragraphs = results.boilerplate.read_text(encoding="utf-8").strip().split("\n\n")
-        methods = _folded(
-            f"Methods, as a paper would state them ({results.boilerplate.name})",
-            "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs),
-        )
-    return methods + _key_values(_read_json(path))
-
-
-# -- HTML pieces ------------------------------------------------------------------------
-
-
-def _note(text: str, kind: str = "missing") -> str:
-    """A visible note; text between backticks is shown as code."""
-    return f'<p class="note {kind}">{_with_code(text)}</p>'
-
-
-def _missing(path: Path, command: str, what: str = "") -> str:
-    lead = f"{what}: " if what else ""
-    return _note(f"{lead}{NOT_COMPUTED}: run `{command}` (no {path})")
-
-
-def _stats(items: Iterable[tuple[str, object]], small: bool = False) -> str:
-    cells = "".join(
-        f"<div><b>{_format(value, name)[0]}</b><span>{html.escape(str(name))}</span></div>"
-        for name, value in items
+    return _render(
+        "provenance",
+        methods=f"Methods, as a paper would state them ({results.boilerplate.name})",
+        paragraphs=paragraphs,
+        provenance=_key_values(_read_json(path)),
     )
-    kind = "stats small" if small else "stats"
-    return f'<div class="{kind}">{cells}</div>' if cells else ""
 
 
-def _folded(summary: str, body_html: str) -> str:
-    """A <details> block around HTML that is already built (a table, paragraphs, a viewer)."""
-    return f"<details><summary>{html.escape(summary)}</summary>{body_html}</details>"
+# -- what the templates show: notes, tiles, figures, tables and cells ----------------------
 
 
-def _details(summary: str, body: str) -> Html:
-    return Html(f"<details><summary>{html.escape(summary)}</summary>{_breakable(body)}</details>")
+def _note(text: str, kind: str = "missing") -> Markup:
+    """A visible note; text between backticks is shown as code."""
+    return _macro("note")(text, kind=kind)
 
 
-def _figures(paths: list[Path], wide: bool = False, captions: list[str] | None = None) -> str:
-    """PNG files embedded as data URIs, two per row (``wide``: one per row)."""
+def _missing(path: Path, command: str, what: str = "") -> Markup:
+    return _macro("missing")(str(path), command, what=what)
+
+
+def _stats(items: Iterable[tuple[str, object]]) -> list[tuple[Cell, str]]:
+    """Headline numbers (name, value) as tiles: each value formatted as a cell would be."""
+    return [(_format(value, str(name)), str(name)) for name, value in items]
+
+
+def _details(summary: str, body: str) -> Cell:
+    """Text folded behind a summary (it may wrap at underscores)."""
+    return Cell(body, kind="details", summary=summary)
+
+
+def _figures(paths: list[Path], captions: list[str] | None = None) -> list[Figure]:
+    """PNG files to embed as data URIs (a file that is not a PNG gets an error note)."""
     figures = []
     for number, path in enumerate(paths):
         data = path.read_bytes()
+        name = captions[number] if captions else path.name
         if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
-            figures.append(_note(f"{path} is not a PNG image", kind="error"))
+            figures.append(Figure(name, error=f"{path} is not a PNG image"))
             continue
         width, height = struct.unpack(">II", data[16:24])
-        encoded = base64.b64encode(data).decode("ascii")
-        name = html.escape(captions[number] if captions else path.name)
-        figures.append(
-            f'<figure><img src="data:image/png;base64,{encoded}" width="{width}" '
-            f'height="{height}" style="max-width: {width}px" alt="{name}">'
-            f"<figcaption>{name}</figcaption></figure>"
-        )
-    kind = "figures wide" if wide else "figures"
-    return f'<div class="{kind}">{"".join(figures)}</div>'
+        figures.append(Figure(name, base64.b64encode(data).decode("ascii"), width, height))
+    return figures
 
 
-def _key_values(data: dict) -> str:
+def _key_values(data: dict) -> KeyValues:
     """A nested dictionary (a JSON file) as key/value tables; long lists fold away."""
     rows, nested = [], []
     for key, value in data.items():
         if isinstance(value, dict):
-            nested.append((key, value))
+            nested.append(
+                {
+                    "key": str(key),
+                    "data": _key_values(value),
+                    "count": len(value),
+                    "folded": len(value) > 12,
+                }
+            )
             continue
         if isinstance(value, list):
             text = ", ".join(str(item) for item in value)
             shown = _details(f"{len(value)} items", text) if len(text) > LONG_TEXT else text
         elif isinstance(value, str):
-            shown = Html(_breakable(value))
+            shown = Cell(value, kind="breakable")
         else:
             shown = value
-        rows.append({"key": Html(_breakable(str(key))), "value": shown})
-    out = [_table(pd.DataFrame(rows), sortable=False, headers={}, kind="kv")] if rows else []
-    for key, value in nested:
-        inner = _key_values(value)
-        if len(value) > 12:
-            inner = f"<details><summary>{len(value)} entries</summary>{inner}</details>"
-        out.append(f'<div class="nested"><h5>{html.escape(str(key))}</h5>{inner}</div>')
-    return "\n".join(out)
+        rows.append({"key": Cell(str(key), kind="breakable"), "value": shown})
+    table = _table(pd.DataFrame(rows), sortable=False, headers={}, kind="kv") if rows else None
+    return KeyValues(table, nested)
 
 
 def _table(
@@ -748,95 +793,91 @@ def _table(
     sortable: bool = True,
     empty: str = "no rows",
     kind: str = "",
-) -> str:
-    """An HTML table of every column of ``frame``, values escaped and formatted.
+) -> Table:
+    """Every column of ``frame`` as a table of formatted cells.
 
     ``headers`` renames columns (default: underscores shown as spaces; an empty mapping
     hides the header row); ``kind`` is an extra CSS class of the table.
     """
     if frame.empty:
-        return _note(empty, kind="info")
-    head = ""
+        return Table(rows=[], headers=None, empty=empty)
+    names = None
     if headers is None or headers:
         names = [
             (headers or {}).get(str(column), str(column).replace("_", " "))
             for column in frame.columns
         ]
-        hint = ' title="click to sort"' if sortable else ""
-        head = "<thead><tr>" + "".join(f"<th{hint}>{html.escape(n)}</th>" for n in names)
-        head += "</tr></thead>"
-    rows = []
-    for values in frame.itertuples(index=False):
-        cells = []
-        for column, value in zip(frame.columns, values, strict=True):
-            text, sort_key, classes = _format(value, str(column))
-            attributes = f' data-sort="{sort_key}"' if sort_key is not None else ""
-            attributes += f' class="{" ".join(classes)}"' if classes else ""
-            cells.append(f"<td{attributes}>{text}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    classes = [c for c in ("sortable" if sortable and head else "", kind) if c]
-    wrapper = "table-wrap tall" if len(frame) > TALL_TABLE else "table-wrap"
-    caption_html = f"<caption>{_with_code(caption)}</caption>" if caption else ""
-    return (
-        f'<div class="{wrapper}"><table class="{" ".join(classes)}">{caption_html}{head}'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    rows = [
+        [_format(value, str(column)) for column, value in zip(frame.columns, values, strict=True)]
+        for values in frame.itertuples(index=False)
+    ]
+    return Table(
+        rows=rows,
+        headers=names,
+        caption=caption,
+        sortable=sortable and names is not None,
+        classes=tuple(c for c in ("sortable" if sortable and names else "", kind) if c),
+        tall=len(frame) > TALL_TABLE,
+        empty=empty,
     )
 
 
-def _format(value, column: str) -> tuple[str, str | None, list[str]]:
-    """Cell HTML, numeric sort key (or None to sort by text) and CSS classes of a value."""
-    if isinstance(value, Html):
-        return str(value), None, []
+def _format(value, column: str) -> Cell:
+    """A value as a cell: its text, numeric sort key (None: sort by text) and CSS classes."""
+    if isinstance(value, Cell):
+        return value
     if _is_missing(value):
-        return "", None, ["empty"]
+        return Cell(classes=("empty",))
     if isinstance(value, str) and value in ("True", "False"):
         value = value == "True"
     if isinstance(value, bool | np.bool_):
         flag = (value and column in WARN_IF_TRUE) or (not value and column in WARN_IF_FALSE)
-        return ("yes" if value else "no"), str(int(value)), (["flag"] if flag else [])
+        return Cell(
+            "yes" if value else "no", sort=str(int(value)), classes=("flag",) if flag else ()
+        )
     if isinstance(value, numbers.Number):
         number = float(value)
-        classes = ["num"]
-        if _is_p_column(column) and number < 0.05:
-            classes.append("sig")
+        classes = ("num", "sig") if _is_p_column(column) and number < 0.05 else ("num",)
         if column in PERCENT_COLUMNS:
             width = min(max(number, 0.0), 1.0) * 100
-            text = (
-                f'{number * 100:.1f} %<span class="bar"><span style="width:{width:.0f}%">'
-                "</span></span>"
+            return Cell(
+                f"{number * 100:.1f} %",
+                kind="percent",
+                width=f"{width:.0f}",
+                sort=repr(number),
+                classes=classes,
             )
-        elif number.is_integer() and abs(number) < 1e15:
+        if number.is_integer() and abs(number) < 1e15:
             thousands = "mm3" in column or "voxels" in column or column in ("foci", "n_foci")
             text = f"{int(number):,d}" if thousands else str(int(number))
         elif abs(number) >= 1000:
             text = f"{number:,.0f}"
         else:
             text = f"{number:.3g}"
-        return text, repr(number), classes
+        return Cell(text, sort=repr(number), classes=classes)
     text = str(value)
-    classes = []
-    if column == "verdict":
-        classes.append("verdict verdict-" + _slug(text))
+    verdict = ("verdict", "verdict-" + _slug(text)) if column == "verdict" else ()
     if _is_label_column(column):  # atlas labels read better with spaces; they wrap there
-        return html.escape(text.replace("_", " ")), None, [*classes, "text"]
+        return Cell(text.replace("_", " "), classes=(*verdict, "text"))
     if len(text) > LONG_TEXT:
-        return str(_details(text[:60].rsplit(" ", 1)[0] + " …", text)), None, classes
+        summary = text[:60].rsplit(" ", 1)[0] + " …"
+        return Cell(text, kind="details", summary=summary, classes=verdict)
     if len(text) <= SHORT_TEXT:
-        return html.escape(text), None, [*classes, "short"]
-    return _breakable(text), None, [*classes, "text"]
+        return Cell(text, classes=(*verdict, "short"))
+    return Cell(text, kind="breakable", classes=(*verdict, "text"))
 
 
-def _breakable(text: str) -> str:
+def _breakable(text) -> Markup:
     """Escape text and let long atlas labels (joined by underscores) wrap."""
-    return html.escape(text).replace("_", "_<wbr>")
+    return Markup(str(escape(str(text))).replace("_", "_<wbr>"))
 
 
-def _with_code(text: str) -> str:
+def _with_code(text) -> Markup:
     """Escape text and show the parts between backticks as code."""
-    pieces = html.escape(text).split("`")
+    pieces = str(escape(str(text))).split("`")
     for index in range(1, len(pieces), 2):
         pieces[index] = f"<code>{pieces[index]}</code>"
-    return "".join(pieces)
+    return Markup("".join(pieces))
 
 
 # -- small helpers ----------------------------------------------------------------------

@@ -74,13 +74,32 @@ def maps_of(results: ResultsFolder) -> dict[str, Path]:
     return maps
 
 
+def flow_diagrams_of(results: ResultsFolder) -> dict[str, Path | None]:
+    """Group -> its PRISMA 2020 flow diagram (PNG), None where it is not drawn yet; empty
+    without a flow table."""
+    if not results.flow.is_file():
+        return {}
+    groups = pd.read_csv(results.flow, index_col=0, nrows=0).columns
+    diagrams = {str(group): results.flow_diagram(str(group)) for group in groups}
+    return {group: path if path.is_file() else None for group, path in diagrams.items()}
+
+
+def flow_figure_name(group: str, diagram: Path) -> str:
+    """The file name of a group's flow diagram beside the page (``figures/``)."""
+    return f"flow_{group.lower()}{diagram.suffix}"
+
+
 def write_results_page(results: ResultsFolder, page: Path) -> Path:
-    """Write the results page and, beside it in ``figures/``, the maps it shows."""
+    """Write the results page and, beside it in ``figures/``, the maps and diagrams it shows."""
     figures = Path(page).parent / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    for name, glass in maps_of(results).items():
-        with atomic(figures / figure_name(name, glass)) as temporary:
-            shutil.copyfile(glass, temporary)
+    copies = {figure_name(name, glass): glass for name, glass in maps_of(results).items()}
+    for group, diagram in flow_diagrams_of(results).items():
+        if diagram is not None:
+            copies[flow_figure_name(group, diagram)] = diagram
+    for name, source in copies.items():
+        with atomic(figures / name) as temporary:
+            shutil.copyfile(source, temporary)
     return write_text(Path(page), results_markdown(results))
 
 
@@ -137,6 +156,7 @@ def results_markdown(results: ResultsFolder) -> str:
                 markdown_table(matrix),
             ]
     parts += ["## Limitations", "", *[f"- {line}" for line in limitations(results)], ""]
+    parts += _flow_section(results)
     parts += ["## Analyses", "", markdown_table(analysis_rows(results))]
     for name, glass in maps_of(results).items():
         parts += [f"![{name}: cluster-FWE map](figures/{figure_name(name, glass)})", ""]
@@ -173,3 +193,26 @@ def results_markdown(results: ResultsFolder) -> str:
         ]
     parts += ["## Robustness of the clusters", "", markdown_table(robustness_rows(results))]
     return "\n".join(parts)
+
+
+def _flow_section(results: ResultsFolder) -> list[str]:
+    """Each group's PRISMA 2020 flow diagram (nothing without a flow table)."""
+    diagrams = flow_diagrams_of(results)
+    if not diagrams:
+        return []
+    parts = [
+        "## Study flow (PRISMA 2020)",
+        "",
+        f"Drawn from the flow table (`{results.flow.name}`, `mnsmeta studies --flow`); a step "
+        "the curation does not record reads *not recorded*. The report holds the table and "
+        "the excluded studies with their reasons.",
+        "",
+    ]
+    undrawn = [group for group, diagram in diagrams.items() if diagram is None]
+    if undrawn:
+        parts += [f"Not drawn yet for {', '.join(undrawn)}: run `mnsmeta studies --flow`.", ""]
+    for group, diagram in diagrams.items():
+        if diagram is not None:
+            name = flow_figure_name(group, diagram)
+            parts += [f"![{group}: PRISMA 2020 flow diagram](figures/{name})", ""]
+    return parts

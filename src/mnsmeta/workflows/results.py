@@ -459,6 +459,13 @@ class ResultsFolder:
     def flow(self) -> Path:
         return self.path / "flow.csv"
 
+    def flow_diagram(self, group: str, suffix: str = ".png") -> Path:
+        """A group's PRISMA 2020 flow diagram (beside the flow): ``flow_SAD.png``, or
+        ``flow_SAD.svg`` with ``suffix=".svg"``."""
+        if suffix not in (".png", ".svg"):
+            raise ValueError(f"a flow diagram is .png or .svg, not {suffix!r}")
+        return self.path / f"flow_{group}{suffix}"
+
     @property
     def excluded(self) -> Path:
         """The excluded studies of every group, with their reasons (beside the flow)."""
