@@ -214,6 +214,14 @@ SAD_vs_BPD,SAD,BPD,anatomical,0.058,0.104,-0.046,0.97,10000
 """
 
 
+#: SAD's local maxima as ``peaks.csv`` holds them: cluster 1's peak and one sub-peak.
+PEAKS = (
+    "cluster,peak,x,y,z,stat,z_value,Harvard-Oxford,Juelich\n"
+    "1,1,-22,-4,-18,0.0231,5.1,Left Amygdala 77%,Left Amygdala (LB) 60%\n"
+    "1,2,-30,4,-22,0.0172,4.2,Left Temporal Pole 41%,(no label)\n"
+)
+
+
 def fabricate_results(root: Path) -> ResultsFolder:
     """A small results folder in the formats the pipeline writes, where it writes them."""
     results = ResultsFolder(root / "results")
@@ -244,6 +252,7 @@ def fabricate_results(root: Path) -> ResultsFolder:
         folder.clusters.write_text(CLUSTER_HEADER + "".join(rows))
         _png(folder.thresholded().glass, f"{name} glass")
         _png(folder.thresholded().slices, f"{name} slices")
+    results.analysis(Analysis("SAD", "ale", ("SAD",))).peaks.write_text(PEAKS)
     subtraction = results.analysis(Analysis("SAD_vs_BPD", "subtraction", inputs=("SAD", "BPD")))
     subtraction.path.mkdir()
     subtraction.clusters.write_text(
@@ -366,6 +375,18 @@ def test_analysis_sections_show_figures_clusters_and_robustness(page):
     assert "62.5 %" in sad
     subtraction = analyses.split('id="analysis-sad-vs-bpd"')[1].split('id="analysis-mns"')[0]
     assert "no cluster survived the threshold" in subtraction
+
+
+def test_each_cluster_table_has_its_local_maxima_folded_beneath(page):
+    analyses = section(page, "analyses")
+    sad = analyses.split('id="analysis-bpd"')[0]
+    assert (
+        "<summary>Local maxima (2): the peak and sub-peaks of each cluster, more than 8 mm" in sad
+    )
+    assert sad.index("Local maxima") > sad.index("Left Amygdala 77%; Left Hippocampus 11%")
+    assert "Left Temporal Pole 41%" in sad  # the sub-peak, with its label
+    bpd = analyses.split('id="analysis-bpd"')[1].split('id="analysis-sad-vs-bpd"')[0]
+    assert "Local maxima" not in bpd  # a folder without peaks.csv (older results): nothing
 
 
 def test_tables_of_robustness_sensitivity_and_overlap(page):

@@ -436,6 +436,7 @@ def _analysis(
         no_figures=f"no figures in {folder.path}",
         viewer=_viewer(folder.thresholded().z, name) if viewer else "",
         clusters=_clusters(folder.clusters, kind),
+        peaks=_peaks(folder.peaks),
         experiments=_experiments(folder.experiments) if folder.experiments.is_file() else None,
         robustness=robustness,
         robustness_missing=robustness_missing,
@@ -504,6 +505,23 @@ def _clusters(path: Path, kind: str) -> Markup:
         "table",
         table=_table(table, headers=headers, caption="Clusters (peak coordinates in MNI mm)."),
     )
+
+
+def _peaks(path: Path) -> Markup | str:
+    """Each cluster's peak and sub-peaks (more than 8 mm apart), as GingerALE and NiMARE's
+    cluster tables list them; nothing for a results folder written before peaks.csv."""
+    if not path.is_file():
+        return ""
+    table = pd.read_csv(path)
+    if table.empty:
+        return ""
+    headers = {"stat": "ALE / statistic", "z_value": "z"}
+    summary = (
+        f"Local maxima ({len(table)}): the peak and sub-peaks of each cluster, more than 8 mm "
+        "apart, with their labels"
+    )
+    caption = "Peak 1 is the cluster's maximum; MNI mm."
+    return _render("peaks", summary=summary, table=_table(table, headers=headers, caption=caption))
 
 
 #: Experiment table columns shown on the page: what each experiment is made of.
