@@ -60,8 +60,9 @@ def test_every_number_in_the_boxes_is_the_flow_table_s(drawn, group):
     databases = [
         column["identified: Neurosynth titles"],
         column["identified: NeuroQuery titles"],
-        column["identified: NeuroQuery abstract/keyword terms"],
     ]
+    if group != "MNS":  # MNS is searched by titles only: no abstract/keyword line
+        databases.append(column["identified: NeuroQuery abstract/keyword terms"])
     assert numbers(boxes["identified"]) == [sum(databases), *databases]
     # Duplicates: records found by more than one search, merged by PMID.
     assert numbers(boxes["removed"]) == [
@@ -152,3 +153,16 @@ def test_studies_flow_draws_every_group_from_the_committed_curation(tmp_path, mo
         4,
         30,
     ]
+
+
+def test_a_titles_only_search_shows_no_abstract_search_line():
+    from conftest import synthetic_flow
+    from mnsmeta.curation.flow import prisma_boxes
+
+    flow = synthetic_flow()
+    lines = {group: dict(prisma_boxes(flow, group)[0].lines) for group in ("SAD", "MNS")}
+    assert "NeuroQuery 1, abstract/keyword terms" in lines["SAD"]
+    # MNS candidates are found by titles only: its terms row (0) is no search result.
+    assert "NeuroQuery 1, abstract/keyword terms" not in lines["MNS"]
+    searched = [n for n in lines["MNS"].values() if n is not None]
+    assert prisma_boxes(flow, "MNS")[0].count == sum(searched)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mnsmeta.curation.candidates import find_candidates
+from mnsmeta.curation.candidates import RULES, find_candidates
 from mnsmeta.curation.experiments import build_experiments
 from mnsmeta.curation.groups import GROUPS
 from mnsmeta.curation.records import REASONS, Curation
@@ -208,6 +208,10 @@ def prisma_boxes(flow: pd.DataFrame, group: str) -> list[PrismaBox]:
         return None if any(c is None for c in counts) else sum(counts)
 
     databases = {label: count(stage) for label, stage in IDENTIFIED.items()}
+    if group in RULES and not RULES[group].abstract_terms:
+        # A titles-only search (MNS): no abstract/keyword search was made, so its row's 0 is
+        # not a count of records found.
+        databases.pop("NeuroQuery 1, abstract/keyword terms")
     identified = total(*databases.values())
     merged = count("candidates after merging by PMID")
     duplicates = None if identified is None or merged is None else identified - merged
