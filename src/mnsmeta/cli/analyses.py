@@ -225,6 +225,12 @@ def ale_command(
 @MASKS
 @DASK
 @WAIT
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Recompute every analysis (default: reuse those whose inputs, settings, seed and "
+    "code are unchanged).",
+)
 @click.pass_obj
 def run(
     obj,
@@ -241,6 +247,7 @@ def run(
     use_dask,
     scheduler,
     wait,
+    force,
 ):
     """Run every analysis: ALE maps, cluster-FWE inference, tables, figures.
 
@@ -250,7 +257,8 @@ def run(
     (every name: results/README.md). A folder is replaced only when complete, so Ctrl-C
     leaves earlier results intact. With the MNS analysis in the run, the MNS overlap tests
     follow (`mnsmeta overlap`). --dask / --scheduler run the Monte Carlo on a Dask cluster:
-    the same seed gives the same results serially and distributed.
+    the same seed gives the same results serially and distributed. An analysis whose inputs,
+    settings, seed and code are unchanged is reused, not recomputed (--force recomputes).
 
     Example: mnsmeta run --analyses SAD,BPD --n-iters 1000 --seed 1 --jobs 2
     """
@@ -269,6 +277,7 @@ def run(
             mask_path,
             mask_threshold,
             say=click.echo,
+            force=force,
         )
 
 

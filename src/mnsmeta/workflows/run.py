@@ -2,7 +2,9 @@
 
 Each analysis is written to a hidden temporary folder inside ``results/`` and renamed into
 place only when complete, so an interrupted run leaves the previous results untouched. What
-later stages need from each analysis is returned as an :class:`AnalysisResult`.
+later stages need from each analysis is returned as an :class:`AnalysisResult`. With
+``reuse``, an analysis whose folder holds the results of the same inputs, settings, seed and
+engine (the same cache key, :mod:`mnsmeta.workflows.cache`) is read back, not recomputed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from mnsmeta.meta_analysis.datasets import to_dataset
 from mnsmeta.meta_analysis.engine import dask_cluster
 from mnsmeta.progress import progress
 from mnsmeta.workflows.boilerplate import dataset_description, methods_text
+from mnsmeta.workflows.cache import analysis_key
 from mnsmeta.workflows.figures import plot_map
 from mnsmeta.workflows.provenance import input_checksums, now, package_versions
 from mnsmeta.workflows.results import (
@@ -417,6 +420,50 @@ def run_conjunction(
     return AnalysisResult(analysis, None, table, labels, conjunction), summary
 
 
+def _reads(analysis: Analysis, curation, settings: Settings, experiment_sets: dict):
+    """What an ALE reads: its experiments, and the control matches or the reference selection
+    (its table and paradigm balance) that chose them; (None, None, None) otherwise."""
+    matched = reference = experiment_set = None
+    if analysis.controls:
+        experiment_set, matched = _control_set(curation, analysis, settings)
+    elif analysis.reference:
+        experiment_set, *reference = _reference_set(curation, analysis, settings)
+    elif analysis.is_ale:
+        experiment_set = experiment_sets.get(analysis.name) or _experiment_set(
+            curation, analysis, settings
+        )
+    return experiment_set, matched, reference
+
+
+def _key(analysis: Analysis, settings: Settings, keys: dict, reads: tuple) -> str:
+    # An ALE is keyed by what it reads, a subtraction or conjunction by its inputs' keys: a
+    # change in SAD reaches every analysis built on SAD, and nothing else.
+    if analysis.is_ale:
+        return analysis_key(analysis, settings, list(reads))
+    return analysis_key(analysis, settings, [keys[name] for name in analysis.inputs])
+
+
+def cache_keys(
+    analyses: list[Analysis],
+    curation: Curation | None,
+    settings: Settings,
+    experiment_sets: dict[str, ExperimentSet] | None = None,
+) -> dict[str, str]:
+    """The cache key :func:`run_analyses` gives each analysis (those it would compute).
+
+    Parameters are those of :func:`run_analyses`. Returns analysis name -> key
+    (:func:`mnsmeta.workflows.cache.analysis_key`).
+    """
+    keys: dict[str, str] = {}
+    for analysis in analyses:
+        reads = _reads(analysis, curation, settings, experiment_sets or {})
+        if analysis.is_ale and not len(reads[0].experiments):
+            continue
+        if all(name in keys for name in analysis.inputs):
+            keys[analysis.name] = _key(analysis, settings, keys, reads)
+    return keys
+
+
 def run_analyses(
     analyses: list[Analysis],
     curation: Curation | None,
@@ -426,6 +473,8 @@ def run_analyses(
     experiment_sets: dict[str, ExperimentSet] | None = None,
     input_files: list | None = None,
     command: str = "mnsmeta run",
+    reuse: bool = False,
+    say=None,
 ) -> tuple[pd.DataFrame, dict[str, AnalysisResult]]:
     """Run analyses in order and write them into ``results``.
 
@@ -447,6 +496,12 @@ def run_analyses(
         Those files, checksummed into the provenance.
     command : str
         The command recorded in the provenance.
+    reuse : bool
+        Read back, instead of recomputing, each analysis whose folder has the cache key this
+        run computes for it (its files are left as they are; its provenance gets this run's
+        settings and input checksums). False recomputes every analysis (``--force``).
+    say : callable, optional
+        Receives one line naming the analyses reused and those recomputed.
 
     Returns
     -------
@@ -462,20 +517,16 @@ def run_analyses(
     versions = package_versions()
     outputs: dict[str, AnalysisResult] = {}
     datasets: dict[str, object] = {}
+    sets: dict[str, ExperimentSet] = {}  # each ALE's experiments (a subtraction's datasets)
+    keys: dict[str, str] = {}
+    reused, recomputed = [], []
     rows = []
     bar = progress(analyses, desc="analyses", unit="analysis", show=settings.progress)
     for analysis in bar:
         bar.set_description(f"{analysis.name} ({analysis.kind})")
         analysis_started = now()
-        matched = reference = None
-        if analysis.controls:
-            experiment_set, matched = _control_set(curation, analysis, settings)
-        elif analysis.reference:
-            experiment_set, *reference = _reference_set(curation, analysis, settings)
-        elif analysis.is_ale:
-            experiment_set = experiment_sets.get(analysis.name) or _experiment_set(
-                curation, analysis, settings
-            )
+        reads = _reads(analysis, curation, settings, experiment_sets)
+        experiment_set, matched, reference = reads
         if analysis.is_ale:
             if not len(experiment_set.experiments):
                 kinds = " or ".join(analysis.contrasts)
@@ -492,6 +543,21 @@ def run_analyses(
             note = f"not computed: {' and '.join(missing)} not computed"
             rows.append(_not_computed(analysis, note, results))
             continue
+        if analysis.is_ale:
+            sets[analysis.name] = experiment_set
+        key = keys[analysis.name] = _key(analysis, settings, keys, reads)
+        cached = _cached(results, analysis, key, sets.get(analysis.name)) if reuse else None
+        if cached is not None:
+            outputs[analysis.name], row = cached
+            _refresh_provenance(results.analysis(analysis), settings, checksums)
+            rows.append(row)
+            reused.append(analysis.name)
+            continue
+        recomputed.append(analysis.name)
+        if analysis.is_subtraction:  # a reused input's dataset is made only when needed
+            for name in analysis.inputs:
+                if name not in datasets:
+                    datasets[name] = to_dataset(sets[name])
         with results.staged(results.analysis(analysis)) as folder:
             if analysis.is_ale:
                 output, row, datasets[analysis.name] = run_ale_analysis(
@@ -509,6 +575,7 @@ def run_analyses(
             else:
                 output, row = run_conjunction(analysis, outputs, folder)
             outputs[analysis.name] = output
+            row = _plain(row)
             write_json(
                 folder.provenance,
                 {
@@ -520,9 +587,19 @@ def run_analyses(
                     "started": analysis_started,
                     "finished": now(),
                     "summary": row,
+                    "cache_key": key,
+                    # What a later run checks before reusing the folder.
+                    "files": sorted(p.name for p in folder.path.iterdir() if p.is_file()),
                 },
             )
         rows.append(row)
+    if say is not None:
+        say(
+            f"reused (unchanged inputs and settings): {', '.join(reused) or 'none'}; "
+            f"recomputed: {', '.join(recomputed) or 'none'}"
+            if reuse
+            else f"recomputed without reuse (--force): {', '.join(recomputed) or 'none'}"
+        )
     summary = pd.DataFrame(rows)
     # A partial rerun (--analyses BPD) replaces its own rows and keeps the others', so the
     # folder's summary and provenance always describe every analysis it holds.
@@ -530,10 +607,14 @@ def run_analyses(
     write_csv(merged, results.summary, float_format=FLOAT_FORMAT)
     write_text(results.boilerplate, methods_text(analyses, summary, settings, versions))
     write_json(results.dataset_description, dataset_description(command, versions))
-    previous = (results.read_provenance() or {}) if kept else {}
+    previous = (results.read_provenance() or {}) if kept or reused else {}
     runs = {name: run for name, run in previous.get("runs", {}).items() if name in kept}
     this_run = {"settings": asdict(settings), "started": started, "finished": now()}
-    runs.update({a.name: this_run for a in analyses})
+    earlier = previous.get("runs", {})
+    for a in analyses:
+        runs[a.name] = this_run
+        if a.name in reused and a.name in earlier:  # the times of the run that computed it
+            runs[a.name] = {**earlier[a.name], "settings": this_run["settings"]}
     write_json(
         results.provenance,
         {
@@ -548,6 +629,60 @@ def run_analyses(
         },
     )
     return summary, outputs
+
+
+#: The summary's columns in the order the analyses write them (``_summary_row``, then the
+#: inference, TFCE and balanced columns): a row read back from JSON, whose keys come sorted,
+#: is put back in this order so that ``summary.csv`` is the same whether it was reused.
+SUMMARY_ORDER = [
+    *_summary_row(Analysis("x", "ale", ("x",)), None, pd.DataFrame()),
+    "cluster_forming_ale",
+    "cluster_size_threshold_voxels",
+    "voxel_fwe_ale",
+    "tfce_threshold",
+    "tfce_voxels",
+    "balanced_high",
+    "balanced_low",
+]
+
+
+def _plain(row: dict) -> dict:
+    """A summary row with Python scalars (as JSON reads them back) in :data:`SUMMARY_ORDER`,
+    unknown columns last, so that a fresh row and a reused one make the same table."""
+    values = {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()}
+    known = [k for k in SUMMARY_ORDER if k in values]
+    return {k: values[k] for k in [*known, *sorted(set(values) - set(known))]}
+
+
+def _cached(
+    results: ResultsFolder, analysis: Analysis, key: str, experiment_set: ExperimentSet | None
+) -> tuple[AnalysisResult, dict] | None:
+    """The result and summary row of an analysis whose folder has ``key`` and every file it
+    was written with; else None (recompute)."""
+    folder = results.analysis(analysis)
+    try:
+        provenance = folder.read_provenance()
+    except ValueError:  # not JSON: a damaged file is recomputed
+        return None
+    if not provenance or provenance.get("cache_key") != key or "files" not in provenance:
+        return None
+    if not all((folder.path / name).is_file() for name in provenance["files"]):
+        return None
+    if analysis.is_subtraction and folder.note.is_file():  # neither input had a cluster
+        output = AnalysisResult(analysis, None, pd.DataFrame(), None, None, {})
+    else:
+        # An ALE hands on the experiments it was keyed by (the very foci of a fresh run).
+        output = results.load(analysis, with_experiments=False)
+        output = dataclasses.replace(output, experiments=experiment_set)
+    return output, _plain(provenance["summary"])
+
+
+def _refresh_provenance(folder: AnalysisFolder, settings: Settings, checksums: dict) -> None:
+    """A reused folder's provenance, brought up to this run's settings and input checksums
+    (the cache key proves they give the same files); its times stay the computation's."""
+    provenance = folder.read_provenance()
+    provenance.update({"settings": asdict(settings), "inputs_sha256": checksums})
+    write_json(folder.provenance, provenance)
 
 
 def _merged_summary(

@@ -88,14 +88,21 @@ def run_stage(
     mask_path: Path | None = None,
     mask_threshold: float | None = None,
     say=print,
+    force: bool = False,
 ) -> None:
     """Every analysis (or those ``names``, comma-separated) and, with the MNS reference among
-    them, the overlap tests (``mnsmeta run``). ``say`` receives each part of the report."""
+    them, the overlap tests (``mnsmeta run``). ``say`` receives each part of the report.
+
+    An analysis whose inputs, settings, seed and engine are those of its folder is reused
+    (its cache key, :mod:`mnsmeta.workflows.cache`); ``force`` recomputes every one. The
+    overlap tests recompute in full."""
     _positive(n_iters=settings.n_iters)
     curation = load_valid_curation(coordinates_dir)
     analyses = analyses_of(coordinates_dir, config)
     chosen = select(analyses, [n.strip() for n in names.split(",")] if names else None)
-    summary, outputs = run_analyses(chosen, curation, coordinates_dir, results, settings)
+    summary, outputs = run_analyses(
+        chosen, curation, coordinates_dir, results, settings, reuse=not force, say=say
+    )
     # The flow, excluded studies and characteristics follow the records every run.
     write_study_tables(curation, results)
     say(_table(summary.drop(columns=["note"])))
