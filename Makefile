@@ -77,13 +77,14 @@ browser:
 # `make bench` in about a quarter of an hour: the same table as the full benchmark (paired
 # NiMARE/ours ratios with their range on SAD, MNS and 200 synthetic experiments, jackknife,
 # JALE, the subtraction; memory; the scaling curve), with 2 pairs of 200-iteration runs
-# (marginal it/s: a 20-iteration run subtracted), JALE at 20 iterations, memory at 2,000
+# (marginal it/s: a 20-iteration run subtracted), the subtraction's whole fits at 1,000
+# permutations, JALE at 20 iterations, memory at 2,000
 # iterations and the curve at four sizes up to 100,008 foci. `make bench-full`: the long
 # version (3 pairs at BENCH_ITERS, 10,000 iterations of memory, 500,004 foci, a whole
 # Neurosynth-scale ALE; about an hour).
 bench: install $(JALE_VENV)/.installed
 	$(BIN)/python benchmarks/bench.py --n-iters 200 --repeats 2 --jobs $(JOBS) \
-		--jale-iters 20 --jale-python $(JALE_VENV)/bin/python
+		--subtraction-iters 1000 --jale-iters 20 --jale-python $(JALE_VENV)/bin/python
 	$(BIN)/python benchmarks/scale.py --jobs $(JOBS) --memory-iters 2000 \
 		--points 28 139 556 2778 --whole-iters 0
 
