@@ -189,6 +189,7 @@ def measure_memory(draws: str, n_iters: int, jobs: int) -> dict:
     ).transform(result)
     return {
         "loop": "ours" if draws == "blocks" else "NiMARE's",
+        "foci": len(data.coordinates),
         "n_iters": n_iters,
         "seconds": round(time.perf_counter() - started, 1),
         "peak_mib": peak_mib(),
@@ -232,7 +233,7 @@ def main() -> None:
         return row
 
     print(f"machine: {os.cpu_count()} cores, {args.jobs} threads/processes/workers")
-    print(f"peak memory, MNS (3,789 foci), {args.memory_iters} iterations, fit + correction:")
+    print(f"peak memory, MNS, {args.memory_iters} iterations, fit + correction:")
     memory = pd.DataFrame([one("memory", args.memory_iters, k) for k in (0, 1)])
     print(memory.to_string(index=False))
     ratio = memory["peak_mib"][0] / memory["peak_mib"][1]
@@ -263,7 +264,7 @@ def main() -> None:
 
     from mnsmeta.workflows.results import ResultsFolder, write_csv
 
-    memory = memory.assign(engine=memory.pop("loop") + " loop, MNS memory", foci=3789)
+    memory = memory.assign(engine=memory.pop("loop") + " loop, MNS memory")
     folder = ResultsFolder(Path("results"))
     print(f"wrote {write_csv(pd.concat([memory, curve]), folder.bench_scale)}")
 
