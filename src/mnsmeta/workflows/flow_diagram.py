@@ -82,6 +82,35 @@ def _recorded(box: PrismaBox) -> bool:
     return any(n is not None for n in [*counts, *(n for _, n in box.lines)])
 
 
+def _band(figure, corner, width, height, fill, label, rotation=0) -> None:
+    """A rounded band (a column header, a phase of the review) with its bold label centred:
+    ``corner`` is its lower left, in inches from the figure's lower left."""
+    left, bottom = corner
+    figure.add_artist(
+        FancyBboxPatch(
+            corner,
+            width,
+            height,
+            boxstyle="round,pad=0,rounding_size=0.05",
+            facecolor=fill,
+            edgecolor="none",
+            transform=figure.dpi_scale_trans,
+        )
+    )
+    figure.text(
+        left + width / 2,
+        bottom + height / 2,
+        label,
+        rotation=rotation,
+        fontsize=FONT + 0.5,
+        fontweight="bold",
+        ha="center",
+        va="center",
+        color=INK,
+        transform=figure.dpi_scale_trans,
+    )
+
+
 def plot_flow(flow: pd.DataFrame, group: str, png: Path, svg: Path) -> None:
     """Draw a group's PRISMA 2020 flow diagram and write it as PNG and SVG.
 
@@ -253,55 +282,12 @@ def _frame(figure, group: str, tops: list, row_height: list, total: float) -> No
         (MAIN[0], SIDE[0] + SIDE[1] - MAIN[0], "Identification of studies via databases"),
         (OTHER[0], OTHER[1], "Via other methods"),
     ):
-        figure.add_artist(
-            FancyBboxPatch(
-                (left, total - header_top - 0.3),
-                width,
-                0.3,
-                boxstyle="round,pad=0,rounding_size=0.05",
-                facecolor="#f2c94c",
-                edgecolor="none",
-                transform=figure.dpi_scale_trans,
-            )
-        )
-        figure.text(
-            left + width / 2,
-            total - header_top - 0.15,
-            label,
-            fontsize=FONT + 0.5,
-            fontweight="bold",
-            ha="center",
-            va="center",
-            color=INK,
-            transform=figure.dpi_scale_trans,
-        )
+        _band(figure, (left, total - header_top - 0.3), width, 0.3, "#f2c94c", label)
     for label, first, last in PHASES:
         top = tops[first]
         bottom = tops[last] + row_height[last]
         left, width = PHASE
-        figure.add_artist(
-            FancyBboxPatch(
-                (left, total - bottom),
-                width,
-                bottom - top,
-                boxstyle="round,pad=0,rounding_size=0.05",
-                facecolor=PHASE_FILL,
-                edgecolor="none",
-                transform=figure.dpi_scale_trans,
-            )
-        )
-        figure.text(
-            left + width / 2,
-            total - (top + bottom) / 2,
-            label,
-            rotation=90,
-            fontsize=FONT + 0.5,
-            fontweight="bold",
-            ha="center",
-            va="center",
-            color=INK,
-            transform=figure.dpi_scale_trans,
-        )
+        _band(figure, (left, total - bottom), width, bottom - top, PHASE_FILL, label, rotation=90)
     figure.text(
         MAIN[0],
         0.42,

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+# joblib's Dask backend, registered by the adapter (a joblib 1.6 bug, see there); re-exported.
+from mnsmeta.meta_analysis.nimare_adapter import dask_backend
+
 _ACTIVE = {"dask": False}
 
 
@@ -33,13 +36,6 @@ def seeded_blocks(function, n_items: int, block: int, seed, n_jobs: int = 1):
     parallel = Parallel(n_jobs=max(1, n_jobs), backend=backend, return_as="generator")
     tasks = (delayed(function)(s, n) for s, n in zip(root.spawn(n_blocks), sizes, strict=True))
     yield from zip(sizes, parallel(tasks), strict=True)
-
-
-def dask_backend() -> str:
-    """joblib's name of the Dask backend (registered by the adapter, see there why)."""
-    from mnsmeta.meta_analysis.nimare_adapter import dask_backend
-
-    return dask_backend()
 
 
 def active() -> bool:
@@ -65,8 +61,6 @@ def dask_cluster(scheduler: str | None = None, local_workers: int = 2):
     """
     import joblib
     from dask.distributed import Client, LocalCluster
-
-    from mnsmeta.meta_analysis.nimare_adapter import dask_backend
 
     cluster = None
     if scheduler:
