@@ -247,3 +247,71 @@ def test_each_cluster_is_tested_alone_beside_the_whole_map(mns):
     assert alone[1]["observed"] == 1 and alone[1]["p"] < 0.1  # the mask is ~5 % of the brain
     assert alone[2]["observed"] == 0 and alone[2]["p"] == 1
     assert alone[1]["n_perm"] >= 10_000  # as many placements as the whole-map test
+
+
+def _moved_clusters_in_python(labels, mask, brain, n_perm, seed, max_tries=500):
+    """The placement null as first written, with NumPy's Generator (the specification)."""
+    rng = np.random.default_rng(seed)
+    rotations = grid_rotations()
+    brain_ijk = np.argwhere(brain)
+    shape = np.array(brain.shape)
+    flat_mask = mask.ravel()
+    offsets = []
+    for cluster in range(1, int(labels.max()) + 1):
+        voxels = np.argwhere(labels == cluster)
+        if len(voxels):
+            offsets.append(voxels - np.rint(voxels.mean(axis=0)).astype(int))
+    null, each = np.zeros(n_perm, dtype=int), np.zeros((n_perm, len(offsets)), dtype=int)
+    for iteration in range(n_perm):
+        placed_flat = []
+        for number, offset in enumerate(offsets):
+            best, best_inside = None, -1.0
+            for _ in range(max_tries):
+                rotated = offset @ rotations[rng.integers(len(rotations))].T
+                placed = rotated + brain_ijk[rng.integers(len(brain_ijk))]
+                on_grid = np.all((placed >= 0) & (placed < shape), axis=1)
+                inside = on_grid.copy()
+                inside[on_grid] = brain[tuple(placed[on_grid].T)]
+                if inside.mean() > best_inside:
+                    best, best_inside = placed[inside], inside.mean()
+                if inside.mean() == 1.0:
+                    break
+            flat = np.ravel_multi_index(tuple(best.T), tuple(shape))
+            each[iteration, number] = flat_mask[flat].sum()
+            placed_flat.append(flat)
+        null[iteration] = flat_mask[np.unique(np.concatenate(placed_flat))].sum()
+    return null, each
+
+
+@pytest.mark.parametrize("max_tries", [500, 3])
+def test_moved_clusters_in_numba_draw_what_numpy_draws(mns, monkeypatch, max_tries):
+    """Same seed, same placements as the loop in Python with ``Generator.integers``: also
+    when a cluster too big to fit keeps the best of its tries (``max_tries`` 3), and when
+    the random words run out mid-table and are drawn again (a 64-word buffer)."""
+    import mnsmeta.inference.overlap as overlap
+
+    labels = np.zeros(BRAIN.shape, dtype=int)
+    labels[20:34, 30:44, 20:34] = 1  # 2,744 voxels: rarely wholly inside in a few tries
+    labels[45:48, 55:58, 40:43] = 2
+    labels[50, 60, 50] = 4  # label 3 empty
+    expected = _moved_clusters_in_python(labels, mns.data, BRAIN, 60, 11, max_tries)
+    found = moved_clusters_null(labels, mns.data, BRAIN, 60, 11, max_tries, per_cluster=True)
+    np.testing.assert_array_equal(found[0], expected[0])
+    np.testing.assert_array_equal(found[1], expected[1])
+    monkeypatch.setattr(overlap, "_WORDS", 64)
+    again = moved_clusters_null(labels, mns.data, BRAIN, 60, 11, max_tries, per_cluster=True)
+    np.testing.assert_array_equal(again[1], expected[1])
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 24, 228_483, 2**31 + 1, 2**32 - 1])
+def test_bounded_draws_replay_numpy_integers(n):
+    from mnsmeta.inference.overlap import _bounded
+
+    rng = np.random.default_rng(5)
+    expected = [int(rng.integers(n)) for _ in range(2_000)]
+    words = np.random.default_rng(5).bit_generator.random_raw(4_000).view(np.uint32)
+    found, pos = [], 0
+    for _ in range(2_000):
+        value, pos = _bounded(words, pos, n)
+        found.append(int(value))
+    assert found == expected
