@@ -229,3 +229,99 @@ def test_run_reuses_by_default_and_force_recomputes(tmp_path, monkeypatch):
     third, forced_key = invoke("--force")
     assert "recomputed without reuse (--force): BPD" in third
     assert len(fitted) == 2 and forced_key == key
+
+
+# The overlap tests: keyed by the analysis's key, the masks' voxels and the overlap settings.
+OVERLAP_SETTINGS = dataclasses.replace(SETTINGS, n_perm=20, base_rate=False)
+TESTED = {"SAD", "BPD", "SAD_BPD_pooled", "SAD_and_BPD"}
+
+
+def box_masks(shift: int = 0) -> dict:
+    """Two box masks near the planted amygdala foci (``shift`` moves the second by voxels)."""
+    from mnsmeta.inference.masks import Mask
+
+    brain = np.asarray(brain_mask_img().get_fdata()) > 0
+    first, second = np.zeros_like(brain), np.zeros_like(brain)
+    first[52:60, 55:65, 22:30] = True
+    second[30 + shift : 40 + shift, 50:60, 30:40] = True
+    return {"near": Mask("near", first & brain), "far": Mask("far", second & brain)}
+
+
+def run_with_overlap(curation, results, masks=None, settings=OVERLAP_SETTINGS, say=None):
+    from mnsmeta.workflows.overlap import run_overlap
+
+    _, outputs = run_analyses(ANALYSES, curation, curation.root, results, SETTINGS, reuse=True)
+    masks = box_masks() if masks is None else masks
+    return run_overlap(ANALYSES, masks, results, settings, outputs, reuse=True, say=say)
+
+
+def spy_on_overlap_tests(monkeypatch) -> list:
+    """The analyses whose thresholded-overlap rows are computed from now on."""
+    from mnsmeta.workflows import overlap
+
+    computed = []
+    rows = overlap.thresholded_overlap_rows
+
+    def spy(name, *args, **kwargs):
+        computed.append(name)
+        return rows(name, *args, **kwargs)
+
+    monkeypatch.setattr(overlap, "thresholded_overlap_rows", spy)
+    return computed
+
+
+def test_an_incremental_rerun_recomputes_the_overlap_tests_of_sad_only_and_equals_a_clean_run(
+    curations, tmp_path, monkeypatch
+):
+    original, moved = curations["original"], curations["moved"]
+    clean = ResultsFolder(tmp_path / "clean")
+    run_with_overlap(original, clean)
+
+    rerun = ResultsFolder(tmp_path / "rerun")
+    run_with_overlap(moved, rerun)
+    computed, said = spy_on_overlap_tests(monkeypatch), []
+    run_with_overlap(original, rerun, say=said.append)
+
+    assert said == [
+        "overlap tests: reused BPD (unchanged); recomputed SAD, SAD_BPD_pooled, SAD_and_BPD"
+    ]
+    assert set(computed) == {"SAD", "SAD_BPD_pooled", "SAD_and_BPD"}
+    assert snapshot(rerun) == snapshot(clean)
+    assert rerun.overlap_table.read_bytes() == clean.overlap_table.read_bytes()
+    assert set(rerun.overlap.read_cache()) == TESTED
+
+    computed.clear()
+    run_with_overlap(original, rerun)  # nothing changed: no test computed
+    assert computed == []
+    assert snapshot(rerun) == snapshot(clean)
+
+
+def test_a_changed_mask_or_overlap_setting_recomputes_every_test(curations, tmp_path, monkeypatch):
+    original = curations["original"]
+    results = ResultsFolder(tmp_path / "results")
+    run_with_overlap(original, results)
+    computed = spy_on_overlap_tests(monkeypatch)
+    run_with_overlap(original, results, masks=box_masks(shift=1))
+    assert set(computed) == TESTED
+    computed.clear()
+    run_with_overlap(original, results, settings=dataclasses.replace(OVERLAP_SETTINGS, n_perm=21))
+    assert set(computed) == TESTED
+    computed.clear()  # threads and progress bars change no test
+    run_with_overlap(
+        original,
+        results,
+        settings=dataclasses.replace(OVERLAP_SETTINGS, n_perm=21, jobs=2, progress=True),
+    )
+    assert computed == []
+
+
+def test_the_overlap_stage_reads_no_setting_outside_its_key():
+    """A setting the overlap stage read but its key left out would let a rerun reuse tests
+    made under another value of it."""
+    import re
+
+    from mnsmeta.workflows import cache, overlap
+
+    source = open(overlap.__file__, encoding="utf-8").read()
+    read = set(re.findall(r"settings\.(\w+)", source))
+    assert read - {"jobs", "progress", "__dict__"} <= set(cache.OVERLAP_SETTINGS)

@@ -10,6 +10,7 @@ from mnsmeta.cli.options import (
     COLUMN,
     CONFIG,
     DASK,
+    FORCE,
     JOBS,
     MASKS,
     MONTE_CARLO,
@@ -225,12 +226,7 @@ def ale_command(
 @MASKS
 @DASK
 @WAIT
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Recompute every analysis (default: reuse those whose inputs, settings, seed and "
-    "code are unchanged).",
-)
+@FORCE
 @click.pass_obj
 def run(
     obj,
@@ -289,9 +285,21 @@ def run(
 @MASKS
 @DASK
 @WAIT
+@FORCE
 @click.pass_obj
 def overlap(
-    obj, output, seed, jobs, config, mask_path, mask_threshold, n_perm, use_dask, scheduler, wait
+    obj,
+    output,
+    seed,
+    jobs,
+    config,
+    mask_path,
+    mask_threshold,
+    n_perm,
+    use_dask,
+    scheduler,
+    wait,
+    force,
 ):
     """Test SAD, BPD, pooled and conjunction convergence against the MNS masks.
 
@@ -300,7 +308,8 @@ def overlap(
     studies), curated (observation AND execution/imitation of hand/body actions), expert
     (Pintos Lobo et al. 2022's action contrasts), terms (NeuroQuery association maps of
     action observation, imitation, execution), anatomical (Juelich BA44/45, ventral BA6,
-    PF/PFt/PFop/PFcm, hIP1-3), user (--mask).
+    PF/PFt/PFop/PFcm, hIP1-3), user (--mask). An analysis's tests are reused when it,
+    the masks and the settings are unchanged (--force recomputes).
     \b
     Tests (results/overlap.csv, also per part: IFG/vPM, rostral IPL, other):
       roi_ale_base_rate      mean ALE in the mask vs database sets drawn like the
@@ -318,7 +327,9 @@ def overlap(
     results = results_folder(output)
     settings = Settings(n_perm=n_perm, seed=seed, jobs=jobs)
     with results.locked("mnsmeta overlap", wait), dask_context(use_dask, scheduler, jobs):
-        click.echo(overlap_stage(analyses, results, settings, mask_path, mask_threshold))
+        click.echo(
+            overlap_stage(analyses, results, settings, mask_path, mask_threshold, force=force)
+        )
 
 
 @click.command()

@@ -126,3 +126,10 @@ COLUMN = click.option(
     "when its name is not one the reader knows; repeat it (--column study=Author --column "
     "n=Subjects). --column contrast= pools each study's rows into one experiment.",
 )
+
+FORCE = click.option(
+    "--force",
+    is_flag=True,
+    help="Recompute everything (default: reuse what was made from unchanged inputs, "
+    "settings, seed and code).",
+)

@@ -1,4 +1,5 @@
-"""Cache keys of the analyses of ``mnsmeta run``: a rerun recomputes only what changed.
+"""Cache keys of the analyses and tests of ``mnsmeta run``: a rerun recomputes only what
+changed.
 
 An analysis's key is the SHA-256 of everything its files depend on: its definition (the
 entry of ``analyses.toml``), the settings that change results, the seed it draws from, the
@@ -8,6 +9,11 @@ reference, what selected them), a subtraction's or conjunction's inputs' keys. A
 SAD therefore changes the keys of SAD, the pooled analysis, the conjunction and every
 subtraction with SAD, and of nothing else. The key is stored in each analysis's provenance;
 ``mnsmeta run`` reuses a folder whose key is the one it would compute.
+
+The overlap tests of an analysis are keyed by the analysis's key, the masks' voxels and the
+settings (:func:`overlap_key`): a change in SAD recomputes the tests of SAD, the pooled
+analysis and the conjunction, and a changed MNS reference (hence meta-analytic mask) every
+test.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mnsmeta.curation.analyses import Analysis
@@ -97,3 +104,52 @@ def analysis_key(analysis: Analysis, settings: Settings, reads) -> str:
         "reads": canonical(reads),
     }
     return _sha256(json.dumps(content, sort_keys=True, default=str))
+
+
+#: The settings the overlap stage reads that change its tables (the analysis's own settings
+#: reach the key through the analysis's key; threads and progress bars change nothing).
+OVERLAP_SETTINGS = ("n_perm", "seed", "base_rate")
+
+
+def mask_digest(data: np.ndarray) -> str:
+    """SHA-256 of a mask's voxels (its shape and which voxels are in it)."""
+    voxels = np.ascontiguousarray(np.asarray(data) > 0)
+    digest = hashlib.sha256(str(voxels.shape).encode("utf-8"))
+    digest.update(np.packbits(voxels).tobytes())
+    return digest.hexdigest()
+
+
+def overlap_key(analysis_key: str, masks: dict[str, str], settings: Settings) -> str:
+    """The cache key of one analysis's overlap tests.
+
+    Parameters
+    ----------
+    analysis_key : str
+        The analysis's own key (:func:`analysis_key`; a conjunction's covers its inputs').
+    masks : dict
+        Mask name -> :func:`mask_digest` of every mask tested.
+    settings : Settings
+
+    Returns
+    -------
+    str
+        SHA-256 (hex) of the canonical JSON of all of them and the engine's version.
+    """
+    content = {
+        "analysis": analysis_key,
+        "masks": masks,
+        "settings": {name: getattr(settings, name) for name in OVERLAP_SETTINGS},
+        "engine": engine_version(),
+    }
+    return _sha256(json.dumps(content, sort_keys=True, default=str))
+
+
+def plain(value):
+    """``value`` with NumPy scalars as Python ones, for JSON that reads back equal."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 
 import nibabel as nib
 import numpy as np
@@ -36,6 +37,7 @@ from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.engine import AleComputer
 from mnsmeta.progress import progress
+from mnsmeta.workflows.cache import mask_digest, overlap_key, plain
 from mnsmeta.workflows.masks import mask_colours, studies_on_grid, write_masks
 from mnsmeta.workflows.provenance import now, package_versions
 from mnsmeta.workflows.results import (
@@ -397,6 +399,8 @@ def run_overlap(
     results: ResultsFolder,
     settings: Settings,
     outputs: dict[str, AnalysisResult] | None = None,
+    reuse: bool = False,
+    say=None,
 ) -> pd.DataFrame:
     """Run both tests for each tested analysis and mask; write the overlap tables.
 
@@ -412,6 +416,12 @@ def run_overlap(
     outputs : dict, optional
         Analysis name -> :class:`AnalysisResult` of this run; analyses missing here are
         read back from ``results``.
+    reuse : bool
+        Take an analysis's rows and figure from the overlap folder when they were made
+        under the key this run computes (:func:`~mnsmeta.workflows.cache.overlap_key`),
+        instead of recomputing them. False recomputes every test (``--force``).
+    say : callable, optional
+        Receives one line naming the analyses whose tests were reused and recomputed.
 
     Returns
     -------
@@ -438,10 +448,25 @@ def run_overlap(
     bar = progress(tested, desc="overlap", unit="analysis", show=settings.progress)
     # The masks and the tests made with them are replaced together, only when both are
     # complete: an interrupted `overlap --mask NEW` leaves the old mask beside its p-values.
+    keys = _overlap_keys(tested, results, masks, settings)
+    previous = results.overlap.read_cache() if reuse else {}
+    cache, reused = {}, []
     with results.staged(results.masks) as masks_folder, results.staged(results.overlap) as folder:
         write_masks(masks, masks_folder)
         for analysis in bar:
             bar.set_description(f"overlap {analysis.name}")
+            key = keys.get(analysis.name)
+            made = previous.get(analysis.name, {})
+            figure = results.overlap.figure(analysis.name)
+            if key is not None and made.get("key") == key and figure.is_file():
+                shutil.copy2(figure, folder.figure(analysis.name))
+                rows += made["rows"]
+                if made["clusters"]:
+                    cluster_rows.append(pd.DataFrame.from_records(made["clusters"]))
+                cache[analysis.name] = made
+                reused.append(analysis.name)
+                continue
+            first_row, first_cluster = len(rows), len(cluster_rows)
             result = result_of(analysis.name)
             for null_space, test in NULL_SPACES.items():
                 names = [analysis.name] if analysis.is_ale else list(analysis.inputs)
@@ -488,6 +513,23 @@ def run_overlap(
                 masks,
                 folder.figure(analysis.name),
             )
+            if key is not None:
+                cache[analysis.name] = {
+                    "key": key,
+                    "rows": plain(rows[first_row:]),
+                    "clusters": [
+                        plain(record)
+                        for table in cluster_rows[first_cluster:]
+                        for record in table.to_dict("records")
+                    ],
+                }
+        if say is not None and reused:
+            recomputed = [a.name for a in tested if a.name not in reused]
+            say(
+                f"overlap tests: reused {', '.join(reused)} (unchanged); recomputed "
+                f"{', '.join(recomputed) or 'none'}"
+            )
+        write_json(folder.cache, cache, sort_keys=False)  # rows keep their column order
         overlap = pd.DataFrame(rows)
         write_csv(overlap, folder.overlap, float_format=FLOAT_FORMAT)
         per_cluster = (
@@ -510,6 +552,17 @@ def run_overlap(
         )
     write_csv(overlap, results.overlap_table, float_format=FLOAT_FORMAT)
     return overlap
+
+
+def _overlap_keys(tested, results: ResultsFolder, masks, settings) -> dict[str, str]:
+    """The overlap key of each tested analysis whose folder records its own cache key."""
+    digests = {name: mask_digest(mask.data) for name, mask in masks.items()}
+    keys = {}
+    for analysis in tested:
+        key = (results.analysis(analysis).read_provenance() or {}).get("cache_key")
+        if key is not None:
+            keys[analysis.name] = overlap_key(key, digests, settings)
+    return keys
 
 
 def describe(overlap: pd.DataFrame) -> str:

@@ -333,6 +333,14 @@ class OverlapFolder:
     def figure(self, analysis_name: str) -> Path:
         return self.path / f"{analysis_name}_masks.png"
 
+    @property
+    def cache(self) -> Path:
+        """Each tested analysis's rows under its cache key (:mod:`~mnsmeta.workflows.cache`)."""
+        return self.path / "cache.json"
+
+    def read_cache(self) -> dict:
+        return _read_json(self.cache) or {}
+
     def figures(self) -> list[Path]:
         return sorted(self.path.glob("*_masks.png"))
 

@@ -67,13 +67,20 @@ def overlap_stage(
     mask_path: Path | None = None,
     mask_threshold: float | None = None,
     outputs=None,
+    force: bool = False,
 ) -> str:
-    """The MNS masks and every overlap test (``mnsmeta overlap``); returns the summary."""
+    """The MNS masks and every overlap test (``mnsmeta overlap``); returns the summary.
+
+    The tests of an analysis whose key is unchanged are reused (``force`` recomputes)."""
     _positive(n_perm=settings.n_perm)
     masks = masks_for(results, analyses, mask_path, mask_threshold, outputs)
-    overlap = run_overlap(analyses, masks, results, settings, outputs)
+    said = []
+    overlap = run_overlap(
+        analyses, masks, results, settings, outputs, reuse=not force, say=said.append
+    )
     return (
-        describe_overlap(overlap)
+        "".join(f"{line}\n" for line in said)
+        + describe_overlap(overlap)
         + f"\noverlap tables in {results.overlap_table} and {results.overlap.path}/; "
         f"masks in {results.masks.path}/"
     )
@@ -94,8 +101,8 @@ def run_stage(
     them, the overlap tests (``mnsmeta run``). ``say`` receives each part of the report.
 
     An analysis whose inputs, settings, seed and engine are those of its folder is reused
-    (its cache key, :mod:`mnsmeta.workflows.cache`); ``force`` recomputes every one. The
-    overlap tests recompute in full."""
+    (its cache key, :mod:`mnsmeta.workflows.cache`), and so are the overlap tests of an
+    analysis whose key and masks are unchanged; ``force`` recomputes everything."""
     _positive(n_iters=settings.n_iters)
     curation = load_valid_curation(coordinates_dir)
     analyses = analyses_of(coordinates_dir, config)
@@ -108,7 +115,7 @@ def run_stage(
     say(_table(summary.drop(columns=["note"])))
     say(f"results in {results.path}/ (a summary, a provenance file, one folder per analysis)")
     if any(a.is_mns_reference for a in chosen):
-        say(overlap_stage(chosen, results, settings, mask_path, mask_threshold, outputs))
+        say(overlap_stage(chosen, results, settings, mask_path, mask_threshold, outputs, force))
 
 
 def robustness_stage(
