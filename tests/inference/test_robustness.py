@@ -82,7 +82,7 @@ def test_leave_one_out_null_equals_rerunning_each_subset(small_design):
         b = buffers
         shared_nulls._leave_one_out_iteration(
             foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
-            draws.mask, cuts, b["prod"], b["scratch"], b["index"], b["cand"], pcand, ma, b["state"], b["queue"],
+            draws.mask, draws.spans, cuts, b["prod"], b["scratch"], b["index"], b["cand"], pcand, ma, b["state"], b["queue"],
             b["keep"], out,
         )  # fmt: skip
         direct = [
@@ -112,7 +112,7 @@ def test_added_experiments_null_equals_rerunning_each_prefix(small_design):
             foci = draws.foci(rng)
             shared_nulls._added_experiments_iteration(
                 foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, rows,
-                draws.mask, checkpoints, cuts[:3], slack, b["prod"], b["scratch"],
+                draws.mask, draws.spans, checkpoints, cuts[:3], slack, b["prod"], b["scratch"],
                 b["index"], b["cand"], b["counts"], b["state"], b["queue"], b["keep"],
                 draws.experiment_of, b["table"], b["starts"], b["near"], b["ma"], b["values"],
                 out,

@@ -217,3 +217,43 @@ def test_many_experiments_keep_the_truncation_exact_and_cheap():
         truncated = plan.iteration(foci, cut)
         assert truncated == plan.iteration(foci, cut, truncate=False)
         assert truncated[1] > 0
+
+
+def test_mask_spans_bound_each_rows_mask_voxels():
+    # Each (x, y) row's run starts at its first mask voxel and ends after its last (a gap
+    # inside stays in the run); rows without mask voxels get an empty run.
+    from mnsmeta.meta_analysis.engine.montecarlo import mask_spans
+
+    mask = np.zeros((2, 3, 6), dtype=bool)
+    mask[0, 0, [0, 5]] = True  # both edges, a gap between
+    mask[0, 2, 3] = True
+    mask[1, 1, 1:4] = True
+    spans = mask_spans(mask)
+    assert spans.tolist() == [[0, 6], [0, 0], [3, 4], [0, 0], [1, 4], [0, 0]]
+
+
+def test_reading_only_the_mask_runs_changes_nothing():
+    # The slab read visits only each row's run of mask voxels (mask_spans): the smallest
+    # product and the candidates (in order) are those of reading every voxel, and every
+    # voxel of the slab, in the mask or not, is reset to 1.
+    from mnsmeta.meta_analysis.engine.montecarlo import _read_slab, mask_spans
+
+    rng = np.random.default_rng(0)
+    shape = (5, 7, 11)
+    mask = rng.random(shape) < 0.3
+    mask[:, :, 0] = mask[:, :, -1] = True  # runs reaching both z edges
+    mask[:, 3] = False  # rows without mask voxels
+    everything = np.tile([0, shape[2]], (shape[0] * shape[1], 1))
+    flat_mask = mask.reshape(-1)
+    # Products below 1 everywhere; the smallest of all lies outside the mask.
+    volume = rng.uniform(0.9, 1.0, shape)
+    volume[2, 3, 5] = 0.5
+    results = []
+    for spans in (everything, mask_spans(mask)):
+        prod = volume[1:4].copy()  # the slab of x-planes 1 to 3
+        cand = np.zeros((prod.size, 3), dtype=np.int32)
+        low, n_cand = _read_slab(prod.reshape(-1), flat_mask, spans, 1, 4, 7, 11, 0.95, cand, 0)
+        assert np.all(prod == 1.0)
+        assert 0.9 <= low < 0.95 and n_cand > 10
+        results.append((low, cand[:n_cand].tolist()))
+    assert results[0] == results[1]

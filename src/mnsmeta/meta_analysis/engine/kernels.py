@@ -7,6 +7,19 @@ max (Turkeltaub et al. 2012: foci of one experiment do not add up), the scratch 
 into the slab's running product of ``1 - MA`` and zeroed in the same pass, and the slab is
 read and reset.
 
+Alternatives measured and left out (issue 27, item 3; SAD and MNS random maps, 2 cores,
+AVX-512): folding ``1 - kernel`` straight into the product where an experiment's kernels
+do not overlap would save at most 28-38 % of the stamping (all foci folded directly,
+ignoring overlaps), but 80 % (SAD) to 91 % (MNS) of the foci reaching a slab overlap
+another focus of their experiment there, and deciding row by row which rows are shared
+made the stamping 35-70 % slower. Keeping ``1 - kernel`` in a float64 scratch (a minimum,
+then a plain product) was up to 24 % slower: twice the scratch's bytes. The cost is per
+kernel row (15-19 voxels, each row's loop vectorised): loops whose length changes from row
+to row (runs of ``z`` clipped to the mask or to a ball) mispredict, and fixed padded lengths
+or two rows per loop lose their vectorisation (numba cannot tell LLVM that the buffers do
+not alias); all were 1.2 to 2.2 times slower. The read of the slab
+(:func:`.montecarlo._read_slab`) was not: it now reads only the mask's runs.
+
 Kernels are NiMARE's (``get_ale_kernel``) and, like NiMARE's MA maps, float32; the running
 product is float64 (float32 there moved the largest ALE by 3e-6 of its value). The Monte
 Carlo null (:mod:`.montecarlo`), the shared nulls of the robustness checks

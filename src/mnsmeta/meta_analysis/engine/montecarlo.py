@@ -42,29 +42,46 @@ from mnsmeta.meta_analysis.engine.kernels import (
 )
 
 
+def mask_spans(mask: np.ndarray) -> np.ndarray:
+    """Each (x, y) row's run of z holding its mask voxels: ``[spans[r, 0], spans[r, 1])``.
+
+    Row ``r = x * ny + y``; rows without mask voxels get an empty run. Half the rows of the
+    2 mm MNI152 grid hold none, and the runs hold a quarter of the volume's voxels.
+    """
+    nx, ny, _ = mask.shape
+    spans = np.zeros((nx * ny, 2), dtype=np.int64)
+    rows = mask.reshape(nx * ny, -1)
+    filled = rows.any(axis=1)
+    spans[filled, 0] = rows[filled].argmax(axis=1)
+    spans[filled, 1] = rows.shape[1] - rows[filled, ::-1].argmax(axis=1)
+    return spans
+
+
 # No NaN enters the product: the flags let LLVM vectorise the row minimum (same results).
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"nnan", "ninf", "nsz"})
-def _read_slab(flat_prod, flat_mask, x_lo, x_hi, ny, nz, limit, cand, n_cand):
+def _read_slab(flat_prod, flat_mask, spans, x_lo, x_hi, ny, nz, limit, cand, n_cand):
     """Append the slab's mask voxels whose product is below ``limit`` to ``cand``; reset.
 
+    Only each row's run of mask voxels (``spans``, :func:`mask_spans`) is read: reading
+    the whole slab took 40 % of an iteration of a 12-experiment set. Every voxel is reset.
     Returns the smallest product in the slab's mask and the new count of candidates.
     """
     low = 1.0
-    width = np.uint64(nz)
     offset = np.uint64(x_lo * ny * nz)
     for r in range((x_hi - x_lo) * ny):
         row = np.uint64(r * nz)
+        z0, z1 = np.uint64(spans[x_lo * ny + r, 0]), np.uint64(spans[x_lo * ny + r, 1])
         row_low = 1.0
-        for z in range(width):
+        for z in range(z0, z1):
             p = flat_prod[row + z] if flat_mask[offset + row + z] else 1.0
             row_low = p if p < row_low else row_low
         low = row_low if row_low < low else low
         if row_low < limit:
-            for z in range(nz):
+            for z in range(z0, z1):
                 if flat_prod[row + z] < limit and flat_mask[offset + row + z]:
                     cand[n_cand, 0], cand[n_cand, 1], cand[n_cand, 2] = x_lo + r // ny, r % ny, z
                     n_cand += 1
-        for z in range(width):
+        for z in range(np.uint64(nz)):
             flat_prod[row + z] = 1.0
     return low, n_cand
 
@@ -147,8 +164,8 @@ def _exact_candidates(cand, n_cand, shape, kernels, halves, table, starts, near,
 
 @numba.njit(**_JIT)
 def _iteration(
-    foci, bounds, kernel_of, kernels, halves, rows, whole, slack, mask, cut, prod, scratch,
-    labels, supra, values, queue, experiment_of, table, starts, near, ma,
+    foci, bounds, kernel_of, kernels, halves, rows, whole, slack, mask, spans, cut, prod,
+    scratch, labels, supra, values, queue, experiment_of, table, starts, near, ma,
 ):  # fmt: skip
     """Largest ALE in the mask, largest cluster above ``cut`` (voxels) and its mass.
 
@@ -159,6 +176,7 @@ def _iteration(
     from the whole kernels (:func:`_exact_column`). The result is that of stamping whole
     kernels everywhere, bit for bit (tested).
 
+    ``spans`` are the mask's runs of :func:`mask_spans`.
     ``prod`` (float64, ones) and ``scratch`` (float32, zeros) are the buffers of
     :func:`slab_buffers`; ``labels`` (int32, zeros) is a volume; ``supra``, ``values`` and
     ``queue`` have room for every mask voxel; ``experiment_of`` gives each focus's
@@ -178,7 +196,7 @@ def _iteration(
         x_hi = min(x_lo + prod.shape[0], nx)
         _slab_product(foci, bounds, kernel_of, kernels, halves, rows, x_lo, x_hi, scratch, prod)
         slab_low, n_cand = _read_slab(
-            flat_prod, flat_mask, x_lo, x_hi, ny, nz, limit, supra, n_cand
+            flat_prod, flat_mask, spans, x_lo, x_hi, ny, nz, limit, supra, n_cand
         )
         low = min(low, slab_low)
     _sort_foci(foci, ny, experiment_of, kernel_of, halves, starts, table)
@@ -206,7 +224,9 @@ def _iteration(
                 _slab_product(
                     foci, bounds, kernel_of, kernels, halves, whole, x_lo, x_hi, scratch, prod
                 )
-                slab_low, _ = _read_slab(flat_prod, flat_mask, x_lo, x_hi, ny, nz, -1.0, supra, 0)
+                slab_low, _ = _read_slab(
+                    flat_prod, flat_mask, spans, x_lo, x_hi, ny, nz, -1.0, supra, 0
+                )
                 low = min(low, slab_low)
         return 1.0 - low, 0, 0.0
     # Flood fill among supra-threshold voxels (face connectivity).
@@ -265,6 +285,7 @@ class Plan:
         self.slack = truncation_slack(self.kernels, len(sizes), tail)
         self.experiment_of = np.repeat(np.arange(len(sizes)), np.diff(self.bounds))
         self.mask = np.ascontiguousarray(np.asarray(mask_img.get_fdata()) > 0)
+        self.spans = mask_spans(self.mask)
         self.n_foci = int(self.bounds[-1])
         self.slab = slab
         self.null_mask = self.mask
@@ -331,7 +352,7 @@ class Plan:
         foci = np.ascontiguousarray(foci, dtype=np.int64)
         return _iteration(
             foci, self.bounds, self.kernel_of, self.kernels, self.halves, rows, self.whole,
-            slack, self.mask, float(cut), *self.buffers(),
+            slack, self.mask, self.spans, float(cut), *self.buffers(),
         )  # fmt: skip
 
 

@@ -37,7 +37,7 @@ from mnsmeta.meta_analysis.engine.kernels import (
     truncation_slack,
     truncation_tail,
 )
-from mnsmeta.meta_analysis.engine.montecarlo import _exact_candidates, _sort_foci
+from mnsmeta.meta_analysis.engine.montecarlo import _exact_candidates, _sort_foci, mask_spans
 
 #: Iterations per random stream; fixed so that the draws do not depend on the thread count.
 BLOCK = 100
@@ -87,8 +87,8 @@ def _first_at_least(cand, n_cand, x):
 
 @numba.njit(**_JIT)
 def _leave_one_out_iteration(
-    foci, bounds, kernel_of, kernels, halves, rows, mask, cuts, prod, scratch, index, cand,
-    pcand, ma, state, queue, keep, out,
+    foci, bounds, kernel_of, kernels, halves, rows, mask, spans, cuts, prod, scratch, index,
+    cand, pcand, ma, state, queue, keep, out,
 ):  # fmt: skip
     nx, ny, nz = mask.shape
     plane = ny * nz
@@ -98,21 +98,24 @@ def _leave_one_out_iteration(
     n_exp = bounds.shape[0] - 1
     floor = cuts.min()
     # Candidates: mask voxels whose full ALE exceeds the smallest cut, found slab by slab
-    # (so sorted by x), with their product of 1 - MA.
+    # (so sorted by x), with their product of 1 - MA; only each row's run of mask voxels
+    # (``spans``, :func:`.montecarlo.mask_spans`) is read.
     n_cand = 0
     for x_lo in range(0, nx, width):
         x_hi = min(x_lo + width, nx)
         _slab_product(foci, bounds, kernel_of, kernels, halves, rows, x_lo, x_hi, scratch, prod)
         offset = x_lo * plane
-        for v in range((x_hi - x_lo) * plane):
-            p = flat_prod[v]
-            flat_prod[v] = 1.0
-            if flat_mask[offset + v] and 1.0 - p > floor:
-                x, y, z = x_lo + v // plane, (v % plane) // nz, v % nz
-                cand[n_cand, 0], cand[n_cand, 1], cand[n_cand, 2] = x, y, z
-                pcand[n_cand] = p
-                n_cand += 1
-                index[x, y, z] = n_cand
+        for r in range((x_hi - x_lo) * ny):
+            for z in range(spans[x_lo * ny + r, 0], spans[x_lo * ny + r, 1]):
+                v = r * nz + z
+                p = flat_prod[v]
+                if flat_mask[offset + v] and 1.0 - p > floor:
+                    x, y = x_lo + r // ny, r % ny
+                    cand[n_cand, 0], cand[n_cand, 1], cand[n_cand, 2] = x, y, z
+                    pcand[n_cand] = p
+                    n_cand += 1
+                    index[x, y, z] = n_cand
+        prod[:] = 1.0
     # Each experiment's MA at the candidates (the maximum over its foci); a focus reaches
     # only the candidates within its kernel's half width in x.
     for e in range(n_exp):
@@ -144,9 +147,9 @@ def _leave_one_out_iteration(
 
 @numba.njit(**_JIT)
 def _added_experiments_iteration(
-    foci, bounds, kernel_of, kernels, halves, rows, mask, checkpoints, cuts, slacks, prod,
-    scratch, index, cand, counts, state, queue, keep, experiment_of, table, starts, near, ma,
-    values, out,
+    foci, bounds, kernel_of, kernels, halves, rows, mask, spans, checkpoints, cuts, slacks,
+    prod, scratch, index, cand, counts, state, queue, keep, experiment_of, table, starts,
+    near, ma, values, out,
 ):  # fmt: skip
     nx, ny, nz = mask.shape
     plane = ny * nz
@@ -158,7 +161,7 @@ def _added_experiments_iteration(
     # Slab by slab: stamp the experiments in order (kernels without their tails, ``rows``)
     # and, at each checkpoint, keep the voxels that may be above that checkpoint's cut: the
     # stamped product times the checkpoint's slack (a lower bound of the true product)
-    # below 1 - cut, as in the Monte Carlo iteration.
+    # below 1 - cut, as in the Monte Carlo iteration (reading each row's run of mask voxels).
     for x_lo in range(0, nx, width):
         x_hi = min(x_lo + width, nx)
         offset = x_lo * plane
@@ -169,13 +172,15 @@ def _added_experiments_iteration(
             )
             while j < n_checks and checkpoints[j] == e + 1:
                 limit = (1.0 - cuts[j]) / slacks[j] + 1e-9
-                for v in range((x_hi - x_lo) * plane):
-                    if flat_mask[offset + v] and flat_prod[v] < limit:
-                        n = counts[j]
-                        cand[j, n, 0] = x_lo + v // plane
-                        cand[j, n, 1] = (v % plane) // nz
-                        cand[j, n, 2] = v % nz
-                        counts[j] = n + 1
+                for r in range((x_hi - x_lo) * ny):
+                    for z in range(spans[x_lo * ny + r, 0], spans[x_lo * ny + r, 1]):
+                        v = r * nz + z
+                        if flat_mask[offset + v] and flat_prod[v] < limit:
+                            n = counts[j]
+                            cand[j, n, 0] = x_lo + r // ny
+                            cand[j, n, 1] = r % ny
+                            cand[j, n, 2] = z
+                            counts[j] = n + 1
                 j += 1
         prod[:] = 1.0
     # Each checkpoint's candidates get their exact ALE from the whole kernels of its first
@@ -209,6 +214,7 @@ class _Draws:
         self.bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
         self.experiment_of = np.repeat(np.arange(len(counts)), counts)
         self.mask = np.ascontiguousarray(np.asarray(mask_img.get_fdata()) > 0)
+        self.spans = mask_spans(self.mask)
         self.mask_ijk = np.argwhere(self.mask).astype(np.int64)
         self.n_iters = n_iters
         n_blocks = -(-n_iters // BLOCK)
@@ -324,7 +330,7 @@ def leave_one_out_null(
     def work(foci, b, row):
         _leave_one_out_iteration(
             foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.rows,
-            draws.mask, cuts,
+            draws.mask, draws.spans, cuts,
             b["prod"], b["scratch"], b["index"], b["cand"], b["pcand"], b["ma"], b["state"],
             b["queue"], b["keep"], row,
         )  # fmt: skip
@@ -368,9 +374,9 @@ def added_experiments_null(
     def work(foci, b, row):
         _added_experiments_iteration(
             foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.core,
-            draws.mask, checkpoints, cuts, slacks, b["prod"], b["scratch"], b["index"],
-            b["cand"], b["counts"], b["state"], b["queue"], b["keep"], draws.experiment_of,
-            b["table"], b["starts"], b["near"], b["ma"], b["values"], row,
+            draws.mask, draws.spans, checkpoints, cuts, slacks, b["prod"], b["scratch"],
+            b["index"], b["cand"], b["counts"], b["state"], b["queue"], b["keep"],
+            draws.experiment_of, b["table"], b["starts"], b["near"], b["ma"], b["values"], row,
         )  # fmt: skip
 
     work.buffers = _Local(make).buffers
