@@ -325,3 +325,54 @@ def test_the_overlap_stage_reads_no_setting_outside_its_key():
     source = open(overlap.__file__, encoding="utf-8").read()
     read = set(re.findall(r"settings\.(\w+)", source))
     assert read - {"jobs", "progress", "__dict__"} <= set(cache.OVERLAP_SETTINGS)
+
+
+# The robustness checks and sensitivity reruns: by the analysis's key (and the variants' own).
+REVIEW_SETTINGS = dataclasses.replace(OVERLAP_SETTINGS, n_iters=N_ITERS, sensitivity=False)
+
+
+def review(curation, results, say=None, settings=REVIEW_SETTINGS):
+    from mnsmeta.workflows.robustness import run_review
+
+    run_with_overlap(curation, results)
+    return run_review(ANALYSES, curation, curation.root, results, settings, reuse=True, say=say)
+
+
+def test_an_incremental_robustness_rerun_recomputes_the_checks_of_sad_only_and_equals_a_clean_run(
+    curations, tmp_path
+):
+    original, moved = curations["original"], curations["moved"]
+    clean = ResultsFolder(tmp_path / "clean")
+    review(original, clean)
+
+    rerun = ResultsFolder(tmp_path / "rerun")
+    review(moved, rerun)
+    said = []
+    review(original, rerun, say=said.append)
+    assert said == ["robustness checks: reused BPD; recomputed SAD, SAD_BPD_pooled"]
+    assert snapshot(rerun) == snapshot(clean)
+
+    said.clear()
+    review(original, rerun, say=said.append)  # nothing changed
+    assert said == ["robustness checks: reused SAD, BPD, SAD_BPD_pooled; recomputed none"]
+    assert snapshot(rerun) == snapshot(clean)
+
+
+def test_sensitivity_reruns_are_reused_from_their_variants_folders(curations, tmp_path):
+    original = curations["original"]
+    results = ResultsFolder(tmp_path / "results")
+    settings = dataclasses.replace(REVIEW_SETTINGS, sensitivity=True)
+    said = []
+    review(original, results, settings=settings, say=said.append)
+    (first,) = said
+    recomputed = int(first.split("sensitivity reruns: 0 reused, ")[1].split()[0])
+    assert recomputed > 0
+    before = snapshot(results)
+
+    said.clear()
+    review(original, results, settings=settings, say=said.append)
+    assert said == [
+        "robustness checks: reused SAD, BPD, SAD_BPD_pooled; recomputed none; "
+        f"sensitivity reruns: {recomputed} reused, 0 recomputed"
+    ]
+    assert snapshot(results) == before

@@ -346,8 +346,9 @@ def overlap(
 @JOBS
 @click.option("--no-sensitivity", is_flag=True, help="Skip the sensitivity reruns.")
 @WAIT
+@FORCE
 @click.pass_obj
-def robustness(obj, output, config, n_iters, n_perm, seed, jobs, no_sensitivity, wait):
+def robustness(obj, output, config, n_iters, n_perm, seed, jobs, no_sensitivity, wait, force):
     """How much weight each SAD, BPD and pooled cluster bears: results/robustness/.
 
     \b
@@ -359,7 +360,8 @@ def robustness(obj, output, config, n_iters, n_perm, seed, jobs, no_sensitivity,
                        which conclusions change
     clusters.csv       one row per cluster with all of the above
 
-    Needs `mnsmeta run` (with MNS) first.
+    Needs `mnsmeta run` (with MNS) first. A rerun recomputes the checks and sensitivity
+    reruns of the analyses that changed and reuses the others (--force recomputes all).
 
     Example: mnsmeta robustness --jobs 2
     """
@@ -371,7 +373,7 @@ def robustness(obj, output, config, n_iters, n_perm, seed, jobs, no_sensitivity,
     )
     results = results_folder(output)
     with results.locked("mnsmeta robustness", wait):
-        click.echo(robustness_stage(obj["coordinates"], results, settings, config))
+        click.echo(robustness_stage(obj["coordinates"], results, settings, config, force))
 
 
 @click.command()

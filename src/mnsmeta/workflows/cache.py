@@ -10,6 +10,10 @@ SAD therefore changes the keys of SAD, the pooled analysis, the conjunction and 
 subtraction with SAD, and of nothing else. The key is stored in each analysis's provenance;
 ``mnsmeta run`` reuses a folder whose key is the one it would compute.
 
+The robustness checks of an analysis (contributions, jackknife, fail-safe N) are keyed by
+its key and the settings they read (:func:`robustness_key`); each sensitivity rerun is an
+analysis and overlap test of its own, keyed as above in its variant's folder.
+
 The overlap tests of an analysis are keyed by the analysis's key, the masks' voxels and the
 settings (:func:`overlap_key`): a change in SAD recomputes the tests of SAD, the pooled
 analysis and the conjunction, and a changed MNS reference (hence meta-analytic mask) every
@@ -153,3 +157,28 @@ def plain(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+#: The settings the jackknife and fail-safe N read.
+ROBUSTNESS_SETTINGS = ("n_iters", "seed", "cluster_forming_p", "cluster_p")
+
+
+def robustness_key(analysis_key: str, settings: Settings) -> str:
+    """The cache key of one analysis's contributions, jackknife and fail-safe N."""
+    content = {
+        "analysis": analysis_key,
+        "settings": {name: getattr(settings, name) for name in ROBUSTNESS_SETTINGS},
+        "engine": engine_version(),
+    }
+    return _sha256(json.dumps(content, sort_keys=True, default=str))
+
+
+def table_to_json(table: pd.DataFrame) -> dict:
+    """A table as JSON-ready columns and rows that :func:`table_from_json` reads back equal."""
+    return {"columns": [str(c) for c in table.columns], "rows": plain(table.values.tolist())}
+
+
+def table_from_json(content: dict) -> pd.DataFrame:
+    return pd.DataFrame.from_records(
+        [tuple(row) for row in content["rows"]], columns=content["columns"]
+    )

@@ -416,6 +416,19 @@ class RobustnessFolder(_StageTables):
         """The results folder of one sensitivity variant's reruns."""
         return ResultsFolder(self.path / "sensitivity" / variant)
 
+    @property
+    def sensitivity_reruns(self) -> Path:
+        """The folder of every variant's reruns."""
+        return self.path / "sensitivity"
+
+    @property
+    def cache(self) -> Path:
+        """Each reviewed analysis's tables under its cache key."""
+        return self.path / "cache.json"
+
+    def read_cache(self) -> dict:
+        return _read_json(self.cache) or {}
+
 
 @dataclass(frozen=True)
 class SpecificityFolder(_StageTables):

@@ -9,7 +9,10 @@ only when complete.
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,6 +26,7 @@ from mnsmeta.inference.masks import meta_analytic_mask
 from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.clusters import cluster_table
 from mnsmeta.progress import progress
+from mnsmeta.workflows.cache import robustness_key, table_from_json, table_to_json
 from mnsmeta.workflows.masks import masks_from_results
 from mnsmeta.workflows.overlap import run_overlap, thresholded_overlap_rows
 from mnsmeta.workflows.provenance import input_checksums, now, package_versions
@@ -59,6 +63,40 @@ def _cluster_rows(analysis, clusters, dominance, jackknife, failsafe):
     )
     table.insert(0, "analysis", analysis.name)
     return table
+
+
+def _robustness_key(results: ResultsFolder, analysis: Analysis, settings) -> str | None:
+    """The robustness key of an analysis whose folder records its own cache key."""
+    key = (results.analysis(analysis).read_provenance() or {}).get("cache_key")
+    return None if key is None else robustness_key(key, settings)
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """``source`` copied to ``target`` as hard links (files are replaced, never rewritten in
+    place, so the two trees cannot change each other), or as copies where links fail."""
+
+    def link(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link, dirs_exist_ok=True)
+
+
+def _counter(counts: dict | None):
+    """A ``say`` for :func:`run_analyses` (one analysis) that counts reuses and reruns."""
+
+    def say(line: str) -> None:
+        reused, _, recomputed = line.partition("; recomputed: ")
+        if counts is None or not line.startswith("reused"):
+            return
+        if not reused.endswith(": none"):
+            counts["reused"] += 1
+        elif recomputed != "none":
+            counts["recomputed"] += 1
+
+    return say
 
 
 def _rerun_overlap(settings: Settings) -> Settings:
@@ -217,13 +255,14 @@ def _not_applicable(analysis, variant, note) -> dict:
 
 def _mask_variant_row(analysis, variant, reference, mask, overlap_inputs):
     """A variant of the MNS mask: the disorder's main map tested against the rebuilt mask."""
-    masks, results, target, settings, note = overlap_inputs
+    masks, results, target, settings, note, reuse = overlap_inputs
     overlap = run_overlap(
         [analysis],
         {**masks, "meta": mask},
         target,
         _rerun_overlap(settings),
         {analysis.name: results.load(analysis)},
+        reuse,
     )
     experiments = reference.conclusions["experiments"]
     return _row(
@@ -232,7 +271,7 @@ def _mask_variant_row(analysis, variant, reference, mask, overlap_inputs):
     )  # fmt: skip
 
 
-def _rebuilt_mask(variant, configured, curation, coordinates_dir, target, run_settings):
+def _rebuilt_mask(variant, configured, curation, coordinates_dir, target, run_settings, reuse):
     """The meta-analytic mask from the MNS reference rerun under a variant, and a note."""
     mns = mns_reference(configured)
     if mns is None:
@@ -242,7 +281,9 @@ def _rebuilt_mask(variant, configured, curation, coordinates_dir, target, run_se
     )
     if mns_curation is None:
         return None, note
-    _, outputs = run_analyses([mns], mns_curation, coordinates_dir, target, mns_settings)
+    _, outputs = run_analyses(
+        [mns], mns_curation, coordinates_dir, target, mns_settings, reuse=reuse
+    )
     made = outputs[mns.name]
     mask = meta_analytic_mask(
         made.labels,
@@ -256,7 +297,15 @@ def _rebuilt_mask(variant, configured, curation, coordinates_dir, target, run_se
 
 
 def _sensitivity(
-    analyses, configured, curation, coordinates_dir, results: ResultsFolder, settings, folder
+    analyses,
+    configured,
+    curation,
+    coordinates_dir,
+    results: ResultsFolder,
+    settings,
+    folder,
+    reuse=False,
+    counts=None,
 ):
     main_overlap = results.read_overlap()
     # Every mask the main overlap tests used, a user's mask included.
@@ -281,13 +330,13 @@ def _sensitivity(
             target = folder.sensitivity_variant(variant.name)
             if variant.name not in rebuilt:  # one MNS rerun serves every disorder analysis
                 rebuilt[variant.name] = _rebuilt_mask(
-                    variant, configured, curation, coordinates_dir, target, run_settings
+                    variant, configured, curation, coordinates_dir, target, run_settings, reuse
                 )
             mask, note = rebuilt[variant.name]
             if mask is None:
                 rows.append(_not_applicable(analysis, variant, note))
                 continue
-            overlap_inputs = (masks, results, target, settings, note)
+            overlap_inputs = (masks, results, target, settings, note, reuse)
             rows.append(_mask_variant_row(analysis, variant, reference, mask, overlap_inputs))
             continue
         if variant.name == "voxel_fwe":
@@ -310,6 +359,8 @@ def _sensitivity(
             coordinates_dir,
             target,
             variant_settings,
+            reuse=reuse,
+            say=_counter(counts),
         )
         if analysis.name not in outputs:
             rows.append(
@@ -322,13 +373,7 @@ def _sensitivity(
                 }
             )
             continue
-        overlap = run_overlap(
-            [analysis],
-            masks,
-            target,
-            _rerun_overlap(settings),
-            outputs,
-        )
+        overlap = run_overlap([analysis], masks, target, _rerun_overlap(settings), outputs, reuse)
         rows.append(
             _variant_row(
                 analysis, variant, reference, outputs[analysis.name], overlap, note, names
@@ -361,11 +406,18 @@ def run_review(
     settings: Settings,
     review: list[Analysis] | None = None,
     command: str = "mnsmeta robustness",
+    reuse: bool = False,
+    say=None,
 ) -> dict[str, pd.DataFrame]:
     """Run every robustness check for the disorder analyses; write the robustness folder.
 
     ``review`` names the ALE analyses to check instead (``mnsmeta ale --robustness``: a
     user's own, without sensitivity reruns, which need the project's curation).
+
+    With ``reuse``, an analysis's checks are read from the robustness folder when they were
+    made under the key this run computes (:func:`~mnsmeta.workflows.cache.robustness_key`),
+    and each sensitivity rerun (an analysis and its overlap tests in the variant's folder)
+    likewise; ``say`` receives a line naming what was reused and recomputed.
 
     Returns
     -------
@@ -394,13 +446,33 @@ def run_review(
         )
     parts: dict[str, list] = {}
     checks: dict[str, dict] = {}
+    previous = results.robustness.read_cache() if reuse else {}
+    cache, reused = {}, []
     with results.staged(results.robustness) as folder:
+        if reuse and results.robustness.sensitivity_reruns.is_dir():
+            # The variants' reruns are reused from their own folders, by their own keys.
+            _link_tree(results.robustness.sensitivity_reruns, folder.sensitivity_reruns)
         bar = progress(reviewed, desc="robustness", unit="analysis", show=settings.progress)
         for analysis in bar:
             bar.set_description(f"robustness {analysis.name}")
-            tables = _robustness(analysis, results, settings, checks)
-            for key, table in (tables or {}).items():
-                parts.setdefault(key, []).append(table)
+            key = _robustness_key(results, analysis, settings)
+            made = previous.get(analysis.name, {})
+            if key is not None and made.get("key") == key:
+                tables = {name: table_from_json(t) for name, t in made["tables"].items()}
+                if made["check"] is not None:
+                    checks[analysis.name] = made["check"]
+                reused.append(analysis.name)
+            else:
+                tables = _robustness(analysis, results, settings, checks)
+            if key is not None:
+                cache[analysis.name] = {
+                    "key": key,
+                    "tables": {name: table_to_json(t) for name, t in (tables or {}).items()},
+                    "check": checks.get(analysis.name),
+                }
+            for name, table in (tables or {}).items():
+                parts.setdefault(name, []).append(table)
+        write_json(folder.cache, cache, sort_keys=False)  # tables keep their column order
         tables = {key: pd.concat(value, ignore_index=True) for key, value in parts.items()}
         for key in folder.TABLES:
             table = tables.get(key, pd.DataFrame())
@@ -409,10 +481,24 @@ def run_review(
             tables[key] = table
             folder.write_table(key, table)
         if settings.sensitivity:
+            counts = {"reused": 0, "recomputed": 0}
             tables["sensitivity"] = _sensitivity(
-                reviewed, analyses, curation, coordinates_dir, results, settings, folder
-            )
+                reviewed, analyses, curation, coordinates_dir, results, settings, folder,
+                reuse, counts,
+            )  # fmt: skip
             folder.write_table("sensitivity", tables["sensitivity"])
+        if say is not None and reuse:
+            recomputed = [a.name for a in reviewed if a.name not in reused]
+            line = (
+                f"robustness checks: reused {', '.join(reused) or 'none'}; recomputed "
+                f"{', '.join(recomputed) or 'none'}"
+            )
+            if settings.sensitivity:
+                line += (
+                    f"; sensitivity reruns: {counts['reused']} reused, "
+                    f"{counts['recomputed']} recomputed"
+                )
+            say(line)
         write_json(
             folder.provenance,
             {

@@ -119,19 +119,32 @@ def run_stage(
 
 
 def robustness_stage(
-    coordinates_dir: Path, results: ResultsFolder, settings: Settings, config: Path | None = None
+    coordinates_dir: Path,
+    results: ResultsFolder,
+    settings: Settings,
+    config: Path | None = None,
+    force: bool = False,
 ) -> str:
-    """Contributions, jackknife, fail-safe N and sensitivity (``mnsmeta robustness``)."""
+    """Contributions, jackknife, fail-safe N and sensitivity (``mnsmeta robustness``).
+
+    Checks and reruns whose keys are unchanged are reused (``force`` recomputes)."""
     _positive(n_iters=settings.n_iters, n_perm=settings.n_perm)
     curation = load_valid_curation(coordinates_dir)
     analyses = analyses_of(coordinates_dir, config)
-    tables = run_review(analyses, curation, coordinates_dir, results, settings)
+    said = []
+    tables = run_review(
+        analyses, curation, coordinates_dir, results, settings, reuse=not force, say=said.append
+    )
     columns = ["analysis", "cluster", "label", "top_share", "dominated"]
     columns += ["jackknife_survived", "jackknife_n", "fragile", "fsn", "fsn_robust"]
     text = _table(tables["clusters"], columns)
     if "sensitivity" in tables:
         text += "\n" + _table(tables["sensitivity"], ["analysis", "variant", "conclusion_changes"])
-    return text + f"\nrobustness tables in {results.robustness.path}/"
+    return (
+        "".join(f"{line}\n" for line in said)
+        + text
+        + (f"\nrobustness tables in {results.robustness.path}/")
+    )
 
 
 def specificity_stage(
