@@ -270,32 +270,6 @@ def spy_on_overlap_tests(monkeypatch) -> list:
     return computed
 
 
-def test_an_incremental_rerun_recomputes_the_overlap_tests_of_sad_only_and_equals_a_clean_run(
-    curations, tmp_path, monkeypatch
-):
-    original, moved = curations["original"], curations["moved"]
-    clean = ResultsFolder(tmp_path / "clean")
-    run_with_overlap(original, clean)
-
-    rerun = ResultsFolder(tmp_path / "rerun")
-    run_with_overlap(moved, rerun)
-    computed, said = spy_on_overlap_tests(monkeypatch), []
-    run_with_overlap(original, rerun, say=said.append)
-
-    assert said == [
-        "overlap tests: reused BPD (unchanged); recomputed SAD, SAD_BPD_pooled, SAD_and_BPD"
-    ]
-    assert set(computed) == {"SAD", "SAD_BPD_pooled", "SAD_and_BPD"}
-    assert snapshot(rerun) == snapshot(clean)
-    assert rerun.overlap_table.read_bytes() == clean.overlap_table.read_bytes()
-    assert set(rerun.overlap.read_cache()) == TESTED
-
-    computed.clear()
-    run_with_overlap(original, rerun)  # nothing changed: no test computed
-    assert computed == []
-    assert snapshot(rerun) == snapshot(clean)
-
-
 def test_a_changed_mask_or_overlap_setting_recomputes_every_test(curations, tmp_path, monkeypatch):
     original = curations["original"]
     results = ResultsFolder(tmp_path / "results")
@@ -331,15 +305,30 @@ def test_the_overlap_stage_reads_no_setting_outside_its_key():
 REVIEW_SETTINGS = dataclasses.replace(OVERLAP_SETTINGS, n_iters=N_ITERS, sensitivity=False)
 
 
+@pytest.fixture
+def few_noise_draws(monkeypatch):
+    """The fail-safe N with 2 noise draws on 3 levels (mechanics, not estimates): its
+    observed fits are NiMARE's, a few seconds each."""
+    import functools
+
+    from mnsmeta.workflows import robustness
+
+    fail_safe_n = functools.partial(
+        robustness.robustness.fail_safe_n, draws=2, multiples=(0.5, 1, 2)
+    )
+    monkeypatch.setattr(robustness.robustness, "fail_safe_n", fail_safe_n)
+
+
 def review(curation, results, say=None, settings=REVIEW_SETTINGS):
+    """``mnsmeta run`` (analyses, overlap tests) and ``mnsmeta robustness``, reusing."""
     from mnsmeta.workflows.robustness import run_review
 
-    run_with_overlap(curation, results)
+    run_with_overlap(curation, results, say=say)
     return run_review(ANALYSES, curation, curation.root, results, settings, reuse=True, say=say)
 
 
-def test_an_incremental_robustness_rerun_recomputes_the_checks_of_sad_only_and_equals_a_clean_run(
-    curations, tmp_path
+def test_an_incremental_rerun_recomputes_the_tests_and_checks_of_what_sad_changed_and_equals_a_clean_run(
+    curations, tmp_path, monkeypatch, few_noise_draws
 ):
     original, moved = curations["original"], curations["moved"]
     clean = ResultsFolder(tmp_path / "clean")
@@ -347,32 +336,48 @@ def test_an_incremental_robustness_rerun_recomputes_the_checks_of_sad_only_and_e
 
     rerun = ResultsFolder(tmp_path / "rerun")
     review(moved, rerun)
-    said = []
+    computed, said = spy_on_overlap_tests(monkeypatch), []
     review(original, rerun, say=said.append)
-    assert said == ["robustness checks: reused BPD; recomputed SAD, SAD_BPD_pooled"]
+    assert said == [
+        "overlap tests: reused BPD (unchanged); recomputed SAD, SAD_BPD_pooled, SAD_and_BPD",
+        "robustness checks: reused BPD; recomputed SAD, SAD_BPD_pooled",
+    ]
+    assert set(computed) == {"SAD", "SAD_BPD_pooled", "SAD_and_BPD"}
     assert snapshot(rerun) == snapshot(clean)
+    for table in (rerun.overlap_table, rerun.overlap.cache, rerun.robustness.cache):
+        assert (
+            table.read_bytes() == clean.path.joinpath(table.relative_to(rerun.path)).read_bytes()
+        )
+    assert set(rerun.overlap.read_cache()["analyses"]) == TESTED
 
+    computed.clear()
     said.clear()
-    review(original, rerun, say=said.append)  # nothing changed
-    assert said == ["robustness checks: reused SAD, BPD, SAD_BPD_pooled; recomputed none"]
+    review(original, rerun, say=said.append)  # nothing changed: nothing computed
+    assert said == [
+        "overlap tests: reused SAD, BPD, SAD_BPD_pooled, SAD_and_BPD (unchanged); recomputed none",
+        "robustness checks: reused SAD, BPD, SAD_BPD_pooled; recomputed none",
+    ]
+    assert computed == []
     assert snapshot(rerun) == snapshot(clean)
 
 
-def test_sensitivity_reruns_are_reused_from_their_variants_folders(curations, tmp_path):
+def test_sensitivity_reruns_are_reused_from_their_variants_folders(
+    curations, tmp_path, few_noise_draws
+):
     original = curations["original"]
     results = ResultsFolder(tmp_path / "results")
     settings = dataclasses.replace(REVIEW_SETTINGS, sensitivity=True)
     said = []
     review(original, results, settings=settings, say=said.append)
-    (first,) = said
+    first = said[-1]
     recomputed = int(first.split("sensitivity reruns: 0 reused, ")[1].split()[0])
     assert recomputed > 0
     before = snapshot(results)
 
     said.clear()
     review(original, results, settings=settings, say=said.append)
-    assert said == [
+    assert said[-1] == (
         "robustness checks: reused SAD, BPD, SAD_BPD_pooled; recomputed none; "
         f"sensitivity reruns: {recomputed} reused, 0 recomputed"
-    ]
+    )
     assert snapshot(results) == before

@@ -8,6 +8,8 @@ use the same experiments and sample sizes as the maps.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 import shutil
 
@@ -20,6 +22,7 @@ from mnsmeta.curation.controls import healthy_pool
 from mnsmeta.curation.experiments import ExperimentSet
 from mnsmeta.data import databases, hygiene
 from mnsmeta.data.space import brain_mask_img
+from mnsmeta.filesystem import link_tree
 from mnsmeta.inference.masks import Mask, mask_parts
 from mnsmeta.inference.overlap import (
     BaseRateDesign,
@@ -37,7 +40,7 @@ from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.engine import AleComputer
 from mnsmeta.progress import progress
-from mnsmeta.workflows.cache import mask_digest, overlap_key, plain
+from mnsmeta.workflows.cache import canonical, mask_digest, overlap_key, plain
 from mnsmeta.workflows.masks import mask_colours, studies_on_grid, write_masks
 from mnsmeta.workflows.provenance import now, package_versions
 from mnsmeta.workflows.results import (
@@ -449,10 +452,19 @@ def run_overlap(
     # The masks and the tests made with them are replaced together, only when both are
     # complete: an interrupted `overlap --mask NEW` leaves the old mask beside its p-values.
     keys = _overlap_keys(tested, results, masks, settings)
-    previous = results.overlap.read_cache() if reuse else {}
-    cache, reused = {}, []
+    masks_key = _masks_key(masks)
+    stored = results.overlap.read_cache()
+    previous = stored.get("analyses", {}) if reuse else {}
+    # Entries of analyses not tested now stay for a later run (a sensitivity variant's
+    # folder is tested one analysis at a time).
+    tested_names = {a.name for a in tested}
+    cache = {k: v for k, v in stored.get("analyses", {}).items() if k not in tested_names}
+    reused = []
     with results.staged(results.masks) as masks_folder, results.staged(results.overlap) as folder:
-        write_masks(masks, masks_folder)
+        if reuse and stored.get("masks") == masks_key and results.masks.figure.is_file():
+            link_tree(results.masks.path, masks_folder.path)  # the same masks, written before
+        else:
+            write_masks(masks, masks_folder)
         for analysis in bar:
             bar.set_description(f"overlap {analysis.name}")
             key = keys.get(analysis.name)
@@ -529,7 +541,9 @@ def run_overlap(
                 f"overlap tests: reused {', '.join(reused)} (unchanged); recomputed "
                 f"{', '.join(recomputed) or 'none'}"
             )
-        write_json(folder.cache, cache, sort_keys=False)  # rows keep their column order
+        # Analyses in name order, the rows' columns in theirs.
+        content = {"masks": masks_key, "analyses": dict(sorted(cache.items()))}
+        write_json(folder.cache, content, sort_keys=False)
         overlap = pd.DataFrame(rows)
         write_csv(overlap, folder.overlap, float_format=FLOAT_FORMAT)
         per_cluster = (
@@ -552,6 +566,14 @@ def run_overlap(
         )
     write_csv(overlap, results.overlap_table, float_format=FLOAT_FORMAT)
     return overlap
+
+
+def _masks_key(masks: dict[str, Mask]) -> str:
+    """What the masks folder's files depend on: each mask's voxels and description."""
+    content = {
+        name: [mask_digest(mask.data), canonical(mask.description)] for name, mask in masks.items()
+    }
+    return hashlib.sha256(json.dumps(content, default=str).encode("utf-8")).hexdigest()
 
 
 def _overlap_keys(tested, results: ResultsFolder, masks, settings) -> dict[str, str]:

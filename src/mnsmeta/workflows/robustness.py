@@ -9,10 +9,7 @@ only when complete.
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +18,7 @@ from mnsmeta.curation.analyses import Analysis, mns_reference
 from mnsmeta.curation.records import Curation
 from mnsmeta.data.space import brain_mask_img
 from mnsmeta.errors import MnsmetaInputError
+from mnsmeta.filesystem import link_tree
 from mnsmeta.inference import robustness, sensitivity
 from mnsmeta.inference.masks import meta_analytic_mask
 from mnsmeta.meta_analysis.ale import analysis_seed
@@ -69,19 +67,6 @@ def _robustness_key(results: ResultsFolder, analysis: Analysis, settings) -> str
     """The robustness key of an analysis whose folder records its own cache key."""
     key = (results.analysis(analysis).read_provenance() or {}).get("cache_key")
     return None if key is None else robustness_key(key, settings)
-
-
-def _link_tree(source: Path, target: Path) -> None:
-    """``source`` copied to ``target`` as hard links (files are replaced, never rewritten in
-    place, so the two trees cannot change each other), or as copies where links fail."""
-
-    def link(src, dst):
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
-    shutil.copytree(source, target, copy_function=link, dirs_exist_ok=True)
 
 
 def _counter(counts: dict | None):
@@ -451,7 +436,7 @@ def run_review(
     with results.staged(results.robustness) as folder:
         if reuse and results.robustness.sensitivity_reruns.is_dir():
             # The variants' reruns are reused from their own folders, by their own keys.
-            _link_tree(results.robustness.sensitivity_reruns, folder.sensitivity_reruns)
+            link_tree(results.robustness.sensitivity_reruns, folder.sensitivity_reruns)
         bar = progress(reviewed, desc="robustness", unit="analysis", show=settings.progress)
         for analysis in bar:
             bar.set_description(f"robustness {analysis.name}")
@@ -472,7 +457,8 @@ def run_review(
                 }
             for name, table in (tables or {}).items():
                 parts.setdefault(name, []).append(table)
-        write_json(folder.cache, cache, sort_keys=False)  # tables keep their column order
+        # Analyses in name order, the tables' columns in theirs.
+        write_json(folder.cache, dict(sorted(cache.items())), sort_keys=False)
         tables = {key: pd.concat(value, ignore_index=True) for key, value in parts.items()}
         for key in folder.TABLES:
             table = tables.get(key, pd.DataFrame())
