@@ -362,7 +362,7 @@ def test_an_incremental_rerun_recomputes_the_tests_and_checks_of_what_sad_change
 
 
 def test_sensitivity_reruns_are_reused_from_their_variants_folders(
-    curations, tmp_path, few_noise_draws
+    curations, tmp_path, monkeypatch, few_noise_draws
 ):
     original = curations["original"]
     results = ResultsFolder(tmp_path / "results")
@@ -375,7 +375,9 @@ def test_sensitivity_reruns_are_reused_from_their_variants_folders(
     before = snapshot(results)
 
     said.clear()
+    computed = spy_on_overlap_tests(monkeypatch)
     review(original, results, settings=settings, say=said.append)
+    assert computed == []  # no overlap test of the main run or of a variant rerun
     assert said[-1] == (
         "robustness checks: reused SAD, BPD, SAD_BPD_pooled; recomputed none; "
         f"sensitivity reruns: {recomputed} reused, 0 recomputed"

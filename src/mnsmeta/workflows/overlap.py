@@ -404,6 +404,7 @@ def run_overlap(
     outputs: dict[str, AnalysisResult] | None = None,
     reuse: bool = False,
     say=None,
+    analyses_in: ResultsFolder | None = None,
 ) -> pd.DataFrame:
     """Run both tests for each tested analysis and mask; write the overlap tables.
 
@@ -425,6 +426,9 @@ def run_overlap(
         instead of recomputing them. False recomputes every test (``--force``).
     say : callable, optional
         Receives one line naming the analyses whose tests were reused and recomputed.
+    analyses_in : ResultsFolder, optional
+        The folder holding the analyses' own folders (and cache keys), when not ``results``
+        (a sensitivity variant of the mask tests the main run's maps in its own folder).
 
     Returns
     -------
@@ -451,7 +455,7 @@ def run_overlap(
     bar = progress(tested, desc="overlap", unit="analysis", show=settings.progress)
     # The masks and the tests made with them are replaced together, only when both are
     # complete: an interrupted `overlap --mask NEW` leaves the old mask beside its p-values.
-    keys = _overlap_keys(tested, results, masks, settings)
+    keys = _overlap_keys(tested, analyses_in or results, masks, settings)
     masks_key = _masks_key(masks)
     stored = results.overlap.read_cache()
     previous = stored.get("analyses", {}) if reuse else {}
@@ -465,6 +469,9 @@ def run_overlap(
             link_tree(results.masks.path, masks_folder.path)  # the same masks, written before
         else:
             write_masks(masks, masks_folder)
+        for name in cache:  # the kept entries' figures stay beside them
+            if results.overlap.figure(name).is_file():
+                shutil.copy2(results.overlap.figure(name), folder.figure(name))
         for analysis in bar:
             bar.set_description(f"overlap {analysis.name}")
             key = keys.get(analysis.name)

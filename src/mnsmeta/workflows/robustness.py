@@ -248,6 +248,7 @@ def _mask_variant_row(analysis, variant, reference, mask, overlap_inputs):
         _rerun_overlap(settings),
         {analysis.name: results.load(analysis)},
         reuse,
+        analyses_in=results,
     )
     experiments = reference.conclusions["experiments"]
     return _row(
