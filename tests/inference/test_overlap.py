@@ -315,3 +315,25 @@ def test_bounded_draws_replay_numpy_integers(n):
         value, pos = _bounded(words, pos, n)
         found.append(int(value))
     assert found == expected
+
+
+@pytest.mark.parametrize("cut, size_cut", [(0.5, 0), (0.5, 40), (0.9, 3), (1.1, 0)])
+def test_large_clusters_from_the_box_around_them_are_those_of_the_whole_volume(cut, size_cut):
+    """Labelling the box around the supra-threshold voxels finds the whole volume's clusters
+    (face connectivity), including clusters touching the brain's edge."""
+    from scipy import ndimage
+
+    from mnsmeta.inference.overlap import in_large_clusters
+    from mnsmeta.meta_analysis.clusters import CONNECTIVITY
+
+    rng = np.random.default_rng(2)
+    smooth = ndimage.gaussian_filter(rng.random(BRAIN.shape), 1.5)
+    values = (smooth - smooth[BRAIN].min()) / np.ptp(smooth[BRAIN])
+    volume = np.where(BRAIN, values, 0.0)
+    labels, _ = ndimage.label(volume >= cut, CONNECTIVITY)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    expected = (sizes > size_cut)[labels[BRAIN]]
+    found = in_large_clusters(volume[BRAIN], np.argwhere(BRAIN), cut, size_cut)
+    np.testing.assert_array_equal(found, expected)
+    assert expected.any() == (cut < 1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 from nimare.meta.cbma.ale import ALE
 from nimare.utils import mm2vox
 
@@ -62,3 +63,18 @@ def test_grey_matter_null_space_is_a_subset_of_the_brain():
     assert grey.sum() < brain.sum()
     assert not (grey & ~brain).any()
     assert grey.sum() > 0.4 * brain.sum()
+
+
+@pytest.mark.parametrize("zooms", [(2.0, 2.0, 2.0), (3.0, 3.0, 3.0)])
+def test_kept_kernels_are_nimares(zooms):
+    """The kernels kept per sample size and voxel size are ``get_ale_kernel``'s, exactly."""
+    import nibabel as nib
+    from nimare.meta.utils import get_ale_kernel
+
+    from mnsmeta.meta_analysis.engine.kernels import _ale_kernel
+
+    image = nib.Nifti1Image(np.zeros((4, 4, 4), dtype=np.uint8), np.diag([*zooms, 1.0]))
+    for n in (5, 12, 33.5, 1000):
+        np.testing.assert_array_equal(
+            _ale_kernel(n, zooms), get_ale_kernel(image, sample_size=n)[1]
+        )

@@ -426,6 +426,34 @@ class BaseRateDesign:
     size_cut: float
 
 
+def in_large_clusters(values, brain_ijk, cut, size_cut) -> np.ndarray:
+    """Which brain voxels lie in a face-connected cluster of ``values >= cut`` larger than
+    ``size_cut`` voxels.
+
+    ``values`` are given at the brain voxels ``brain_ijk`` (C order). Only the box around
+    the voxels at or above the cut is labelled (the whole volume took a fifth of the
+    base-rate nulls): the same clusters, as no cluster reaches outside it.
+    """
+    from scipy import ndimage
+
+    from mnsmeta.meta_analysis.clusters import CONNECTIVITY
+
+    supra = np.flatnonzero(values >= cut)
+    out = np.zeros(len(values), dtype=bool)
+    if not len(supra):
+        return out
+    where = brain_ijk[supra]
+    low = where.min(axis=0)
+    local = where - low
+    box = np.zeros(tuple(local.max(axis=0) + 1), dtype=bool)
+    box[tuple(local.T)] = True
+    labels, _ = ndimage.label(box, CONNECTIVITY)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    out[supra] = (sizes > size_cut)[labels[tuple(local.T)]]
+    return out
+
+
 def base_rate_null(
     computer: AleComputer,
     designs: list[BaseRateDesign],
@@ -448,12 +476,9 @@ def base_rate_null(
     overlap : dict
         Mask name -> (n_sets,) int array: voxels of the thresholded set inside the mask.
     """
-    from scipy import ndimage
-
-    from mnsmeta.meta_analysis.clusters import CONNECTIVITY
-
     rng = np.random.default_rng(seed)
     brain = computer.mask
+    brain_ijk = np.argwhere(brain)
     # The masks' voxels as one index array into the brain's voxels, cut per mask: every
     # mask's statistics from one gather and a segmented reduction.
     names = [name for name, mask in masks.items() if mask[brain].any()]
@@ -463,7 +488,6 @@ def base_rate_null(
     sizes = np.array([len(i) for i in indices])
     roi = [{name: np.zeros((n_sets, 2)) for name in masks} for _ in designs]
     overlap = {name: np.zeros(n_sets, dtype=int) for name in masks}
-    volume = np.zeros(brain.shape)
     for iteration in range(n_sets):
         significant = np.ones(int(brain.sum()), dtype=bool)
         for number, design in enumerate(designs):
@@ -475,11 +499,7 @@ def base_rate_null(
                 maxima = np.maximum.reduceat(gathered, starts)
                 for position, name in enumerate(names):
                     roi[number][name][iteration] = means[position], maxima[position]
-            volume[brain] = values
-            labels, _ = ndimage.label(volume >= design.cut, CONNECTIVITY)
-            cluster_sizes = np.bincount(labels.ravel())
-            cluster_sizes[0] = 0
-            significant &= (cluster_sizes > design.size_cut)[labels[brain]]
+            significant &= in_large_clusters(values, brain_ijk, design.cut, design.size_cut)
         if names:
             counts = np.add.reduceat(significant[gather].astype(int), starts)
             for position, name in enumerate(names):
