@@ -580,7 +580,7 @@ def _masks_key(masks: dict[str, Mask]) -> str:
     content = {
         name: [mask_digest(mask.data), canonical(mask.description)] for name, mask in masks.items()
     }
-    return hashlib.sha256(json.dumps(content, default=str).encode("utf-8")).hexdigest()
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _overlap_keys(tested, results: ResultsFolder, masks, settings) -> dict[str, str]:

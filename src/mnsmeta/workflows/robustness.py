@@ -24,7 +24,7 @@ from mnsmeta.inference.masks import meta_analytic_mask
 from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.clusters import cluster_table
 from mnsmeta.progress import progress
-from mnsmeta.workflows.cache import robustness_key, table_from_json, table_to_json
+from mnsmeta.workflows.cache import plain, robustness_key, table_from_json, table_to_json
 from mnsmeta.workflows.masks import masks_from_results
 from mnsmeta.workflows.overlap import run_overlap, thresholded_overlap_rows
 from mnsmeta.workflows.provenance import input_checksums, now, package_versions
@@ -454,7 +454,7 @@ def run_review(
                 cache[analysis.name] = {
                     "key": key,
                     "tables": {name: table_to_json(t) for name, t in (tables or {}).items()},
-                    "check": checks.get(analysis.name),
+                    "check": plain(checks.get(analysis.name)),
                 }
             for name, table in (tables or {}).items():
                 parts.setdefault(name, []).append(table)
