@@ -383,3 +383,17 @@ def test_sensitivity_reruns_are_reused_from_their_variants_folders(
         f"sensitivity reruns: {recomputed} reused, 0 recomputed"
     )
     assert snapshot(results) == before
+
+
+def test_the_robustness_checks_read_no_setting_outside_their_key():
+    import inspect
+    import re
+
+    from mnsmeta.workflows import cache, robustness
+
+    source = inspect.getsource(robustness._robustness) + inspect.getsource(
+        robustness._iterations_bar
+    )
+    read = set(re.findall(r"settings\.(\w+)", source))
+    assert read, "the checks read their settings from `settings`"
+    assert read - {"jobs", "progress"} <= set(cache.ROBUSTNESS_SETTINGS)

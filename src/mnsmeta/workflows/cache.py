@@ -179,6 +179,8 @@ def table_to_json(table: pd.DataFrame) -> dict:
 
 
 def table_from_json(content: dict) -> pd.DataFrame:
+    """The table :func:`table_to_json` wrote (columns in order, each column's type inferred
+    from its values as when the table was built from rows)."""
     return pd.DataFrame.from_records(
         [tuple(row) for row in content["rows"]], columns=content["columns"]
     )
