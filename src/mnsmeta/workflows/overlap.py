@@ -588,7 +588,7 @@ def _overlap_keys(tested, results: ResultsFolder, masks, settings) -> dict[str, 
     digests = {name: mask_digest(mask.data) for name, mask in masks.items()}
     keys = {}
     for analysis in tested:
-        key = (results.analysis(analysis).read_provenance() or {}).get("cache_key")
+        key = results.analysis(analysis).cache_key()
         if key is not None:
             keys[analysis.name] = overlap_key(key, digests, settings)
     return keys

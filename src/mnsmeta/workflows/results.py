@@ -278,6 +278,10 @@ class AnalysisFolder:
     def read_provenance(self) -> dict | None:
         return _read_json(self.provenance)
 
+    def cache_key(self) -> str | None:
+        """The cache key the analysis was computed under (None: written before keys)."""
+        return (self.read_provenance() or {}).get("cache_key")
+
     # -- writers -------------------------------------------------------------------------
 
     def write_experiments(self, experiments: ExperimentSet) -> None:

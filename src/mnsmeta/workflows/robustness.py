@@ -65,23 +65,8 @@ def _cluster_rows(analysis, clusters, dominance, jackknife, failsafe):
 
 def _robustness_key(results: ResultsFolder, analysis: Analysis, settings) -> str | None:
     """The robustness key of an analysis whose folder records its own cache key."""
-    key = (results.analysis(analysis).read_provenance() or {}).get("cache_key")
+    key = results.analysis(analysis).cache_key()
     return None if key is None else robustness_key(key, settings)
-
-
-def _counter(counts: dict | None):
-    """A ``say`` for :func:`run_analyses` (one analysis) that counts reuses and reruns."""
-
-    def say(line: str) -> None:
-        reused, _, recomputed = line.partition("; recomputed: ")
-        if counts is None or not line.startswith("reused"):
-            return
-        if not reused.endswith(": none"):
-            counts["reused"] += 1
-        elif recomputed != "none":
-            counts["recomputed"] += 1
-
-    return say
 
 
 def _rerun_overlap(settings: Settings) -> Settings:
@@ -339,6 +324,7 @@ def _sensitivity(
             rows.append(_not_applicable(analysis, variant, note))
             continue
         target = folder.sensitivity_variant(variant.name)
+        reused = []
         _, outputs = run_analyses(
             [sensitivity.variant_analysis(variant, analysis)],
             variant_curation,
@@ -346,7 +332,7 @@ def _sensitivity(
             target,
             variant_settings,
             reuse=reuse,
-            say=_counter(counts),
+            reused_into=reused,
         )
         if analysis.name not in outputs:
             rows.append(
@@ -359,6 +345,8 @@ def _sensitivity(
                 }
             )
             continue
+        if counts is not None:
+            counts["reused" if reused else "recomputed"] += 1
         overlap = run_overlap([analysis], masks, target, _rerun_overlap(settings), outputs, reuse)
         rows.append(
             _variant_row(

@@ -33,7 +33,7 @@ from mnsmeta.meta_analysis.datasets import to_dataset
 from mnsmeta.meta_analysis.engine import dask_cluster
 from mnsmeta.progress import progress
 from mnsmeta.workflows.boilerplate import dataset_description, methods_text
-from mnsmeta.workflows.cache import analysis_key
+from mnsmeta.workflows.cache import analysis_key, plain
 from mnsmeta.workflows.figures import plot_map
 from mnsmeta.workflows.provenance import input_checksums, now, package_versions
 from mnsmeta.workflows.results import (
@@ -475,6 +475,7 @@ def run_analyses(
     command: str = "mnsmeta run",
     reuse: bool = False,
     say=None,
+    reused_into: list | None = None,
 ) -> tuple[pd.DataFrame, dict[str, AnalysisResult]]:
     """Run analyses in order and write them into ``results``.
 
@@ -502,6 +503,8 @@ def run_analyses(
         settings and input checksums). False recomputes every analysis (``--force``).
     say : callable, optional
         Receives one line naming the analyses reused and those recomputed.
+    reused_into : list, optional
+        Receives the names of the analyses reused.
 
     Returns
     -------
@@ -593,6 +596,8 @@ def run_analyses(
                 },
             )
         rows.append(row)
+    if reused_into is not None:
+        reused_into.extend(reused)
     if say is not None:
         say(
             f"reused (unchanged inputs and settings): {', '.join(reused) or 'none'}; "
@@ -649,7 +654,7 @@ SUMMARY_ORDER = [
 def _plain(row: dict) -> dict:
     """A summary row with Python scalars (as JSON reads them back) in :data:`SUMMARY_ORDER`,
     unknown columns last, so that a fresh row and a reused one make the same table."""
-    values = {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()}
+    values = plain(row)
     known = [k for k in SUMMARY_ORDER if k in values]
     return {k: values[k] for k in [*known, *sorted(set(values) - set(known))]}
 
