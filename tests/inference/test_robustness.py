@@ -4,6 +4,7 @@ behave as their definitions say on synthetic data with a known answer."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -134,6 +135,30 @@ def test_shared_nulls_do_not_depend_on_the_number_of_threads(small_design):
     np.testing.assert_array_equal(one, two)
 
 
+def test_a_null_that_stops_early_keeps_every_entry_it_computes(small_design, monkeypatch):
+    """``needed`` drops the top checkpoints between rounds; what is computed is the full
+    null's, for any number of threads, and the dropped entries are marked -1."""
+    sizes, counts, cuts = small_design
+    checkpoints, n_iters = [3, 5, 9], 700
+    monkeypatch.setattr(shared_nulls, "ROUND_BLOCKS", 2)
+    args = (brain_mask_img(), sizes, counts, checkpoints, cuts[:3], n_iters, 4)
+    full = shared_nulls.added_experiments_null(*args, n_jobs=2)
+    calls = []
+
+    def needed(done):
+        calls.append(len(done))
+        return {200: 2, 400: 1}.get(len(done), 3)
+
+    for jobs in (1, 2):
+        calls.clear()
+        early = shared_nulls.added_experiments_null(*args, n_jobs=jobs, needed=needed)
+        assert calls == [200, 400, 600, 700]  # a round: 2 blocks of 100 iterations
+        np.testing.assert_array_equal(early[:200], full[:200])
+        np.testing.assert_array_equal(early[200:400, :2], full[200:400, :2])
+        assert (early[200:, 2] == -1).all() and (early[400:, 1:] == -1).all()
+        np.testing.assert_array_equal(early[400:, 0], full[400:, 0])
+
+
 def test_full_dataset_column_agrees_with_the_engine_null_in_distribution():
     # Two-sample Kolmogorov-Smirnov test of the largest random cluster: the shared null's
     # full-dataset column (seed 1) against NiMARE's procedure on our engine (seed 2).
@@ -238,6 +263,69 @@ def test_the_bisection_finds_what_a_scan_of_every_level_finds():
         for last, first in scan.values()
     ]
     assert row["fsn"] == round(np.mean(midpoints))
+
+
+def test_nested_fits_are_nimares_fits_of_each_leading_subset():
+    """One MA computation gives NiMARE's ALE map and cut of every leading subset, bit for bit
+    (the fail-safe N's observed maps at every noise level)."""
+    from nimare.meta.cbma.ale import ALE
+
+    from mnsmeta.meta_analysis.nimare_adapter import cluster_forming_cut, nested_ale_fits, quiet
+
+    experiments, _ = synthetic([20] * 4, n_background=6)
+    noise = robustness.noise_experiments(experiments, 25, seed=3)
+    dataset = to_dataset(experiments.plus(noise), positional_ids=True)
+    sizes = [10, 11, 17, 35]
+    fits = list(nested_ale_fits(dataset, sizes, 0.001))
+    assert len(fits) == len(sizes)
+    for size, (stat, cut) in zip(sizes, fits, strict=True):
+        with quiet():
+            estimator = ALE()
+            result = estimator.fit(dataset.slice(list(dataset.ids[:size])))
+        np.testing.assert_array_equal(
+            stat, result.get_map("stat", return_type="image").get_fdata()
+        )
+        assert cut == cluster_forming_cut(estimator, 0.001)
+    assert fits[0][1] < fits[-1][1]  # more experiments, a higher cut
+    with pytest.raises(ValueError, match="beyond"):
+        list(nested_ale_fits(dataset, [36], 0.001))
+
+
+@pytest.mark.parametrize(
+    "decided, top",
+    [
+        ([True, False, False, False], -1),  # not significant without noise: nothing probed
+        ([False, False, False, False], 3),  # every level may be probed
+        ([False, False, True, True], 1),  # the middle is out: only the lower half
+        ([False, True, False, False], 3),  # a decided level below open ones changes nothing
+        ([False, False, False, False, False, False, True], 5),
+    ],
+)
+def test_the_levels_still_needed_are_those_a_bisection_may_probe_undecided(decided, top):
+    assert robustness._last_undecided_probe(np.array(decided)) == top
+
+
+def test_the_sequential_fail_safe_null_takes_the_full_nulls_decisions(monkeypatch):
+    """Stopping the top levels early changes the iterations behind a decision, never the
+    decision: both tables equal the full null's (Besag & Clifford's exact rule)."""
+    monkeypatch.setattr(shared_nulls, "ROUND_BLOCKS", 1)
+    experiments, _ = synthetic([20] * 4)
+    labels = significant_clusters(experiments)
+    levels = (3, 6, 9, 12, 15, 18, 21, 25, 30, 40, 60, 80)
+    runs = [
+        robustness.fail_safe_n(
+            experiments, labels, 600, 0, n_jobs=2, levels=levels, draws=3, sequential=sequential
+        )
+        for sequential in (True, False)
+    ]
+    (table, by_level), (full_table, full_by_level) = runs
+    pd.testing.assert_frame_equal(table, full_table)
+    pd.testing.assert_frame_equal(
+        by_level.drop(columns="null_iterations"), full_by_level.drop(columns="null_iterations")
+    )
+    assert (full_by_level["null_iterations"] == 600).all()
+    stopped = by_level[by_level["null_iterations"] < 600]
+    assert len(stopped) and not stopped["significant"].any()
 
 
 def test_noise_foci_fall_in_grey_matter_and_draws_differ_only_in_where():

@@ -198,3 +198,24 @@ def test_readings_take_the_power_at_the_effect_of_interest():
     assert table.loc["SAD>HC", "reading"] == "inconclusive (power 50%)"
     assert table.loc["SAD>HC", "mde"] == 8
     assert table.loc["HC>SAD", "reading"] == "exceeds"
+
+
+def test_the_largest_value_outside_some_columns_is_np_delete_then_max():
+    """The power replicates' shortcut: each row's top columns, in order, stand in for the
+    whole row unless every one of them is excluded."""
+    from mnsmeta.inference.specificity import _LargestOutside
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 40, size=(50, 300)).astype(float)  # many ties
+    largest = _LargestOutside(values, keep=8)
+    top_of_row_0 = largest.cols[0]
+    for columns in (
+        np.array([], dtype=np.int64),
+        rng.choice(300, 20, replace=False),
+        np.sort(top_of_row_0),  # row 0 falls back to the whole row
+        np.arange(290),
+        np.arange(300),  # nothing left: -inf
+    ):
+        rest = np.delete(values, columns, axis=1)
+        expected = rest.max(axis=1) if rest.shape[1] else np.full(50, -np.inf)
+        np.testing.assert_array_equal(largest.outside(columns), expected)

@@ -23,7 +23,9 @@ made them (the exact foci and sample sizes), so it judges the clusters that were
   at which the cluster is still significant and the first at which it is not; the fail-safe
   N is the mean over draws of the midpoint between the two, with the range over draws. A
   cluster is *robust* when that estimate reaches the benchmark. Only the locations vary
-  between draws, so one Monte Carlo null per level serves every draw.
+  between draws, so one Monte Carlo null per level serves every draw; it stops early at
+  the levels whose decisions are already certain (exact sequential Monte Carlo: the same
+  decisions as the full null). The fail-safe N is an estimate built from decisions.
 
 The nulls of all leave-one-out subsets, and of all noise levels, come from one set of random
 draws each (:mod:`mnsmeta.meta_analysis.engine.shared_nulls`); the observed maps and cuts
@@ -42,7 +44,7 @@ from mnsmeta.meta_analysis.ale import settle_heap
 from mnsmeta.meta_analysis.clusters import CONNECTIVITY
 from mnsmeta.meta_analysis.datasets import to_dataset
 from mnsmeta.meta_analysis.engine import added_experiments_null, leave_one_out_null
-from mnsmeta.meta_analysis.nimare_adapter import cluster_forming_cut, quiet
+from mnsmeta.meta_analysis.nimare_adapter import cluster_forming_cut, nested_ale_fits, quiet
 
 #: Eickhoff et al. (2016): a cluster driven by one or two experiments is not convergence.
 ONE_EXPERIMENT_SHARE = 0.5
@@ -263,6 +265,10 @@ def jackknife(
     return table, check
 
 
+#: The fail-safe N's evidence: per draw, probed level and cluster, the decision and the
+#: null iterations it rests on (fewer than asked where the level was decided early).
+LEVEL_COLUMNS = ["draw", "cluster", "noise_experiments", "significant", "null_iterations"]
+
 JACKKNIFE_COLUMNS = [
     "cluster",
     "survived",
@@ -273,6 +279,42 @@ JACKKNIFE_COLUMNS = [
     "median_retained_pct",
     "max_peak_shift_mm",
 ]
+
+
+def _upper_p(exceedances, n: int):
+    """NiMARE's upper-tail p (``null_to_p``) of a value that ``exceedances`` of ``n`` null
+    values match or beat, before its clipping to ``[1/n, 1 - 1/n]``."""
+    return 1 - (n - np.asarray(exceedances, dtype=float)) / n
+
+
+def _last_undecided_probe(decided: np.ndarray) -> int:
+    """The highest level that :func:`fail_safe_n`'s bisection may probe while its decision
+    is still open (-1: none), following both outcomes of every open decision.
+
+    ``decided[j]``: level ``j`` is known to be "not significant"; an open level may turn
+    out either way.
+    """
+    top = -1
+    if decided[0]:
+        return top
+    top = 0
+    paths = [(0, len(decided))]
+    while paths:
+        low, high = paths.pop()
+        if high - low <= 1:
+            continue
+        middle = (low + high) // 2
+        paths.append((low, middle))
+        if not decided[middle]:
+            top = max(top, middle)
+            paths.append((middle, high))
+    return top
+
+
+def _p_upper(value: float, null: np.ndarray) -> float:
+    from nimare.stats import null_to_p
+
+    return float(null_to_p(float(value), np.asarray(null, float), "upper"))
 
 
 def _peak(stat: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -293,6 +335,7 @@ def fail_safe_n(
     levels=None,
     draws: int = NOISE_DRAWS,
     null_space: str = "gm",
+    sequential: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fail-safe N of each cluster: noise experiments it withstands (Acar et al., 2018).
 
@@ -301,6 +344,17 @@ def fail_safe_n(
     a bisection over the grid finds, per cluster, the last level with the cluster significant
     and the first without (significance assumed to fall with more noise, as it does in
     expectation); the estimate is the mean over draws of their midpoint.
+
+    Each probe is a decision at ``cluster_p``, and with ``sequential`` (the default) the
+    null stops early where the decisions are already certain (exact sequential Monte
+    Carlo, after Besag & Clifford, 1991): every draw's observed map at every level is
+    computed first (:func:`~mnsmeta.meta_analysis.nimare_adapter.nested_ale_fits`, one MA
+    computation per draw), and every :data:`~mnsmeta.meta_analysis.engine.shared_nulls.
+    ROUND_BLOCKS` blocks of iterations the top levels whose every overlapping cluster has
+    already been matched by enough null clusters (so that its p cannot fall below
+    ``cluster_p`` whatever the remaining iterations hold) are no longer stamped. The
+    decisions, and so both tables except ``null_iterations``, are those of the full null
+    (``sequential=False``; tested).
 
     Returns
     -------
@@ -311,7 +365,9 @@ def fail_safe_n(
         of the grid counts at the top level for that draw (the estimate is then a lower
         bound, said in ``fsn_text``).
     levels : pandas.DataFrame
-        Per draw, noise level probed and cluster: significant or not (the evidence).
+        Per draw, noise level probed and cluster: significant or not (the evidence), and
+        ``null_iterations``, the null iterations behind the decision (``n_iters`` unless
+        the level was decided "not significant" early).
     """
     n = len(experiments.ids)
     if levels is None:
@@ -323,35 +379,69 @@ def fail_safe_n(
         for s in seeds[:draws]
     ]
     checkpoints = [n + k for k in grid]
-    datasets = [to_dataset(experiments.plus(x), positional_ids=True) for x in noise]
-
-    def observed(d: int, j: int):
-        return _observed(datasets[d], range(checkpoints[j]), cluster_forming_p)
-
+    clusters = cluster_ids(labels)
+    # Every draw's observed map at every level, reduced to what a decision needs: per
+    # cluster, the largest observed cluster that overlaps it (0: none).
+    overlapping = np.zeros((draws, len(grid), len(clusters)), dtype=np.int64)
+    cuts = []
+    for d, extended in enumerate(noise):
+        dataset = to_dataset(experiments.plus(extended), positional_ids=True)
+        settle_heap()
+        fits = nested_ale_fits(dataset, checkpoints, cluster_forming_p)
+        for j, (stat, cut) in enumerate(fits):
+            if d == 0:
+                cuts.append(cut)
+            found, _ = ndimage.label(stat > cut, CONNECTIVITY)
+            sizes = np.bincount(found.ravel())
+            for i, c in enumerate(clusters):
+                touching = np.unique(found[(labels == c) & (found > 0)])
+                overlapping[d, j, i] = sizes[touching].max() if len(touching) else 0
     # A level's cut depends on where the foci fall only through the MA maps' value
     # histograms (barely); the null uses each level's cut in the first draw, and each
-    # probe its own draw's cut. (Maps are not kept: a pooled analysis would hold dozens.)
-    cuts = {j: observed(0, j)[1] for j in range(len(grid))}
+    # probe its own draw's cut.
+
+    def needed(done: np.ndarray) -> int:
+        # A probe is decided "not significant" once its overlapping cluster is matched or
+        # beaten by so many null clusters that no later iteration can bring its p below
+        # cluster_p (NiMARE's upper-tail p only grows with more exceedances); "significant"
+        # needs every iteration. The levels still needed are those some bisection may yet
+        # probe undecided; levels are stamped in order, so only the top ones can stop.
+        exceed = (done[None, :, :, None] >= overlapping[:, None, :, :]).sum(axis=1)
+        decided = (overlapping == 0) | (_upper_p(exceed, n_iters) >= cluster_p)
+        top = -1
+        for d in range(draws):
+            for i in range(len(clusters)):
+                top = max(top, _last_undecided_probe(decided[d, :, i]))
+        return top + 1
+
     everything = experiments.plus(noise[0])
     null = added_experiments_null(
         brain_mask_img(),
         everything.sample_sizes,
         everything.counts,
         checkpoints,
-        [cuts[j] for j in range(len(grid))],
+        cuts,
         n_iters,
         seeds[draws].generate_state(1)[0],
         n_jobs,
         progress,
+        needed=needed if sequential else None,
     )
-    clusters = cluster_ids(labels)
+    complete = null.min(axis=0) >= 0  # the levels whose null ran every iteration
+    iterations = np.where(complete, n_iters, np.argmax(null < 0, axis=0))
     probed = {}
 
     def significant(d: int, j: int) -> dict[int, bool]:
+        # A cluster is significant at a probe when the largest observed cluster overlapping
+        # it is (p falls with size): as significant_voxels(...)[labels == c].any().
         if (d, j) not in probed:
-            stat, cut = observed(d, j)
-            voxels = significant_voxels(stat, cut, null[:, j], cluster_p)
-            probed[d, j] = {c: bool(voxels[labels == c].any()) for c in clusters}
+            found = {}
+            for i, c in enumerate(clusters):
+                size = overlapping[d, j, i]
+                found[c] = bool(
+                    size > 0 and complete[j] and _p_upper(size, null[:, j]) < cluster_p
+                )
+            probed[d, j] = found
         return probed[d, j]
 
     rows, level_rows = [], []
@@ -394,10 +484,14 @@ def fail_safe_n(
     for (d, j), found in sorted(probed.items()):
         for c, ok in found.items():
             level_rows.append(
-                {"draw": d, "cluster": c, "noise_experiments": grid[j], "significant": ok}
+                {
+                    "draw": d,
+                    "cluster": c,
+                    "noise_experiments": grid[j],
+                    "significant": ok,
+                    "null_iterations": int(iterations[j]),
+                }
             )
-    by_level = pd.DataFrame(
-        level_rows, columns=["draw", "cluster", "noise_experiments", "significant"]
-    )
+    by_level = pd.DataFrame(level_rows, columns=LEVEL_COLUMNS)
     columns = ["cluster", "fsn", "fsn_low", "fsn_high", "fsn_text", "benchmark", "robust", "draws"]
     return pd.DataFrame(rows, columns=columns), by_level

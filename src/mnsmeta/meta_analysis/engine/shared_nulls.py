@@ -10,7 +10,9 @@ by the number of datasets. Here every random dataset is drawn once and serves th
   cluster-forming cut is above the smallest cut in the full ALE, so only those voxels (a few
   hundred per random map) need ``MA_i`` and a cluster labelling;
 * added experiments: experiments are stamped in order and the largest cluster is read at each
-  checkpoint (real experiments, then the first ``k`` noise experiments).
+  checkpoint (real experiments, then the first ``k`` noise experiments). A caller that needs
+  only decisions may stop the top checkpoints between rounds of iterations (``needed``):
+  the entries computed are the same.
 
 Each subset's random foci are drawn exactly as NiMARE draws them for that subset (uniformly
 among the mask's voxels, the subset's own foci counts), so each null has NiMARE's distribution;
@@ -41,6 +43,9 @@ from mnsmeta.meta_analysis.engine.montecarlo import _exact_candidates, _sort_foc
 
 #: Iterations per random stream; fixed so that the draws do not depend on the thread count.
 BLOCK = 100
+#: Blocks per round of a null that may stop early (:func:`added_experiments_null`'s
+#: ``needed``): its decisions are taken every ``ROUND_BLOCKS * BLOCK`` iterations.
+ROUND_BLOCKS = 10
 
 
 @numba.njit(cache=True, nogil=True)
@@ -256,22 +261,40 @@ class _Draws:
         return buffers
 
 
-def _run_blocks(draws, work, n_columns, n_jobs, progress):
-    out = np.zeros((draws.n_iters, n_columns), dtype=np.int64)
+def _run_blocks(draws, work, n_columns, n_jobs, progress, needed=None):
+    """Run every block of iterations; ``work(foci, buffers, row)`` fills one row.
+
+    With ``needed``, the blocks run in rounds of :data:`ROUND_BLOCKS`; after each round
+    ``needed(done)`` (the rows so far) returns how many leading columns the later rows
+    still need, and only those are computed (the others hold -1). Rounds are fixed and
+    every block keeps its own stream and draws all its foci, so the computed entries equal
+    those of a full run whatever ``n_jobs`` is.
+    """
+    out = np.full((draws.n_iters, n_columns), -1, dtype=np.int64)
+    width = n_columns
 
     def block(args):
         b, stream, size = args
         buffers = work.buffers()
         rng = np.random.default_rng(stream)
         for t in range(size):
-            work(draws.foci(rng), buffers, out[b * BLOCK + t])
+            work(draws.foci(rng), buffers, out[b * BLOCK + t, :width])
         return size
 
     blocks = list(draws.blocks())
+    step = len(blocks) if needed is None else ROUND_BLOCKS
     with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
-        for done in pool.map(block, blocks):
-            if progress is not None:
-                progress.update(done)
+        for start in range(0, len(blocks), step):
+            part = blocks[start : start + step]
+            if width > 0:
+                for done in pool.map(block, part):
+                    if progress is not None:
+                        progress.update(done)
+            elif progress is not None:
+                progress.update(sum(size for _, _, size in part))
+            if needed is not None and width > 0:
+                rows = part[-1][0] * BLOCK + part[-1][2]
+                width = min(width, int(needed(out[:rows])))
     return out
 
 
@@ -340,8 +363,9 @@ def leave_one_out_null(
 
 
 def added_experiments_null(
-    mask_img, sample_sizes, foci_counts, checkpoints, cuts, n_iters, seed, n_jobs=1, progress=None
-):
+    mask_img, sample_sizes, foci_counts, checkpoints, cuts, n_iters, seed, n_jobs=1,
+    progress=None, needed=None,
+):  # fmt: skip
     """Largest random cluster after the first ``checkpoints[j]`` experiments, for every ``j``.
 
     Parameters
@@ -353,10 +377,17 @@ def added_experiments_null(
     cuts : float array, one per checkpoint
         The cluster-forming ALE of the dataset made of the first ``checkpoints[j]``
         experiments.
+    needed : callable, optional
+        For a null that may stop early: called every :data:`ROUND_BLOCKS` blocks with the
+        rows done so far, it returns how many leading checkpoints the remaining iterations
+        still need (those above are decided). Experiments past the last needed checkpoint
+        are not stamped.
 
     Returns
     -------
     (n_iters, n_checkpoints) int array
+        -1 where a checkpoint was no longer needed; every other entry as without
+        ``needed``, for any ``n_jobs`` (the same draws, see :func:`_run_blocks`).
     """
     draws = _Draws(mask_img, sample_sizes, foci_counts, n_iters, seed)
     checkpoints = np.asarray(checkpoints, dtype=np.int64)
@@ -372,12 +403,14 @@ def added_experiments_null(
         return draws.added_buffers(len(checkpoints))
 
     def work(foci, b, row):
+        k = len(row)  # the checkpoints still needed: stamping stops at the last of them
         _added_experiments_iteration(
             foci, draws.bounds, draws.kernel_of, draws.kernels, draws.halves, draws.core,
-            draws.mask, draws.spans, checkpoints, cuts, slacks, b["prod"], b["scratch"],
-            b["index"], b["cand"], b["counts"], b["state"], b["queue"], b["keep"],
-            draws.experiment_of, b["table"], b["starts"], b["near"], b["ma"], b["values"], row,
+            draws.mask, draws.spans, checkpoints[:k], cuts[:k], slacks[:k], b["prod"],
+            b["scratch"], b["index"], b["cand"], b["counts"], b["state"], b["queue"],
+            b["keep"], draws.experiment_of, b["table"], b["starts"], b["near"], b["ma"],
+            b["values"], row,
         )  # fmt: skip
 
     work.buffers = _Local(make).buffers
-    return _run_blocks(draws, work, len(checkpoints), n_jobs, progress)
+    return _run_blocks(draws, work, len(checkpoints), n_jobs, progress, needed)

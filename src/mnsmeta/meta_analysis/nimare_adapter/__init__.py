@@ -26,6 +26,8 @@ permutation`` (one iteration)             loop with our iteration, equal nulls)
 ``FastALESubtraction``'s two overrides    same differences, p and nulls bit for bit)
 ``FastBalancedALESubtraction.             ``tests/meta_analysis/test_balanced.py`` (bit for
 _mean_balanced_difference``               bit)
+``nested_ale_fits`` (``ALE._fit`` of      ``tests/inference/test_robustness.py`` (equal to
+each leading subset, replayed)            ``ALE().fit`` of each subset, bit for bit)
 the private names used below              ``tests/test_layout.py`` lists them; each call runs
 (``_summarystat_to_p``, ``_get_rng``,     in the tests above
 ``_mask_coverage_to_null_ijk``...)
@@ -54,6 +56,8 @@ NULLS = {
     "balanced_max": "values_desc-balancedMaxNull_corr-none",
     "balanced_min": "values_desc-balancedMinNull_corr-none",
 }
+#: NiMARE's key of the approximate null's histogram weights.
+NULLS_APPROXIMATE = "histweights_corr-none_method-approximate"
 
 
 def cluster_fwe_map_name(statistic: str = "size", kind: str = "logp") -> str:
@@ -86,6 +90,76 @@ def cluster_forming_cut(estimator, p: float) -> float:
     This is the cut NiMARE's ``FWECorrector`` applies before measuring clusters.
     """
     return float(estimator._p_to_summarystat(p))
+
+
+def nested_ale_fits(dataset, sizes, p: float):
+    """NiMARE's ALE map and cluster-forming cut of the first ``sizes[j]`` studies, every ``j``.
+
+    The same numbers as ``ALE().fit(dataset.slice(first ids))`` for each size (tested bit
+    for bit), from one computation of the MA maps: the ALE of a leading subset is the
+    log-sum of its rows (NiMARE's ``_compute_ale_summarystat``), and NiMARE's approximate
+    null adds the studies one by one, so the histogram after ``sizes[j]`` studies is that
+    subset's (cut to its own grid, which is the leading part of the full one).
+
+    Parameters
+    ----------
+    dataset : nimare.dataset.Dataset
+        Studies in the order they are added (positional ids: NiMARE sorts by id).
+    sizes : increasing sequence of int
+    p : float
+        Uncorrected p of the cluster-forming cut.
+
+    Yields
+    ------
+    stat : (x, y, z) float array
+        The ALE map (float32 values, as NiMARE's ``stat`` map read with ``get_fdata``).
+    cut : float
+    """
+    import numpy as np
+    from nimare.meta.cbma.ale import ALE
+    from nimare.meta.cbma.null_utils import _study_ma_histogram, _update_ale_histogram
+    from nimare.studyset import normalize_collection
+
+    with quiet():
+        estimator = ALE()
+        collection = normalize_collection(dataset)
+        estimator._collect_inputs(collection)
+        estimator._preprocess_input(collection)
+        estimator.masker = estimator.masker or collection.masker
+        estimator.null_distributions_ = {}
+        ma = estimator._collect_ma_maps(coords_key="coordinates", maps_key="ma_maps")
+    row_max = estimator._study_max_ma_values
+    estimator._compute_summarystat(ma)  # records the mask's voxel count
+    estimator._determine_histogram_bins(ma)
+    bins = estimator.null_distributions_["histogram_bins"].astype(np.float64)
+    n_voxels, n_bins = ma.shape[1], len(bins)
+    inv_step = 1 / (bins[1] - bins[0])
+    hist, spare = None, np.zeros(n_bins)
+    sizes = list(sizes)
+    for e in range(ma.shape[0]):
+        values = ma.data[ma.indptr[e] : ma.indptr[e + 1]]
+        study = _study_ma_histogram(
+            values, n_voxels - len(values), 1.0 / n_voxels, inv_step, n_bins
+        )
+        if hist is None:
+            hist = study.copy()
+        else:
+            h, s = np.flatnonzero(hist > 0), np.flatnonzero(study > 0)
+            _update_ale_histogram(h, hist[h], s, study[s], bins, inv_step, n_bins, spare)
+            hist, spare = spare, hist
+        while sizes and sizes[0] == e + 1:
+            sizes.pop(0)
+            subset = ma[: e + 1]
+            stat = estimator._compute_summarystat(subset)
+            estimator._study_max_ma_values = row_max[: e + 1]
+            estimator._determine_histogram_bins(subset)
+            grid = len(estimator.null_distributions_["histogram_bins"])
+            estimator.null_distributions_[NULLS_APPROXIMATE] = hist[:grid].copy()
+            cut = cluster_forming_cut(estimator, p)
+            estimator._study_max_ma_values = row_max
+            yield estimator.masker.inverse_transform(stat).get_fdata(), cut
+    if sizes:
+        raise ValueError(f"sizes beyond the dataset's {ma.shape[0]} studies: {sizes}")
 
 
 def set_permutation_backend(estimator, backend: str) -> None:
