@@ -397,3 +397,49 @@ def test_the_robustness_checks_read_no_setting_outside_their_key():
     read = set(re.findall(r"settings\.(\w+)", source))
     assert read, "the checks read their settings from `settings`"
     assert read - {"jobs", "progress"} <= set(cache.ROBUSTNESS_SETTINGS)
+
+
+BPD_VS_MNS = Analysis("BPD_vs_MNS", "subtraction", inputs=("BPD", "MNS"))
+SPECIFICITY_ANALYSES = [SAD, BPD, MNS, VERSUS, BPD_VS_MNS]
+
+
+def specificity(curation, results, say=None, settings=None):
+    """Analyses (reused where unchanged), then the specificity stage reusing its cache."""
+    from mnsmeta.curation.claims_file import Regions
+    from mnsmeta.workflows.specificity import SpecificitySettings, run_specificity
+
+    regions = Regions({"amygdala": {"harvard_oxford": ["Amygdala"]}}, atlas="harvard_oxford")
+    settings = settings or SpecificitySettings(seed=1, n_perm=40, replicates=3)
+    run_analyses(SPECIFICITY_ANALYSES, curation, curation.root, results, SETTINGS, reuse=True)
+    return run_specificity(SPECIFICITY_ANALYSES, regions, results, settings, reuse=True, say=say)
+
+
+def test_specificity_recomputes_the_subtractions_of_what_changed_and_equals_a_clean_run(
+    curations, tmp_path
+):
+    from mnsmeta.workflows.specificity import SpecificitySettings
+
+    original, moved = curations["original"], curations["moved"]
+    clean = ResultsFolder(tmp_path / "clean")
+    specificity(original, clean)
+
+    rerun = ResultsFolder(tmp_path / "rerun")
+    specificity(moved, rerun)
+    said = []
+    specificity(original, rerun, said.append)
+    assert said == ["specificity: reused BPD_vs_MNS; recomputed SAD_vs_BPD"]
+    for name in ("differences.csv", "power.csv", "overlap.csv", "cache.json"):
+        assert (rerun.specificity.path / name).read_bytes() == (
+            clean.specificity.path / name
+        ).read_bytes()
+    assert len(rerun.specificity.read_table("power")) > 0
+
+    said.clear()
+    specificity(original, rerun, said.append)
+    assert said == ["specificity: reused SAD_vs_BPD, BPD_vs_MNS; recomputed none"]
+    assert snapshot(rerun) == snapshot(clean)
+
+    said.clear()
+    more = SpecificitySettings(seed=1, n_perm=40, replicates=4)
+    specificity(original, rerun, said.append, more)
+    assert said == ["specificity: reused none; recomputed SAD_vs_BPD, BPD_vs_MNS"]

@@ -390,8 +390,9 @@ def robustness(obj, output, config, n_iters, n_perm, seed, jobs, no_sensitivity,
 )
 @SEED
 @WAIT
+@FORCE
 @click.pass_obj
-def specificity(obj, output, config, n_perm, replicates, seed, wait):
+def specificity(obj, output, config, n_perm, replicates, seed, wait, force):
     """Each subtraction asked where the claims are, with the power of its nulls.
 
     \b
@@ -406,12 +407,15 @@ def specificity(obj, output, config, n_perm, replicates, seed, wait):
     Reads "exceeds" (p_fwe < 0.05), "does not exceed (power X %)" at >= 80 % power, else
     "inconclusive". Needs `mnsmeta run` first.
 
+    A rerun reuses the subtractions whose inputs, regions, settings and code are unchanged
+    (--force recomputes all).
+
     Example: mnsmeta specificity --replicates 200
     """
     from mnsmeta.workflows.stages import specificity_stage
 
     text = specificity_stage(
-        obj["coordinates"], output, seed, n_perm, replicates, config, wait, progress=err
+        obj["coordinates"], output, seed, n_perm, replicates, config, wait, err, force
     )
     click.echo(text)
 

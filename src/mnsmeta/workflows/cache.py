@@ -17,7 +17,8 @@ analysis and overlap test of its own, keyed as above in its variant's folder.
 The overlap tests of an analysis are keyed by the analysis's key, the masks' voxels and the
 settings (:func:`overlap_key`): a change in SAD recomputes the tests of SAD, the pooled
 analysis and the conjunction, and a changed MNS reference (hence meta-analytic mask) every
-test.
+test. A subtraction's specificity tables are keyed by its inputs' keys, the claim regions'
+and MNS masks' voxels and every setting of the stage (:func:`specificity_key`).
 """
 
 from __future__ import annotations
@@ -168,6 +169,27 @@ def robustness_key(analysis_key: str, settings: Settings) -> str:
     content = {
         "analysis": analysis_key,
         "settings": {name: getattr(settings, name) for name in ROBUSTNESS_SETTINGS},
+        "engine": engine_version(),
+    }
+    return _sha256(json.dumps(content, sort_keys=True, default=str))
+
+
+def specificity_key(input_keys: list[str], regions: dict[str, str], settings: dict) -> str:
+    """The cache key of one subtraction's specificity tables.
+
+    Parameters
+    ----------
+    input_keys : list of str
+        The keys of the subtraction's two input analyses (their experiments and clusters).
+    regions : dict
+        Region name -> :func:`mask_digest` of every claim region and MNS mask.
+    settings : dict
+        Every field of the stage's settings and the seed the subtraction uses.
+    """
+    content = {
+        "inputs": input_keys,
+        "regions": regions,
+        "settings": settings,
         "engine": engine_version(),
     }
     return _sha256(json.dumps(content, sort_keys=True, default=str))

@@ -401,6 +401,14 @@ class _StageTables:
     def read_provenance(self) -> dict | None:
         return _read_json(self.provenance)
 
+    @property
+    def cache(self) -> Path:
+        """Each checked analysis's (or subtraction's) tables under its cache key."""
+        return self.path / "cache.json"
+
+    def read_cache(self) -> dict:
+        return _read_json(self.cache) or {}
+
 
 @dataclass(frozen=True)
 class RobustnessFolder(_StageTables):
@@ -424,14 +432,6 @@ class RobustnessFolder(_StageTables):
     def sensitivity_reruns(self) -> Path:
         """The folder of every variant's reruns."""
         return self.path / "sensitivity"
-
-    @property
-    def cache(self) -> Path:
-        """Each reviewed analysis's tables under its cache key."""
-        return self.path / "cache.json"
-
-    def read_cache(self) -> dict:
-        return _read_json(self.cache) or {}
 
 
 @dataclass(frozen=True)

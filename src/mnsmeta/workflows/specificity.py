@@ -15,7 +15,9 @@ regions, on its atlas, and the MNS masks of the overlap stage), it writes
 - ``overlap.csv``: per MNS mask, the share of each set's foci inside it and the permutation
   p of the difference.
 
-``mnsmeta claims`` runs it before judging, and the verdicts read it.
+``mnsmeta claims`` reads these tables for its verdicts (``make run`` runs this stage first).
+A rerun reuses each subtraction whose key is unchanged (``specificity/cache.json``,
+:func:`~mnsmeta.workflows.cache.specificity_key`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from mnsmeta.inference.specificity import (
     readings,
 )
 from mnsmeta.meta_analysis.ale import analysis_seed
+from mnsmeta.workflows.cache import mask_digest, specificity_key, table_from_json, table_to_json
 from mnsmeta.workflows.provenance import now
 from mnsmeta.workflows.results import ResultsFolder, write_json
 
@@ -113,6 +116,8 @@ def specificity_tables(
     results: ResultsFolder,
     settings: SpecificitySettings = SpecificitySettings(),
     progress=None,
+    previous: dict | None = None,
+    made: dict | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Differences, power curves and MNS overlap of every computed subtraction.
 
@@ -126,6 +131,11 @@ def specificity_tables(
     settings : SpecificitySettings
     progress : callable, optional
         Called with a line of text as each subtraction starts.
+    previous : dict, optional
+        An earlier run's cache (``specificity/cache.json``): a subtraction whose key
+        (:func:`~mnsmeta.workflows.cache.specificity_key`) is unchanged is read from it.
+    made : dict, optional
+        Filled with this run's cache: subtraction name -> ``{"key", "tables", "reused"}``.
 
     Returns
     -------
@@ -133,58 +143,91 @@ def specificity_tables(
         ``"differences"``, ``"power"``, ``"overlap"``: the three tables (empty when no
         subtraction was computed).
     """
-    seed, effect = settings.seed, settings.effect_of_interest
-    n_perm, replicates = settings.n_perm, settings.replicates
     by_name = {a.name: a for a in analyses}
     areas = claim_regions(regions, results)
-    differences, curves, overlaps = [], [], []
+    digests = {name: mask_digest(mask) for name, mask in areas.items()}
+    parts: dict[str, list] = {"differences": [], "power": [], "overlap": []}
     for subtraction in (a for a in analyses if a.is_subtraction):
         inputs = [by_name.get(name) for name in subtraction.inputs]
         if any(a is None or not results.computed(a) for a in inputs):
             continue
-        loaded = [results.load(a) for a in inputs]
-        if any(r.experiments is None for r in loaded):
-            continue
-        if progress is not None:
-            progress(f"specificity: {subtraction.name}")
-        seed_used = analysis_seed(seed, subtraction.name)
-        contrast = RegionContrast(loaded[0].experiments, loaded[1].experiments, areas)
-        null = contrast.null(n_perm, seed_used)
-        labels = {"analysis": subtraction.name, "first": inputs[0].name, "second": inputs[1].name}
-        differences.append(contrast.table(null).assign(**labels))
-        for region in contrast.columns:
-            for planted_in, result in enumerate(loaded):
-                n = len(result.experiments.experiments)
-                target = _target(result, areas[region])
-                curve = contrast.power(
-                    region, planted_in, curve_ks(n, effect), seed_used + 1 + planted_in,
-                    target_mm=target, replicates=replicates,
-                )  # fmt: skip
-                names = [a.name for a in inputs]
-                high, low = names if planted_in == 0 else names[::-1]
-                curves.append(
-                    curve.assign(
-                        **labels,
-                        region=region,
-                        direction=f"{high}>{low}",
-                        n_planted=n,
-                        k_of_interest=max(1, math.ceil(effect * n - 1e-9)),
-                        target=(
-                            "observed peak ({:g}, {:g}, {:g})".format(*target)
-                            if target is not None
-                            else "a voxel of the region per replicate"
-                        ),
-                    )
-                )
-        for region, mask in areas.items():
-            if region.startswith(MASK_PREFIX):
-                row = foci_share_difference(
-                    loaded[0].experiments, loaded[1].experiments, mask, n_perm, seed_used
-                )
-                overlaps.append({**labels, "mask": region[len(MASK_PREFIX) :], **row})
+        keys = [results.analysis(a).cache_key() for a in inputs]
+        seed_used = analysis_seed(settings.seed, subtraction.name)
+        key = (
+            specificity_key(keys, digests, {**asdict(settings), "seed_used": seed_used})
+            if all(keys)
+            else None
+        )
+        stored = (previous or {}).get(subtraction.name, {})
+        if key is not None and stored.get("key") == key:
+            tables = {name: table_from_json(t) for name, t in stored["tables"].items()}
+            reused = True
+        else:
+            loaded = [results.load(a) for a in inputs]
+            if any(r.experiments is None for r in loaded):
+                continue
+            if progress is not None:
+                progress(f"specificity: {subtraction.name}")
+            tables = _subtraction_tables(subtraction, inputs, loaded, areas, settings)
+            reused = False
+        for name, table in tables.items():
+            parts[name].append(table)
+        if made is not None and key is not None:
+            made[subtraction.name] = {
+                "key": key,
+                "tables": {name: table_to_json(t) for name, t in tables.items()},
+                "reused": reused,
+            }
+    overlap = [t for t in parts["overlap"] if len(t)]
     return {
-        "differences": _ordered(differences),
-        "power": _ordered(curves),
+        "differences": _ordered(parts["differences"]),
+        "power": _ordered(parts["power"]),
+        "overlap": pd.concat(overlap, ignore_index=True) if overlap else pd.DataFrame(),
+    }
+
+
+def _subtraction_tables(subtraction, inputs, loaded, areas, settings) -> dict:
+    """One subtraction's rows of the three tables."""
+    effect, n_perm, replicates = settings.effect_of_interest, settings.n_perm, settings.replicates
+    seed_used = analysis_seed(settings.seed, subtraction.name)
+    curves, overlaps = [], []
+    contrast = RegionContrast(loaded[0].experiments, loaded[1].experiments, areas)
+    null = contrast.null(n_perm, seed_used)
+    labels = {"analysis": subtraction.name, "first": inputs[0].name, "second": inputs[1].name}
+    differences = contrast.table(null).assign(**labels)
+    for region in contrast.columns:
+        for planted_in, result in enumerate(loaded):
+            n = len(result.experiments.experiments)
+            target = _target(result, areas[region])
+            curve = contrast.power(
+                region, planted_in, curve_ks(n, effect), seed_used + 1 + planted_in,
+                target_mm=target, replicates=replicates,
+            )  # fmt: skip
+            names = [a.name for a in inputs]
+            high, low = names if planted_in == 0 else names[::-1]
+            curves.append(
+                curve.assign(
+                    **labels,
+                    region=region,
+                    direction=f"{high}>{low}",
+                    n_planted=n,
+                    k_of_interest=max(1, math.ceil(effect * n - 1e-9)),
+                    target=(
+                        "observed peak ({:g}, {:g}, {:g})".format(*target)
+                        if target is not None
+                        else "a voxel of the region per replicate"
+                    ),
+                )
+            )
+    for region, mask in areas.items():
+        if region.startswith(MASK_PREFIX):
+            row = foci_share_difference(
+                loaded[0].experiments, loaded[1].experiments, mask, n_perm, seed_used
+            )
+            overlaps.append({**labels, "mask": region[len(MASK_PREFIX) :], **row})
+    return {
+        "differences": differences,
+        "power": pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(),
         "overlap": pd.DataFrame(overlaps),
     }
 
@@ -203,13 +246,34 @@ def run_specificity(
     results: ResultsFolder,
     settings: SpecificitySettings = SpecificitySettings(),
     progress=None,
+    reuse: bool = False,
+    say=None,
 ) -> dict[str, pd.DataFrame]:
-    """:func:`specificity_tables`, written to ``results/specificity/`` with provenance."""
+    """:func:`specificity_tables`, written to ``results/specificity/`` with provenance.
+
+    With ``reuse``, a subtraction's tables are read from the folder's ``cache.json`` when
+    they were made under the key this run computes; ``say`` receives a line naming what
+    was reused and recomputed.
+    """
     started = now()
-    tables = specificity_tables(analyses, regions, results, settings, progress)
+    previous = results.specificity.read_cache() if reuse else {}
+    made: dict = {}
+    tables = specificity_tables(analyses, regions, results, settings, progress, previous, made)
+    if say is not None and made:
+        reused = [name for name, entry in made.items() if entry["reused"]]
+        computed = [name for name, entry in made.items() if not entry["reused"]]
+        say(
+            f"specificity: reused {', '.join(reused) or 'none'}; "
+            f"recomputed {', '.join(computed) or 'none'}"
+        )
     with results.staged(results.specificity) as folder:
         for name, table in tables.items():
             folder.write_table(name, table)
+        cache = {
+            name: {"key": entry["key"], "tables": entry["tables"]}
+            for name, entry in sorted(made.items())
+        }
+        write_json(folder.cache, cache, sort_keys=False)
         write_json(
             folder.provenance,
             {

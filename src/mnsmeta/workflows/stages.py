@@ -156,9 +156,11 @@ def specificity_stage(
     config: Path | None = None,
     wait: bool = False,
     progress=None,
+    force: bool = False,
 ) -> str:
     """The subtractions in the claim regions, with power (``mnsmeta specificity``), in the
-    results folder ``output`` of an earlier ``mnsmeta run``."""
+    results folder ``output`` of an earlier ``mnsmeta run``. Subtractions whose keys are
+    unchanged are reused (``force`` recomputes)."""
     if n_perm < 1 or replicates < 1:
         raise MnsmetaInputError(
             f"--n-perm {n_perm} --replicates {replicates}: give positive numbers"
@@ -169,9 +171,14 @@ def specificity_stage(
     settings = SpecificitySettings(seed, effect, n_perm, replicates)
     results = ResultsFolder(output)
     results.require()
+    said: list[str] = []
     with results.locked("mnsmeta specificity", wait):
-        tables = run_specificity(analyses, regions, results, settings, progress=progress)
-    return describe_specificity(tables) + f"\nspecificity tables in {results.specificity.path}/"
+        tables = run_specificity(
+            analyses, regions, results, settings, progress, reuse=not force, say=said.append
+        )
+    return "\n".join(
+        [*said, describe_specificity(tables), f"specificity tables in {results.specificity.path}/"]
+    )
 
 
 def claims_stage(
