@@ -349,10 +349,11 @@ def fail_safe_n(
     null stops early where the decisions are already certain (exact sequential Monte
     Carlo, after Besag & Clifford, 1991): every draw's observed map at every level is
     computed first (:func:`~mnsmeta.meta_analysis.nimare_adapter.nested_ale_fits`, one MA
-    computation per draw), and every :data:`~mnsmeta.meta_analysis.engine.shared_nulls.
-    ROUND_BLOCKS` blocks of iterations the top levels whose every overlapping cluster has
-    already been matched by enough null clusters (so that its p cannot fall below
-    ``cluster_p`` whatever the remaining iterations hold) are no longer stamped. The
+    computation per draw), and between rounds of iterations (1,000:
+    :data:`~mnsmeta.meta_analysis.engine.shared_nulls.ROUND_BLOCKS` blocks) the top levels
+    that no bisection can still probe undecided are no longer stamped; a probe is decided
+    "not significant" once enough null clusters match or beat its cluster that its p
+    cannot fall below ``cluster_p`` whatever the remaining iterations hold. The
     decisions, and so both tables except ``null_iterations``, are those of the full null
     (``sequential=False``; tested).
 
