@@ -281,7 +281,7 @@ JACKKNIFE_COLUMNS = [
 ]
 
 
-def _upper_p(exceedances, n: int):
+def _p_given_exceedances(exceedances, n: int):
     """NiMARE's upper-tail p (``null_to_p``) of a value that ``exceedances`` of ``n`` null
     values match or beat, before its clipping to ``[1/n, 1 - 1/n]``."""
     return 1 - (n - np.asarray(exceedances, dtype=float)) / n
@@ -311,7 +311,8 @@ def _last_undecided_probe(decided: np.ndarray) -> int:
     return top
 
 
-def _p_upper(value: float, null: np.ndarray) -> float:
+def _null_p(value: float, null: np.ndarray) -> float:
+    """NiMARE's upper-tail p of ``value`` against ``null`` (``null_to_p``)."""
     from nimare.stats import null_to_p
 
     return float(null_to_p(float(value), np.asarray(null, float), "upper"))
@@ -408,7 +409,7 @@ def fail_safe_n(
         # needs every iteration. The levels still needed are those some bisection may yet
         # probe undecided; levels are stamped in order, so only the top ones can stop.
         exceed = (done[None, :, :, None] >= overlapping[:, None, :, :]).sum(axis=1)
-        decided = (overlapping == 0) | (_upper_p(exceed, n_iters) >= cluster_p)
+        decided = (overlapping == 0) | (_p_given_exceedances(exceed, n_iters) >= cluster_p)
         top = -1
         for d in range(draws):
             for i in range(len(clusters)):
@@ -439,9 +440,7 @@ def fail_safe_n(
             found = {}
             for i, c in enumerate(clusters):
                 size = overlapping[d, j, i]
-                found[c] = bool(
-                    size > 0 and complete[j] and _p_upper(size, null[:, j]) < cluster_p
-                )
+                found[c] = bool(size > 0 and complete[j] and _null_p(size, null[:, j]) < cluster_p)
             probed[d, j] = found
         return probed[d, j]
 

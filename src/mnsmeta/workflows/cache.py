@@ -48,6 +48,12 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def digest(content) -> str:
+    """SHA-256 (hex) of JSON-ready ``content`` written canonically (sorted keys): every
+    cache key is one."""
+    return _sha256(json.dumps(content, sort_keys=True, default=str))
+
+
 @functools.cache
 def engine_version() -> dict[str, str]:
     """The engine's version: a hash of the package's own source files (any change to the
@@ -108,7 +114,7 @@ def analysis_key(analysis: Analysis, settings: Settings, reads) -> str:
         "engine": engine_version(),
         "reads": canonical(reads),
     }
-    return _sha256(json.dumps(content, sort_keys=True, default=str))
+    return digest(content)
 
 
 #: The settings the overlap stage reads that change its tables (the analysis's own settings
@@ -146,7 +152,7 @@ def overlap_key(analysis_key: str, masks: dict[str, str], settings: Settings) ->
         "settings": {name: getattr(settings, name) for name in OVERLAP_SETTINGS},
         "engine": engine_version(),
     }
-    return _sha256(json.dumps(content, sort_keys=True, default=str))
+    return digest(content)
 
 
 def plain(value):
@@ -171,7 +177,7 @@ def robustness_key(analysis_key: str, settings: Settings) -> str:
         "settings": {name: getattr(settings, name) for name in ROBUSTNESS_SETTINGS},
         "engine": engine_version(),
     }
-    return _sha256(json.dumps(content, sort_keys=True, default=str))
+    return digest(content)
 
 
 def specificity_key(input_keys: list[str], regions: dict[str, str], settings: dict) -> str:
@@ -192,7 +198,7 @@ def specificity_key(input_keys: list[str], regions: dict[str, str], settings: di
         "settings": settings,
         "engine": engine_version(),
     }
-    return _sha256(json.dumps(content, sort_keys=True, default=str))
+    return digest(content)
 
 
 def table_to_json(table: pd.DataFrame) -> dict:

@@ -8,8 +8,6 @@ use the same experiments and sample sizes as the maps.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import shutil
 
@@ -40,7 +38,7 @@ from mnsmeta.meta_analysis.ale import analysis_seed
 from mnsmeta.meta_analysis.analysis_result import AnalysisResult
 from mnsmeta.meta_analysis.engine import AleComputer
 from mnsmeta.progress import progress
-from mnsmeta.workflows.cache import canonical, mask_digest, overlap_key, plain
+from mnsmeta.workflows.cache import canonical, digest, mask_digest, overlap_key, plain
 from mnsmeta.workflows.masks import mask_colours, studies_on_grid, write_masks
 from mnsmeta.workflows.provenance import now, package_versions
 from mnsmeta.workflows.results import (
@@ -580,7 +578,7 @@ def _masks_key(masks: dict[str, Mask]) -> str:
     content = {
         name: [mask_digest(mask.data), canonical(mask.description)] for name, mask in masks.items()
     }
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    return digest(content)
 
 
 def _overlap_keys(tested, results: ResultsFolder, masks, settings) -> dict[str, str]:

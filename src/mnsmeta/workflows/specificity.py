@@ -168,7 +168,7 @@ def specificity_tables(
                 continue
             if progress is not None:
                 progress(f"specificity: {subtraction.name}")
-            tables = _subtraction_tables(subtraction, inputs, loaded, areas, settings)
+            tables = _subtraction_tables(subtraction, inputs, loaded, areas, settings, seed_used)
             reused = False
         for name, table in tables.items():
             parts[name].append(table)
@@ -186,10 +186,9 @@ def specificity_tables(
     }
 
 
-def _subtraction_tables(subtraction, inputs, loaded, areas, settings) -> dict:
-    """One subtraction's rows of the three tables."""
+def _subtraction_tables(subtraction, inputs, loaded, areas, settings, seed_used) -> dict:
+    """One subtraction's rows of the three tables (``seed_used``: its own seed)."""
     effect, n_perm, replicates = settings.effect_of_interest, settings.n_perm, settings.replicates
-    seed_used = analysis_seed(settings.seed, subtraction.name)
     curves, overlaps = [], []
     contrast = RegionContrast(loaded[0].experiments, loaded[1].experiments, areas)
     null = contrast.null(n_perm, seed_used)
