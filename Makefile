@@ -36,7 +36,7 @@ run: install
 	$(BIN)/mnsmeta studies --cited > /dev/null
 	$(BIN)/mnsmeta run --jobs $(JOBS) --n-iters $(N_ITERS) --seed $(SEED)
 	$(BIN)/mnsmeta robustness --jobs $(JOBS) --n-iters $(ROBUST_ITERS) --seed $(SEED)
-	$(BIN)/mnsmeta specificity --seed $(SEED)
+	$(BIN)/mnsmeta specificity --jobs $(JOBS) --seed $(SEED)
 	$(BIN)/mnsmeta claims --seed $(SEED)
 	# The generated results page: every number of docs/results.md comes from results/.
 	$(BIN)/mnsmeta report --page docs/results.md
@@ -49,7 +49,7 @@ quick: install
 	$(BIN)/mnsmeta validate
 	$(BIN)/mnsmeta studies --cited > /dev/null
 	$(BIN)/mnsmeta run --jobs $(JOBS) --n-iters 500 --n-perm 100 --seed $(SEED)
-	$(BIN)/mnsmeta specificity --n-perm 500 --replicates 10 --seed $(SEED)
+	$(BIN)/mnsmeta specificity --n-perm 500 --replicates 10 --jobs $(JOBS) --seed $(SEED)
 	$(BIN)/mnsmeta claims
 	$(BIN)/mnsmeta report
 

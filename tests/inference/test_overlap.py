@@ -66,6 +66,33 @@ def test_roi_test_finds_foci_planted_inside_the_mask(computer, mns):
     assert p == pytest.approx(0.01)  # nothing in 99 relocations reaches it
 
 
+def test_roi_null_reads_the_whole_maps_statistics(computer, mns):
+    """The ROI null computes only the masks' voxels: its statistics are those of whole maps
+    (the same relocations, the same floats), for two masks and one outside the brain."""
+    rng = np.random.default_rng(5)
+    ijk, experiment, sizes = experiments_with_foci(rng, computer, 10, 6)
+    box = np.zeros(BRAIN.shape, dtype=bool)
+    box[30:40, 60:70, 40:50] = True
+    outside = np.zeros(BRAIN.shape, dtype=bool)
+    outside[0, 0, 0] = True
+    masks = {"mns": mns.data.astype(bool), "box": box, "outside": outside}
+    observed, null = roi_null(computer, ijk, experiment, sizes, masks, 20, seed=4)
+
+    def whole(values):
+        return {
+            name: (values[m[BRAIN]].mean(), values[m[BRAIN]].max()) if m[BRAIN].any() else (0, 0)
+            for name, m in masks.items()
+        }
+
+    assert observed == whole(computer.ale(ijk, experiment, sizes))
+    relocations = np.random.default_rng(4)
+    for iteration in range(20):
+        moved = computer.ale(computer.random_foci(relocations, len(ijk)), experiment, sizes)
+        for name, pair in whole(moved).items():
+            assert tuple(null[name][iteration]) == pair
+    assert observed["outside"] == (0.0, 0.0)
+
+
 def test_roi_test_false_positive_rate_for_uniform_foci(computer, mns):
     # Foci drawn exactly as the null draws them: with 39 relocations p takes the values
     # k/40 uniformly, so p <= 0.05 has probability exactly 2/40 = 5 %. (Offline, 400 seeds

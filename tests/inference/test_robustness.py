@@ -328,6 +328,36 @@ def test_the_sequential_fail_safe_null_takes_the_full_nulls_decisions(monkeypatc
     assert len(stopped) and not stopped["significant"].any()
 
 
+def test_the_fail_safe_null_stops_when_an_observed_fit_fails(monkeypatch):
+    """The null runs while the draws' maps are fitted; a failing fit stops it after its
+    first round and the error reaches the caller."""
+    monkeypatch.setattr(shared_nulls, "ROUND_BLOCKS", 1)
+    experiments, _ = synthetic([20] * 4)
+    labels = significant_clusters(experiments)
+    fits = robustness.nested_ale_fits
+    calls = []
+
+    def second_fails(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("fit failed")
+        return fits(*args)
+
+    stamped = []
+    null = robustness.added_experiments_null
+
+    def counted(*args, **kwargs):
+        result = null(*args, **kwargs)
+        stamped.append((result >= 0).any(axis=1).sum())
+        return result
+
+    monkeypatch.setattr(robustness, "nested_ale_fits", second_fails)
+    monkeypatch.setattr(robustness, "added_experiments_null", counted)
+    with pytest.raises(RuntimeError, match="fit failed"):
+        robustness.fail_safe_n(experiments, labels, 5000, 0, levels=(3, 6), draws=3)
+    assert stamped == [shared_nulls.BLOCK]  # one round of one block, not 5,000 iterations
+
+
 def test_noise_foci_fall_in_grey_matter_and_draws_differ_only_in_where():
     from mnsmeta.meta_analysis.engine.relocation import null_space_mask
 

@@ -78,3 +78,28 @@ def test_kept_kernels_are_nimares(zooms):
         np.testing.assert_array_equal(
             _ale_kernel(n, zooms), get_ale_kernel(image, sample_size=n)[1]
         )
+
+
+def test_region_stamper_gives_the_whole_maps_values_bit_for_bit():
+    """Only the region's voxels, only the foci in reach: the same floats as the whole map,
+    for regions in the middle of the brain, at its edge, split in two, and empty."""
+    from mnsmeta.data.space import brain_mask_img
+
+    computer = AleComputer(brain_mask_img())
+    rng = np.random.default_rng(7)
+    experiment = rng.integers(0, 9, 120)
+    sizes = np.array([12, 20, 35, 60, 12, 20, 35, 60, 100])[experiment]
+    shape = computer.mask.shape
+    middle, edge, split, empty = (np.zeros(shape, dtype=bool) for _ in range(4))
+    middle[40:50, 50:60, 40:50] = True
+    edge[:12, :, :] = True  # the first slab and a half, mostly outside the brain
+    split[20:26, 40:70, 30:40] = split[66:72, 40:70, 30:40] = True
+    for region in (middle, edge, split, empty):
+        stamper = computer.region_stamper(experiment, sizes, region)
+        for _ in range(3):
+            ijk = computer.random_foci(rng, 120)
+            whole = computer.ale(ijk, experiment, sizes)
+            np.testing.assert_array_equal(stamper.ale(ijk), whole[region[computer.mask]])
+        # Foci out of the region's reach were skipped (the test would not see them otherwise).
+        if region is middle:
+            assert 0 < stamper.in_reach[tuple(ijk.T)].sum() < len(ijk)

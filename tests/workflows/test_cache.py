@@ -403,7 +403,7 @@ BPD_VS_MNS = Analysis("BPD_vs_MNS", "subtraction", inputs=("BPD", "MNS"))
 SPECIFICITY_ANALYSES = [SAD, BPD, MNS, VERSUS, BPD_VS_MNS]
 
 
-def specificity(curation, results, say=None, settings=None):
+def specificity(curation, results, say=None, settings=None, jobs=1):
     """Analyses (reused where unchanged), then the specificity stage reusing its cache."""
     from mnsmeta.curation.claims_file import Regions
     from mnsmeta.workflows.specificity import SpecificitySettings, run_specificity
@@ -411,7 +411,9 @@ def specificity(curation, results, say=None, settings=None):
     regions = Regions({"amygdala": {"harvard_oxford": ["Amygdala"]}}, atlas="harvard_oxford")
     settings = settings or SpecificitySettings(seed=1, n_perm=40, replicates=3)
     run_analyses(SPECIFICITY_ANALYSES, curation, curation.root, results, SETTINGS, reuse=True)
-    return run_specificity(SPECIFICITY_ANALYSES, regions, results, settings, reuse=True, say=say)
+    return run_specificity(
+        SPECIFICITY_ANALYSES, regions, results, settings, reuse=True, say=say, jobs=jobs
+    )
 
 
 def test_specificity_recomputes_the_subtractions_of_what_changed_and_equals_a_clean_run(
@@ -426,7 +428,8 @@ def test_specificity_recomputes_the_subtractions_of_what_changed_and_equals_a_cl
     rerun = ResultsFolder(tmp_path / "rerun")
     specificity(moved, rerun)
     said = []
-    specificity(original, rerun, said.append)
+    # Recomputed in two threads: the power curves do not depend on them.
+    specificity(original, rerun, said.append, jobs=2)
     assert said == ["specificity: reused BPD_vs_MNS; recomputed SAD_vs_BPD"]
 
     def written(results):

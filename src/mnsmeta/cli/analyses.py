@@ -389,10 +389,11 @@ def robustness(obj, output, config, n_iters, n_perm, seed, jobs, no_sensitivity,
     "--replicates", default=100, show_default=True, help="Replicates per power-curve point."
 )
 @SEED
+@JOBS
 @WAIT
 @FORCE
 @click.pass_obj
-def specificity(obj, output, config, n_perm, replicates, seed, wait, force):
+def specificity(obj, output, config, n_perm, replicates, seed, jobs, wait, force):
     """Each subtraction asked where the claims are, with the power of its nulls.
 
     \b
@@ -410,12 +411,14 @@ def specificity(obj, output, config, n_perm, replicates, seed, wait, force):
     A rerun reuses the subtractions whose inputs, regions, settings and code are unchanged
     (--force recomputes all).
 
-    Example: mnsmeta specificity --replicates 200
+    A subtraction's power curves run in --jobs threads (the same tables for any number).
+
+    Example: mnsmeta specificity --replicates 200 --jobs 2
     """
     from mnsmeta.workflows.stages import specificity_stage
 
     text = specificity_stage(
-        obj["coordinates"], output, seed, n_perm, replicates, config, wait, err, force
+        obj["coordinates"], output, seed, n_perm, replicates, config, wait, err, force, jobs
     )
     click.echo(text)
 

@@ -34,6 +34,9 @@ are NiMARE's.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage
@@ -349,8 +352,9 @@ def fail_safe_n(
     Each probe is a decision at ``cluster_p``, and with ``sequential`` (the default) the
     null stops early where the decisions are already certain (exact sequential Monte
     Carlo, after Besag & Clifford, 1991): every draw's observed map at every level is
-    computed first (:func:`~mnsmeta.meta_analysis.nimare_adapter.nested_ale_fits`, one MA
-    computation per draw), and between rounds of iterations (1,000:
+    computed (:func:`~mnsmeta.meta_analysis.nimare_adapter.nested_ale_fits`, one MA
+    computation per draw; the null's first round runs meanwhile), and between rounds of
+    iterations (1,000:
     :data:`~mnsmeta.meta_analysis.engine.shared_nulls.ROUND_BLOCKS` blocks) the top levels
     that no bisection can still probe undecided are no longer stamped; a probe is decided
     "not significant" once enough null clusters match or beat its cluster that its p
@@ -385,24 +389,36 @@ def fail_safe_n(
     # Every draw's observed map at every level, reduced to what a decision needs: per
     # cluster, the largest observed cluster that overlaps it (0: none).
     overlapping = np.zeros((draws, len(grid), len(clusters)), dtype=np.int64)
-    cuts = []
-    for d, extended in enumerate(noise):
-        dataset = to_dataset(experiments.plus(extended), positional_ids=True)
+
+    def observe(d: int) -> list[float]:
+        dataset = to_dataset(experiments.plus(noise[d]), positional_ids=True)
         settle_heap()
-        fits = nested_ale_fits(dataset, checkpoints, cluster_forming_p)
-        for j, (stat, cut) in enumerate(fits):
-            if d == 0:
-                cuts.append(cut)
+        cuts = []
+        for j, (stat, cut) in enumerate(nested_ale_fits(dataset, checkpoints, cluster_forming_p)):
+            cuts.append(cut)
             found, _ = ndimage.label(stat > cut, CONNECTIVITY)
             sizes = np.bincount(found.ravel())
             for i, c in enumerate(clusters):
                 touching = np.unique(found[(labels == c) & (found > 0)])
                 overlapping[d, j, i] = sizes[touching].max() if len(touching) else 0
+        return cuts
+
     # A level's cut depends on where the foci fall only through the MA maps' value
     # histograms (barely); the null uses each level's cut in the first draw, and each
     # probe its own draw's cut.
+    cuts = observe(0)
+    # The null runs while the other draws' maps are fitted (NiMARE's fits hold one core; the
+    # other was idle); its first decisions wait for them, so the tables do not depend on
+    # which finishes first.
+    observed = threading.Event()
+    failed = []
 
     def needed(done: np.ndarray) -> int:
+        observed.wait()
+        if failed:
+            return 0  # stop the null: the fits raised
+        if not sequential:
+            return len(checkpoints)
         # A probe is decided "not significant" once its overlapping cluster is matched or
         # beaten by so many null clusters that no later iteration can bring its p below
         # cluster_p (NiMARE's upper-tail p only grows with more exceedances); "significant"
@@ -417,18 +433,29 @@ def fail_safe_n(
         return top + 1
 
     everything = experiments.plus(noise[0])
-    null = added_experiments_null(
-        brain_mask_img(),
-        everything.sample_sizes,
-        everything.counts,
-        checkpoints,
-        cuts,
-        n_iters,
-        seeds[draws].generate_state(1)[0],
-        n_jobs,
-        progress,
-        needed=needed if sequential else None,
-    )
+    with ThreadPoolExecutor(max_workers=1) as runner:
+        running = runner.submit(
+            added_experiments_null,
+            brain_mask_img(),
+            everything.sample_sizes,
+            everything.counts,
+            checkpoints,
+            cuts,
+            n_iters,
+            seeds[draws].generate_state(1)[0],
+            n_jobs,
+            progress,
+            needed=needed,
+        )
+        try:
+            for d in range(1, draws):
+                observe(d)
+        except BaseException:
+            failed.append(True)
+            raise
+        finally:
+            observed.set()
+        null = running.result()
     complete = null.min(axis=0) >= 0  # the levels whose null ran every iteration
     iterations = np.where(complete, n_iters, np.argmax(null < 0, axis=0))
     probed = {}

@@ -157,10 +157,11 @@ def specificity_stage(
     wait: bool = False,
     progress=None,
     force: bool = False,
+    jobs: int = 1,
 ) -> str:
     """The subtractions in the claim regions, with power (``mnsmeta specificity``), in the
     results folder ``output`` of an earlier ``mnsmeta run``. Subtractions whose keys are
-    unchanged are reused (``force`` recomputes)."""
+    unchanged are reused (``force`` recomputes); ``jobs`` threads run the power curves."""
     if n_perm < 1 or replicates < 1:
         raise MnsmetaInputError(
             f"--n-perm {n_perm} --replicates {replicates}: give positive numbers"
@@ -174,7 +175,7 @@ def specificity_stage(
     said: list[str] = []
     with results.locked("mnsmeta specificity", wait):
         tables = run_specificity(
-            analyses, regions, results, settings, progress, reuse=not force, say=said.append
+            analyses, regions, results, settings, progress, not force, said.append, jobs
         )
     return "\n".join(
         [*said, describe_specificity(tables), f"specificity tables in {results.specificity.path}/"]

@@ -34,6 +34,7 @@ import functools
 import nibabel as nib
 import numba
 import numpy as np
+from scipy import ndimage
 
 #: x-planes per slab: 8 x 109 x 91 voxels is 0.6 MB of float64 product and 0.3 MB of scratch.
 SLAB = 8
@@ -136,6 +137,27 @@ def _ale_product(foci, bounds, kernel_of, kernels, halves, rows, prod, scratch, 
         x_hi = min(x_lo + prod.shape[0], nx)
         _slab_product(foci, bounds, kernel_of, kernels, halves, rows, x_lo, x_hi, scratch, prod)
         out[x_lo:x_hi] = prod[: x_hi - x_lo]
+        prod[:] = 1.0
+
+
+@numba.njit(**_JIT)
+def _product_at(foci, bounds, kernel_of, kernels, halves, rows, nx, voxels, prod, scratch, out):
+    """``1 -`` the product of ``1 - MA`` at ``voxels`` (ascending flat offsets in the volume),
+    into ``out``; slabs without one of them are not stamped. Each voxel gets the arithmetic
+    of :func:`_ale_product`."""
+    width = prod.shape[0]
+    plane = prod.shape[1] * prod.shape[2]
+    flat_prod = prod.reshape(prod.size)
+    i, n = 0, voxels.shape[0]
+    for x_lo in range(0, nx, width):
+        x_hi = min(x_lo + width, nx)
+        if i == n or voxels[i] >= x_hi * plane:
+            continue
+        _slab_product(foci, bounds, kernel_of, kernels, halves, rows, x_lo, x_hi, scratch, prod)
+        offset = x_lo * plane
+        while i < n and voxels[i] < x_hi * plane:
+            out[i] = 1.0 - flat_prod[voxels[i] - offset]
+            i += 1
         prod[:] = 1.0
 
 
@@ -264,3 +286,43 @@ class KernelStamper:
             self.scratch, self.out,
         )  # fmt: skip
         return 1.0 - self.out[self.mask]
+
+
+class RegionStamper(KernelStamper):
+    """:meth:`KernelStamper.ale` at the voxels of a region only, bit for bit.
+
+    For the ROI test, whose masks hold 8 % of the brain: only the foci whose kernel box
+    reaches the region (about three quarters of them for the MNS masks) and only the slabs
+    holding region voxels are stamped, and only the region's voxels are read. A voxel's
+    value does not change, as a focus out of reach adds nothing there.
+
+    Parameters
+    ----------
+    mask_img, experiment, sample_sizes
+        As for :class:`KernelStamper`.
+    region : 3D bool array
+        The voxels to read (those outside the brain mask are ignored).
+    """
+
+    def __init__(self, mask_img, experiment, sample_sizes, region):
+        super().__init__(mask_img, experiment, sample_sizes)
+        region = np.asarray(region, dtype=bool) & self.mask
+        self.region = region
+        self.voxels = np.flatnonzero(region.ravel()).astype(np.int64)
+        # Focus centres within a kernel's half width (in every axis) of a region voxel.
+        reach = 2 * int(self.halves.max()) + 1
+        self.in_reach = ndimage.maximum_filter(region, size=reach, mode="constant")
+        self.experiment_of = np.repeat(np.arange(len(self.bounds) - 1), np.diff(self.bounds))
+
+    def ale(self, ijk: np.ndarray) -> np.ndarray:
+        """ALE at the region's voxels (C order) for foci at ``ijk`` (construction order)."""
+        foci = np.asarray(ijk)[self.order]
+        kept = self.in_reach[foci[:, 0], foci[:, 1], foci[:, 2]]
+        counts = np.bincount(self.experiment_of[kept], minlength=len(self.bounds) - 1)
+        out = np.empty(len(self.voxels))
+        _product_at(
+            np.ascontiguousarray(foci[kept], dtype=np.int64), np.r_[0, np.cumsum(counts)],
+            self.kernel_of, self.kernels, self.halves, self.rows, self.mask.shape[0],
+            self.voxels, self.prod, self.scratch, out,
+        )  # fmt: skip
+        return out

@@ -58,6 +58,14 @@ class AleComputer:
             self._stamper_key = key
         return self._stamper.ale(ijk)
 
+    def region_stamper(self, experiment: np.ndarray, sample_sizes: np.ndarray, region):
+        """A :class:`.kernels.RegionStamper`: the values of :meth:`ale` at ``region``'s brain
+        voxels only (C order), for these experiments; its ``ale(ijk)`` is cheaper than a
+        whole map."""
+        from mnsmeta.meta_analysis.engine.kernels import RegionStamper
+
+        return RegionStamper(self.mask_img, experiment, sample_sizes, region)
+
     def ale_reference(
         self, ijk: np.ndarray, experiment: np.ndarray, sample_sizes: np.ndarray
     ) -> np.ndarray:
