@@ -307,7 +307,6 @@ class RegionStamper(KernelStamper):
     def __init__(self, mask_img, experiment, sample_sizes, region):
         super().__init__(mask_img, experiment, sample_sizes)
         region = np.asarray(region, dtype=bool) & self.mask
-        self.region = region
         self.voxels = np.flatnonzero(region.ravel()).astype(np.int64)
         # Focus centres within a kernel's half width (in every axis) of a region voxel.
         reach = 2 * int(self.halves.max()) + 1
