@@ -354,13 +354,12 @@ def fail_safe_n(
     Carlo, after Besag & Clifford, 1991): every draw's observed map at every level is
     computed (:func:`~mnsmeta.meta_analysis.nimare_adapter.nested_ale_fits`, one MA
     computation per draw; the null's first round runs meanwhile), and between rounds of
-    iterations (1,000:
-    :data:`~mnsmeta.meta_analysis.engine.shared_nulls.ROUND_BLOCKS` blocks) the top levels
-    that no bisection can still probe undecided are no longer stamped; a probe is decided
-    "not significant" once enough null clusters match or beat its cluster that its p
-    cannot fall below ``cluster_p`` whatever the remaining iterations hold. The
-    decisions, and so both tables except ``null_iterations``, are those of the full null
-    (``sequential=False``; tested).
+    1,000 iterations (:data:`~mnsmeta.meta_analysis.engine.shared_nulls.ROUND_BLOCKS`
+    blocks) the top levels that no bisection can still probe undecided are no longer
+    stamped; a probe is decided "not significant" once enough null clusters match or beat
+    its cluster that its p cannot fall below ``cluster_p`` whatever the remaining
+    iterations hold. The decisions, and so both tables except ``null_iterations``, are
+    those of the full null (``sequential=False``; tested).
 
     Returns
     -------
